@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# Installs what the tests need when it is missing, then runs the format check, clippy and the
+# whole test suite. README and .ci/run call this; it must pass on a fresh Debian machine with
+# nothing installed beyond Rust.
+#
+# What the tests need (all Debian packages):
+#   adb     the real adb client and server (Android Debug Bridge 29, package `adb`)
+#   mksh    Android's shell, run inside the simulated handset as /system/bin/sh
+#   toybox  Android's command-line tools, run inside the simulated handset
+#   7zip    7-Zip (`7zz`), to prove our archives open in a standard tool
+#   unzip   Info-ZIP unzip, likewise for unencrypted archives
+# Elsewhere: on Fedora `dnf install android-tools mksh 7zip unzip` (toybox from source);
+# on macOS and Windows the simulated handset cannot run (it needs Linux namespaces and
+# root): run the tests on Linux, or in a Debian VM.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need=()
+command -v adb >/dev/null 2>&1 || need+=(adb)
+command -v mksh >/dev/null 2>&1 || need+=(mksh)
+command -v toybox >/dev/null 2>&1 || need+=(toybox)
+command -v 7zz >/dev/null 2>&1 || need+=(7zip)
+command -v unzip >/dev/null 2>&1 || need+=(unzip)
+if [ "${#need[@]}" -gt 0 ]; then
+    echo "test.sh: installing ${need[*]}" >&2
+    if [ "$(id -u)" -ne 0 ] || ! command -v apt-get >/dev/null 2>&1; then
+        echo "test.sh: missing ${need[*]}; install them (Debian/Ubuntu: apt-get install ${need[*]}) and run again" >&2
+        exit 1
+    fi
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq "${need[@]}" >/dev/null
+fi
+
+# The simulated handset needs root for its mount namespace.
+if [ "$(id -u)" -ne 0 ]; then
+    echo "test.sh: the simulated handset needs root (mount namespaces); run as root or in a VM" >&2
+    exit 1
+fi
+
+cargo fmt --all -- --check
+cargo clippy --workspace --all-targets --locked -- -D warnings
+cargo build --workspace --locked --bins
+cargo test --workspace --locked "$@"

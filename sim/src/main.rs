@@ -1,0 +1,132 @@
+//! `phonevault-sim`: serve a simulated handset, or fill a folder with a sample phone.
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+use phonevault_sim::populate::PopulateOptions;
+use phonevault_sim::serve::ServeOptions;
+
+/// A simulated Android handset for phonevault's tests and benchmarks.
+#[derive(Debug, Parser)]
+#[command(name = "phonevault-sim", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Serve a handset whose storage is DIR; prints `listening on 127.0.0.1:PORT` when ready.
+    Serve {
+        /// The handset's internal storage (`/sdcard`).
+        #[arg(long, value_name = "DIR")]
+        storage: PathBuf,
+        /// TCP port on 127.0.0.1 (0 picks a free one).
+        #[arg(long, default_value_t = 0)]
+        port: u16,
+        /// Device profile: android-10 or android-14.
+        #[arg(long, default_value = "android-14")]
+        profile: String,
+        /// Present an AUTH challenge that is never accepted (adb shows `unauthorized`).
+        #[arg(long)]
+        unauthorized: bool,
+        #[arg(long)]
+        serial: Option<String>,
+        #[arg(long)]
+        model: Option<String>,
+        #[arg(long)]
+        manufacturer: Option<String>,
+        /// Comma-separated features to advertise instead of the profile's (empty: v1 only).
+        #[arg(long, value_name = "LIST")]
+        features: Option<String>,
+        /// Storage size in bytes; writes past it fail with ENOSPC.
+        #[arg(long, value_name = "BYTES")]
+        capacity: Option<u64>,
+        /// Link profile: usb2, usb3 or unlimited.
+        #[arg(long, default_value = "unlimited")]
+        link: String,
+        /// Faults: disconnect-after=BYTES, stall-after=BYTES, deny=GLOB (repeatable).
+        #[arg(long, value_name = "FAULT")]
+        fault: Vec<String>,
+        /// JSON file kept current with bytes and requests served.
+        #[arg(long, value_name = "FILE")]
+        stats: Option<PathBuf>,
+        /// File that `am` and `content` append media-scan requests to.
+        #[arg(long, value_name = "FILE")]
+        scan_log: Option<PathBuf>,
+    },
+    /// Fill DIR with a deterministic sample phone and write the truth file.
+    Populate {
+        dir: PathBuf,
+        #[arg(long, default_value = "android-14")]
+        profile: String,
+        #[arg(long, default_value_t = 20)]
+        photos: u32,
+        #[arg(long, default_value_t = 3)]
+        videos: u32,
+        #[arg(long, default_value_t = 20)]
+        whatsapp: u32,
+        /// Add a sparse file over 4 GiB.
+        #[arg(long)]
+        huge: bool,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Where to write the JSON truth file.
+        #[arg(long, value_name = "FILE")]
+        truth: PathBuf,
+    },
+}
+
+fn main() -> anyhow::Result<()> {
+    match Cli::parse().command {
+        Command::Serve {
+            storage,
+            port,
+            profile,
+            unauthorized,
+            serial,
+            model,
+            manufacturer,
+            features,
+            capacity,
+            link,
+            fault,
+            stats,
+            scan_log,
+        } => phonevault_sim::serve::run(&ServeOptions {
+            storage,
+            port,
+            profile,
+            unauthorized,
+            serial,
+            model,
+            manufacturer,
+            features,
+            capacity,
+            link,
+            faults: fault,
+            stats,
+            scan_log,
+        }),
+        Command::Populate {
+            dir,
+            profile,
+            photos,
+            videos,
+            whatsapp,
+            huge,
+            seed,
+            truth,
+        } => phonevault_sim::populate::run(&PopulateOptions {
+            dir,
+            profile,
+            photos,
+            videos,
+            whatsapp,
+            huge,
+            seed,
+            truth,
+        }),
+    }
+}

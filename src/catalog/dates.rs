@@ -1,0 +1,1 @@
+//! Catalog: dates (filled in by the catalog work).

@@ -1,0 +1,1 @@
+//! Catalog: gallery (filled in by the catalog work).

@@ -1,0 +1,1 @@
+//! Catalog: whatsapp (filled in by the catalog work).

@@ -1,0 +1,73 @@
+//! Glue between the command line and the library: options in, tables, JSON and bars out.
+
+use std::io::Write;
+use std::process::ExitCode;
+
+use phonevault::Error;
+
+use crate::cli::{Cli, Command};
+
+mod archive;
+mod backup;
+mod devices;
+mod ls;
+mod preview;
+mod restore;
+
+/// Exit codes, in one place.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exit {
+    /// Everything asked for was done.
+    Success = 0,
+    /// The command failed.
+    Failure = 1,
+    /// Some items could not be done (listed in the output); the rest were.
+    Partial = 3,
+    /// The archive's password is wrong.
+    WrongPassword = 4,
+    /// Stopped by Ctrl-C.
+    Interrupted = 130,
+}
+
+impl Exit {
+    pub fn for_error(err: &Error) -> Exit {
+        match err {
+            Error::WrongPassword { .. } => Exit::WrongPassword,
+            Error::Interrupted => Exit::Interrupted,
+            _ => Exit::Failure,
+        }
+    }
+}
+
+impl From<Exit> for ExitCode {
+    fn from(exit: Exit) -> ExitCode {
+        ExitCode::from(exit as u8)
+    }
+}
+
+/// Prints an error and its causes to standard error.
+pub fn print_error(err: &Error) {
+    let mut stderr = std::io::stderr().lock();
+    let _ = write!(stderr, "phonevault: error: {err}");
+    let mut source = std::error::Error::source(err);
+    while let Some(cause) = source {
+        let _ = write!(stderr, ": {cause}");
+        source = cause.source();
+    }
+    let _ = writeln!(stderr);
+}
+
+/// Runs one command.
+pub fn run(cli: Cli) -> phonevault::Result<Exit> {
+    let global = &cli.global;
+    match cli.command {
+        Command::Devices(args) => devices::run(&args, global),
+        Command::Ls(args) => ls::run(&args, global),
+        Command::Preview(args) => preview::run(&args, global),
+        Command::Backup(args) => backup::run(&args, global),
+        Command::Verify(args) => archive::verify(&args, global),
+        Command::Show(args) => archive::show(&args, global),
+        Command::Extract(args) => archive::extract(&args, global),
+        Command::Restore(args) => restore::run(&args, global),
+    }
+}

@@ -1,0 +1,149 @@
+//! The one error type of the library.
+//!
+//! Variants carry their context (which handset, which path, what the phone said) so the
+//! CLI can print a message a person can act on. Sections are grouped by area; add new
+//! variants to your area's section.
+
+use std::path::PathBuf;
+
+/// Result alias used across the library.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Everything that can go wrong in phonevault.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    // ---- local I/O -------------------------------------------------------------------
+    /// A local file operation failed.
+    #[error("{context}: {path}")]
+    Io {
+        context: &'static str,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+
+    // ---- adb server and handsets -----------------------------------------------------
+    /// No `adb` program could be found to start the adb server.
+    #[error("the adb program was not found ({searched}); {how_to_install}")]
+    AdbNotFound {
+        searched: String,
+        how_to_install: &'static str,
+    },
+    /// The adb server could not be reached or started.
+    #[error("cannot reach the adb server at {addr}: {detail}")]
+    AdbServer { addr: String, detail: String },
+    /// The adb server refused a request.
+    #[error("the adb server refused `{request}`: {message}")]
+    ServerRefused { request: String, message: String },
+    /// No handset is attached.
+    #[error("no handset found: plug the phone in with a USB cable and turn on USB debugging (Settings > Developer options)")]
+    NoDevice,
+    /// A chosen serial is not attached.
+    #[error("handset {serial} is not attached (attached: {attached})")]
+    DeviceNotFound { serial: String, attached: String },
+    /// Several handsets are attached and none was chosen.
+    #[error(
+        "several handsets are attached ({serials}); choose one with -s SERIAL or ANDROID_SERIAL"
+    )]
+    MultipleDevices { serials: String },
+    /// The handset has not accepted this computer.
+    #[error(
+        "handset {serial} is unauthorized: unlock the phone and accept the USB debugging prompt"
+    )]
+    Unauthorized { serial: String },
+    /// The handset is attached but offline.
+    #[error("handset {serial} is offline: unplug and replug the cable, or restart adb with `adb kill-server`")]
+    Offline { serial: String },
+    /// The handset went away (cable pulled, phone rebooted) during an operation.
+    #[error("handset {serial} stopped answering{}: {detail}", path_suffix(path.as_deref()))]
+    DeviceGone {
+        serial: String,
+        path: Option<String>,
+        detail: String,
+    },
+    /// An operation took longer than its timeout.
+    #[error("handset {serial} did not answer within {seconds} s{}: {operation}", path_suffix(path.as_deref()))]
+    Timeout {
+        serial: String,
+        operation: String,
+        path: Option<String>,
+        seconds: u64,
+    },
+    /// The phone answered an operation on a path with an error.
+    #[error("handset {serial}: {path}: {message}")]
+    Remote {
+        serial: String,
+        path: String,
+        message: String,
+    },
+    /// The phone or the adb server sent bytes that break the protocol.
+    #[error("protocol error with {peer}: {detail}")]
+    Protocol { peer: String, detail: String },
+    /// The handset only speaks sync v1, whose 32-bit sizes cannot describe this file.
+    #[error("handset {serial}: {path}: size unknown (this phone only reports 32-bit sizes, and the file may be larger than 4 GiB)")]
+    SizeUnknown { serial: String, path: String },
+    /// A shell command on the phone failed.
+    #[error("handset {serial}: `{command}` exited with status {status}: {stderr}")]
+    Shell {
+        serial: String,
+        command: String,
+        status: i32,
+        stderr: String,
+    },
+
+    // ---- on-device helper and catalog -------------------------------------------------
+    /// The on-device helper printed something we cannot parse.
+    #[error("handset {serial}: the on-device helper gave unexpected output: {detail}")]
+    HelperOutput { serial: String, detail: String },
+    /// A selection flag has a bad value.
+    #[error("invalid {flag} value `{value}`: {detail}")]
+    InvalidSelection {
+        flag: &'static str,
+        value: String,
+        detail: String,
+    },
+
+    // ---- previews ---------------------------------------------------------------------
+
+    // ---- archives ---------------------------------------------------------------------
+    /// An archive could not be read or is damaged.
+    #[error("archive {path}: {detail}")]
+    Archive { path: PathBuf, detail: String },
+    /// The password does not open the archive.
+    #[error("archive {path}: wrong password")]
+    WrongPassword { path: PathBuf },
+    /// A name from a phone or an archive would escape its folder or is not a usable path.
+    #[error("refusing unsafe path {name:?}: {reason}")]
+    UnsafePath { name: String, reason: &'static str },
+    /// No password was available for an encrypted archive.
+    #[error("a password is needed: use --password-file FILE or set PHONEVAULT_PASSWORD")]
+    PasswordNeeded,
+
+    // ---- backup and restore -----------------------------------------------------------
+    /// There is not enough room for the data.
+    #[error("not enough space on {place}: {needed} bytes needed, {free} bytes free")]
+    NoSpace {
+        place: String,
+        needed: u64,
+        free: u64,
+    },
+    /// The user interrupted the operation.
+    #[error("interrupted")]
+    Interrupted,
+}
+
+fn path_suffix(path: Option<&str>) -> String {
+    path.map_or_else(String::new, |p| format!(" while transferring {p}"))
+}
+
+impl Error {
+    /// Wraps a local I/O error with what was being done and where.
+    pub fn io(context: &'static str, path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        Error::Io {
+            context,
+            path: path.into(),
+            source,
+        }
+    }
+}
