@@ -55,6 +55,9 @@ pub enum Error {
     /// The handset is attached but offline.
     #[error("handset {serial} is offline: unplug and replug the cable, or restart adb with `adb kill-server`")]
     Offline { serial: String },
+    /// The handset is attached in a state we cannot use (no permissions, recovery, bootloader).
+    #[error("handset {serial} is attached but not usable (no USB permission, or in recovery or bootloader mode): check the udev rules and boot the phone normally")]
+    NotReady { serial: String },
     /// The handset went away (cable pulled, phone rebooted) during an operation.
     #[error("handset {serial} stopped answering{}: {detail}", path_suffix(path.as_deref()))]
     DeviceGone {
