@@ -3,8 +3,8 @@
 //!
 //! Why not `adb_client` for everything: see the README's dependency notes. In short, its sync
 //! path is v1 only (sizes wrap at 4 GiB, mtimes lost on push) and its shell path drops exit
-//! codes, so the file and command paths are written here; `adb_client` keeps the server
-//! lifecycle (`adb start-server` when nothing listens).
+//! codes, so the file and command paths are written here; and its server lifecycle prints to the
+//! terminal and hides failures, so starting the server is done here too (`server.rs`).
 
 pub mod device;
 pub mod server;

@@ -4,11 +4,11 @@
 //! Each request opens its own TCP connection: the server closes a `host:` socket after one
 //! answer, and a transport socket carries exactly one device service.
 
-use std::collections::HashMap;
 use std::ffi::OsString;
-use std::io::{self, Read, Write};
+use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::net::{Ipv4Addr, SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::adb::device::{DeviceInfo, DeviceState};
@@ -262,10 +262,12 @@ fn search_path(name: &std::ffi::OsStr) -> Result<PathBuf> {
 /// Checks that a server answers `host:version`; when none listens, starts one with the `adb`
 /// program and waits for it.
 ///
-/// `adb_client`'s `ADBServer::start` runs `adb start-server` (hiding the console window on
-/// Windows); we give it the port through the child's environment, because the adb program
-/// takes the port from `ANDROID_ADB_SERVER_PORT`, and we only call it when nothing answers,
-/// since its own request methods would spawn `adb` (85 ms) on every call.
+/// Why not `adb_client::server::ADBServer::start`: it lets `adb start-server` write its
+/// "daemon not running; starting now" lines to our terminal (the library never prints) and
+/// only logs a failure, so we could not say why the server did not start. Here the port goes
+/// to the child through `ANDROID_ADB_SERVER_PORT` (the adb program reads nothing else), its
+/// stderr goes to a temp file (not a pipe: the forked server could hold a pipe open) and is
+/// quoted in the error when the start fails.
 pub(crate) fn ensure_running(endpoint: Endpoint, adb_program: Option<&Path>) -> Result<u32> {
     match query_version(endpoint) {
         Ok(version) => return Ok(version),
@@ -273,25 +275,52 @@ pub(crate) fn ensure_running(endpoint: Endpoint, adb_program: Option<&Path>) -> 
         Err(err) => return Err(endpoint.server_error(&err)),
     }
     let adb = find_adb(adb_program)?;
-    let mut envs = HashMap::new();
-    envs.insert(
-        "ANDROID_ADB_SERVER_PORT".to_string(),
-        endpoint.port.to_string(),
-    );
-    adb_client::server::ADBServer::start(&envs, &Some(adb.to_string_lossy().into_owned()));
+    let failed = |detail: String| Error::AdbServer {
+        addr: endpoint.addr_text(),
+        detail: format!("`{} start-server`: {detail}", adb.display()),
+    };
+    let mut log = tempfile::tempfile().map_err(|e| failed(e.to_string()))?;
+    let stderr = log.try_clone().map_err(|e| failed(e.to_string()))?;
+    let mut child = Command::new(&adb)
+        .arg("start-server")
+        .env("ANDROID_ADB_SERVER_PORT", endpoint.port.to_string())
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(stderr)
+        .spawn()
+        .map_err(|e| failed(e.to_string()))?;
+    let deadline = Instant::now() + endpoint.timeout.max(Duration::from_secs(10));
+    let status = loop {
+        match child.try_wait() {
+            Ok(Some(status)) => break status,
+            Ok(None) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(20)),
+            Ok(None) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(failed("did not finish in time".into()));
+            }
+            Err(e) => return Err(failed(e.to_string())),
+        }
+    };
+    let mut said = || {
+        let mut text = String::new();
+        let _ = log.seek(SeekFrom::Start(0));
+        let _ = log.read_to_string(&mut text);
+        text.trim().replace('\n', "; ")
+    };
+    if !status.success() {
+        return Err(failed(format!("{status}: {}", said())));
+    }
     // `adb start-server` returns once the server listens; poll briefly in case it raced.
-    let deadline = Instant::now() + endpoint.timeout.max(Duration::from_secs(5));
+    let ready_by = Instant::now() + Duration::from_secs(5);
     loop {
         match query_version(endpoint) {
             Ok(version) => return Ok(version),
-            Err(err) if Instant::now() >= deadline => {
-                return Err(Error::AdbServer {
-                    addr: endpoint.addr_text(),
-                    detail: format!(
-                        "started {} but the server does not answer: {err}",
-                        adb.display()
-                    ),
-                })
+            Err(err) if Instant::now() >= ready_by => {
+                return Err(failed(format!(
+                    "the server does not answer: {err} ({})",
+                    said()
+                )))
             }
             Err(_) => std::thread::sleep(Duration::from_millis(100)),
         }
