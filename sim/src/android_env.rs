@@ -61,7 +61,7 @@ pub struct AndroidEnv {
 }
 
 /// Folders of the handset's root that stand in for a real device's storage views.
-const STORAGE_VIEWS: &[&str] = &["/sdcard", "/storage/self/primary"];
+const STORAGE_VIEWS: &[&str] = &["/storage/self/primary", "/sdcard"];
 /// The storage itself; the views above are recursive binds of it.
 const STORAGE_ROOT: &str = "/storage/emulated/0";
 
