@@ -106,9 +106,12 @@ impl AndroidEnv {
             .context("opening the temporary folder's parent")?;
         let built = build_root(&root, &options, &host, &deny);
         let entered = built.and_then(|()| switch_root(&root));
+        if entered.is_err() {
+            let _ = nix::mount::umount2(&root, nix::mount::MntFlags::MNT_DETACH);
+        }
         if let Some(name) = root.file_name() {
-            // Succeeds once the tmpfs has moved onto `/`; if entering failed it is unmounted
-            // with the namespace when the process exits, leaving only this empty folder.
+            // Once the tmpfs has moved onto `/` (or was detached) the folder is an empty one
+            // that nothing covers any more.
             let _ = nix::unistd::unlinkat(&parent, name, nix::unistd::UnlinkatFlags::RemoveDir);
         }
         entered?;

@@ -1,7 +1,9 @@
 //! Seeding a capacity-limited storage with a copy of the storage folder.
 
 use std::fs;
+use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::os::unix::fs::symlink;
+use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 
 use anyhow::Context;
@@ -22,7 +24,8 @@ pub fn copy_tree(from: &Path, to: &Path) -> anyhow::Result<()> {
             fs::create_dir(&target).with_context(|| format!("creating {}", target.display()))?;
             copy_tree(&source, &target)?;
         } else if meta.is_file() {
-            fs::copy(&source, &target).with_context(|| format!("copying {}", source.display()))?;
+            copy_file(&source, &target, &meta)
+                .with_context(|| format!("copying {}", source.display()))?;
         } else {
             // Sockets, fifos and devices do not occur on a phone's storage.
             continue;
@@ -34,4 +37,40 @@ pub fn copy_tree(from: &Path, to: &Path) -> anyhow::Result<()> {
         fs::set_permissions(&target, meta.permissions())?;
     }
     Ok(())
+}
+
+/// Copies one file, keeping its holes: the generator's sparse file over 4 GiB would not fit
+/// a small storage otherwise.
+fn copy_file(source: &Path, target: &Path, meta: &fs::Metadata) -> io::Result<()> {
+    if meta.blocks() * 512 >= meta.len() {
+        fs::copy(source, target)?;
+        return Ok(());
+    }
+    let mut input = fs::File::open(source)?;
+    let mut output = fs::File::create(target)?;
+    let mut buf = vec![0u8; 1 << 16];
+    let mut pos: i64 = 0;
+    loop {
+        let start = match nix::unistd::lseek(&input, pos, nix::unistd::Whence::SeekData) {
+            Ok(start) => start,
+            // ENXIO: no data after `pos`.
+            Err(nix::errno::Errno::ENXIO) => break,
+            Err(e) => return Err(e.into()),
+        };
+        let end = nix::unistd::lseek(&input, start, nix::unistd::Whence::SeekHole)?;
+        input.seek(SeekFrom::Start(start as u64))?;
+        output.seek(SeekFrom::Start(start as u64))?;
+        let mut left = (end - start) as u64;
+        while left > 0 {
+            let want = left.min(buf.len() as u64) as usize;
+            let got = input.read(&mut buf[..want])?;
+            if got == 0 {
+                break;
+            }
+            output.write_all(&buf[..got])?;
+            left -= got as u64;
+        }
+        pos = end;
+    }
+    output.set_len(meta.len())
 }
