@@ -377,3 +377,22 @@ fn refuses_to_run_without_root_and_says_why() {
         stderr(&out)
     );
 }
+
+#[test]
+fn deny_globs_reach_files_in_any_folder() {
+    let phone = Phone::new();
+    let args = ["--fault", "deny=/storage/emulated/0/**/*.txt"];
+    let out = phone.run(
+        &args,
+        "cat /sdcard/notes.txt; echo rc=$?; cat /sdcard/DCIM/Secret/x.jpg; echo; ls /sdcard",
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "rc=1\nsecret bytes\nDCIM\nnotes.txt\n"
+    );
+    assert!(
+        stderr(&out).contains("Permission denied"),
+        "{}",
+        stderr(&out)
+    );
+}
