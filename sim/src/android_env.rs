@@ -10,6 +10,13 @@
 //! it all vanishes when the process exits. With a capacity the storage is a tmpfs of that size
 //! seeded with a copy of the storage folder, so changes made then are NOT written back to the
 //! host folder.
+//!
+//! `am` and `content` append media-scan requests to the scan log, one tab-separated line each
+//! (format in `scripts`): `am<TAB>MEDIA_SCANNER_SCAN_FILE<TAB>URI` and
+//! `content<TAB>scan_volume<TAB>ARG`.
+//!
+//! Host paths are unreachable after `enter`: open any host file the simulator still needs
+//! (stats, logs) before calling it.
 
 mod deny;
 mod scripts;

@@ -268,7 +268,7 @@ fn media_scan_requests_are_logged() {
     assert_eq!(
         out,
         "Broadcasting: Intent { act=android.intent.action.MEDIA_SCANNER_SCAN_FILE \
-         dat=file:///sdcard/DCIM/Camera/a.jpg flg=0x1000000 }\n\
+         dat=file:///sdcard/DCIM/Camera/a.jpg flg=0x1400000 }\n\
          Broadcast completed: result=0\n\
          Result: null\n"
     );

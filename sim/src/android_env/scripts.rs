@@ -68,14 +68,14 @@ if [ "${{1-}}" != broadcast ]; then
   exit 255
 fi
 shift
-action= data= flags=0
+# am marks every broadcast it sends with FLAG_RECEIVER_FROM_SHELL (0x400000).
+action= data= flags=0x400000
 while [ $# -gt 0 ]; do
   case $1 in
   -a) action=$2; shift ;;
   -d) data=$2; shift ;;
-  -f) flags=$2; shift ;;
-  --receiver-include-background) flags=0x1000000 ;;
-  --user|-n|-p|-c|-t) shift ;;
+  --receiver-include-background) flags=0x1400000 ;;
+  --user|-n|-p|-c|-t|-f) shift ;;
   -e|--es|--ei|--ez|--el) shift 2 ;;
   *) ;;
   esac
@@ -84,7 +84,7 @@ done
 line="Broadcasting: Intent {{"
 [ -n "$action" ] && line="$line act=$action"
 [ -n "$data" ] && line="$line dat=$data"
-[ "$flags" != 0 ] && line="$line flg=$flags"
+line="$line flg=$flags"
 echo "$line }}"
 if [ "$action" = android.intent.action.MEDIA_SCANNER_SCAN_FILE ] && [ -f "$log" ]; then
   printf 'am\tMEDIA_SCANNER_SCAN_FILE\t%s\n' "$data" >>"$log"
