@@ -75,9 +75,10 @@ const STORAGE_ROOT: &str = "/storage/emulated/0";
 impl AndroidEnv {
     /// Enters the handset's world: private mount namespace, fresh tmpfs root, chroot.
     ///
-    /// Must run as root before the process starts any thread (mount namespace, root
-    /// directory and capabilities are per thread until then shared by all threads created
-    /// afterwards).
+    /// Must run as root before the process starts any thread: the namespace, root directory
+    /// and capabilities change only for the calling thread, and threads started afterwards
+    /// inherit them. With deny globs, root loses CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH and
+    /// CAP_FOWNER for the rest of the process's life.
     ///
     /// # Errors
     /// Not root, threads already running, namespaces or mounts refused by the kernel,
