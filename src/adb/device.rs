@@ -583,7 +583,7 @@ impl Handset {
         let transport = format!("host:transport:{}", self.adb_serial);
         for request in [transport.as_str(), service] {
             server::send_request(&mut stream, request).map_err(|e| match e {
-                RequestError::Io(e) => self.io_error(service, path, e),
+                RequestError::Io(e) => self.io_error(&format!("opening `{service}`"), path, e),
                 RequestError::Refused(message) => self.refused(request, path, message),
             })?;
         }
