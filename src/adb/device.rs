@@ -19,7 +19,9 @@ use serde::Serialize;
 
 use crate::adb::server::{self, Endpoint, RequestError};
 use crate::adb::shell;
-use crate::adb::sync::{self, Frame, WireStat, MAX_DATA, MAX_PATH, S_IFDIR, S_IFMT, S_IFREG};
+use crate::adb::sync::{
+    self, Frame, WireStat, MAX_DATA, MAX_PATH, S_IFDIR, S_IFLNK, S_IFMT, S_IFREG,
+};
 use crate::{Error, Result};
 
 /// The timeout used when `ConnectOptions::timeout` is not set.
@@ -801,6 +803,8 @@ impl Handset {
         Self::quit(&mut stream);
         match stat {
             None => return Err(self.remote(path, sync::errno_message(sync::ENOENT))),
+            // v1 STAT does not follow links (`/sdcard` is one); LIST does, so let it answer.
+            Some(stat) if stat.mode & S_IFMT == S_IFLNK && !self.features.stat_v2 => {}
             Some(stat) if stat.mode & S_IFMT != S_IFDIR => {
                 return Err(self.remote(path, sync::errno_message(20)))
             }

@@ -15,6 +15,7 @@ pub const MAX_PATH: usize = 1024;
 pub const S_IFMT: u32 = 0o170_000;
 pub const S_IFREG: u32 = 0o100_000;
 pub const S_IFDIR: u32 = 0o040_000;
+pub const S_IFLNK: u32 = 0o120_000;
 
 /// Size of a `STA2`/`LST2` reply, and of the stat body inside a `DNT2` entry plus its id.
 const STAT_V2_LEN: usize = 72;
