@@ -697,6 +697,17 @@ impl Handset {
         }
     }
 
+    /// `shell` with its own timeout, for commands that may stay silent longer than the
+    /// handset's timeout (hashing a large video on the phone, a `find` over a full card).
+    ///
+    /// # Errors
+    /// As `shell`; `Timeout` names this timeout.
+    pub fn shell_with_timeout(&self, command: &str, timeout: Duration) -> Result<ShellOutput> {
+        let mut patient = self.clone();
+        patient.endpoint.timeout = timeout;
+        patient.shell(command)
+    }
+
     /// Runs a command and streams its raw stdout (`exec:`).
     ///
     /// # Errors
