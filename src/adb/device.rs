@@ -592,14 +592,16 @@ impl Handset {
         Ok(stream)
     }
 
-    /// A server `FAIL` while reaching the handset: most often it has just gone away.
+    /// A server `FAIL` while reaching the handset: it was usable when opened, so "offline"
+    /// or "not found" now means it has just gone away (cable pulled, phone rebooted).
     fn refused(&self, request: &str, path: Option<&str>, message: String) -> Error {
         let serial = self.adb_serial.clone();
         if message.contains("unauthorized") {
             Error::Unauthorized { serial }
-        } else if message.contains("offline") {
-            Error::Offline { serial }
-        } else if message.contains("not found") || message.contains("no devices") {
+        } else if message.contains("offline")
+            || message.contains("not found")
+            || message.contains("no devices")
+        {
             Error::DeviceGone {
                 serial,
                 path: path.map(str::to_string),
