@@ -1,0 +1,226 @@
+//! One ADB stream (an opened service) with adb's flow control: at most one unacknowledged
+//! device->host WRTE, and each host WRTE acknowledged only once the service has taken it, so
+//! a slow service holds the host back instead of growing a queue.
+
+use std::collections::VecDeque;
+use std::io::{self, Read, Write};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+
+use super::connection::ConnShared;
+use super::message::{A_CLSE, A_OKAY, A_WRTE};
+
+#[derive(Debug, Default)]
+struct State {
+    inbox: VecDeque<Vec<u8>>,
+    awaiting_ack: bool,
+    host_closed: bool,
+    we_closed: bool,
+}
+
+/// A stream as the connection and its service thread share it.
+#[derive(Debug)]
+pub struct Stream {
+    pub local: u32,
+    pub remote: u32,
+    conn: Arc<ConnShared>,
+    state: Mutex<State>,
+    cv: Condvar,
+}
+
+impl Stream {
+    pub fn new(local: u32, remote: u32, conn: Arc<ConnShared>) -> Stream {
+        Stream {
+            local,
+            remote,
+            conn,
+            state: Mutex::new(State::default()),
+            cv: Condvar::new(),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// The largest WRTE payload the host accepts.
+    pub fn max_payload(&self) -> usize {
+        self.conn.max_payload()
+    }
+
+    /// The host wrote `data` (called by the connection's reader).
+    pub fn deliver(&self, data: Vec<u8>) {
+        let mut st = self.lock();
+        if st.host_closed || st.we_closed {
+            return;
+        }
+        st.inbox.push_back(data);
+        self.cv.notify_all();
+    }
+
+    /// The host acknowledged our last WRTE.
+    pub fn acked(&self) {
+        self.lock().awaiting_ack = false;
+        self.cv.notify_all();
+    }
+
+    /// The host closed the stream, or the connection is gone.
+    pub fn host_closed(&self) {
+        self.lock().host_closed = true;
+        self.cv.notify_all();
+    }
+
+    pub fn is_host_closed(&self) -> bool {
+        self.lock().host_closed
+    }
+
+    /// Whether host data is already waiting (lets services batch replies to pipelined requests).
+    pub fn has_input(&self) -> bool {
+        !self.lock().inbox.is_empty()
+    }
+
+    /// The next chunk the host wrote, acknowledging it; `None` once either side closed.
+    pub fn recv(&self) -> Option<Vec<u8>> {
+        let mut st = self.lock();
+        loop {
+            if let Some(chunk) = st.inbox.pop_front() {
+                drop(st);
+                self.conn.send(A_OKAY, self.local, self.remote, Vec::new());
+                return Some(chunk);
+            }
+            if st.host_closed || st.we_closed {
+                return None;
+            }
+            st = self
+                .cv
+                .wait(st)
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+        }
+    }
+
+    /// Sends one WRTE (at most `max_payload` bytes) once the previous one was acknowledged.
+    ///
+    /// # Errors
+    /// `BrokenPipe` when the host closed the stream.
+    pub fn send(&self, data: Vec<u8>) -> io::Result<()> {
+        debug_assert!(data.len() <= self.max_payload());
+        let mut st = self.lock();
+        while st.awaiting_ack && !st.host_closed {
+            st = self
+                .cv
+                .wait(st)
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+        }
+        if st.host_closed || st.we_closed {
+            return Err(io::ErrorKind::BrokenPipe.into());
+        }
+        st.awaiting_ack = true;
+        drop(st);
+        self.conn.send(A_WRTE, self.local, self.remote, data);
+        Ok(())
+    }
+
+    /// Ends the stream from our side: CLSE even when an OKAY is still outstanding.
+    pub fn close(&self) {
+        let mut st = self.lock();
+        if st.we_closed {
+            return;
+        }
+        st.we_closed = true;
+        let tell_host = !st.host_closed;
+        drop(st);
+        self.cv.notify_all();
+        if tell_host {
+            self.conn.send(A_CLSE, self.local, self.remote, Vec::new());
+        }
+        self.conn.forget(self.local);
+    }
+}
+
+/// Reads the host's bytes of a stream as one byte stream (packets may straddle WRTEs).
+#[derive(Debug)]
+pub struct StreamReader {
+    stream: Arc<Stream>,
+    chunk: Vec<u8>,
+    pos: usize,
+}
+
+impl StreamReader {
+    pub fn new(stream: Arc<Stream>) -> StreamReader {
+        StreamReader {
+            stream,
+            chunk: Vec::new(),
+            pos: 0,
+        }
+    }
+
+    /// Whether more host bytes are at hand without waiting.
+    pub fn has_buffered(&self) -> bool {
+        self.pos < self.chunk.len() || self.stream.has_input()
+    }
+}
+
+impl Read for StreamReader {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.pos >= self.chunk.len() {
+            match self.stream.recv() {
+                Some(chunk) => {
+                    self.chunk = chunk;
+                    self.pos = 0;
+                }
+                None => return Ok(0),
+            }
+        }
+        let n = buf.len().min(self.chunk.len() - self.pos);
+        buf[..n].copy_from_slice(&self.chunk[self.pos..self.pos + n]);
+        self.pos += n;
+        Ok(n)
+    }
+}
+
+/// Writes a service's output as WRTEs filled up to the negotiated maximum payload; `flush`
+/// sends what is buffered.
+#[derive(Debug)]
+pub struct StreamWriter {
+    stream: Arc<Stream>,
+    buf: Vec<u8>,
+    max: usize,
+}
+
+impl StreamWriter {
+    pub fn new(stream: Arc<Stream>) -> StreamWriter {
+        let max = stream.max_payload();
+        StreamWriter {
+            stream,
+            buf: Vec::with_capacity(max),
+            max,
+        }
+    }
+
+    fn send_buffered(&mut self) -> io::Result<()> {
+        if self.buf.is_empty() {
+            return Ok(());
+        }
+        let full = std::mem::replace(&mut self.buf, Vec::with_capacity(self.max));
+        self.stream.send(full)
+    }
+}
+
+impl Write for StreamWriter {
+    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+        if self.buf.len() >= self.max {
+            self.send_buffered()?;
+        }
+        let n = data.len().min(self.max - self.buf.len());
+        self.buf.extend_from_slice(&data[..n]);
+        if self.buf.len() >= self.max {
+            self.send_buffered()?;
+        }
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.send_buffered()
+    }
+}
