@@ -35,6 +35,10 @@ impl Link {
         })
     }
 
+    pub fn is_unlimited(&self) -> bool {
+        self.rate.is_none() && self.latency.is_zero()
+    }
+
     /// When a message queued at `queued` may leave (`None`: at once).
     pub fn outbound_ready(&self, queued: Instant) -> Option<Instant> {
         (!self.latency.is_zero()).then(|| queued + self.latency)

@@ -33,6 +33,10 @@ struct Outgoing {
 #[derive(Debug)]
 pub struct ConnShared {
     tx: Mutex<Option<Sender<Outgoing>>>,
+    /// On an unlimited link, messages are written by the thread that sends them: the
+    /// reader thread then answers an OKAY with the stream's next WRTE at once, without
+    /// waking another thread first (which costs milliseconds on a loaded machine).
+    direct: Option<Mutex<TcpStream>>,
     max_payload: AtomicUsize,
     streams: Mutex<HashMap<u32, Arc<Stream>>>,
     next_id: AtomicU32,
@@ -53,6 +57,29 @@ impl ConnShared {
             is_wrte: command == A_WRTE,
             queued: Instant::now(),
         };
+        if let Some(sock) = &self.direct {
+            if self.dead.load(Ordering::Relaxed) {
+                return;
+            }
+            let mut sock = sock
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            account(&self.handset, &out);
+            let written = if out.payload.len() <= 64 * 1024 {
+                let mut whole = Vec::with_capacity(24 + out.payload.len());
+                whole.extend_from_slice(&out.header);
+                whole.extend_from_slice(&out.payload);
+                sock.write_all(&whole)
+            } else {
+                sock.write_all(&out.header)
+                    .and_then(|()| sock.write_all(&out.payload))
+            };
+            if written.is_err() {
+                self.dead.store(true, Ordering::Relaxed);
+                let _ = sock.shutdown(Shutdown::Both);
+            }
+            return;
+        }
         let tx = self
             .tx
             .lock()
@@ -83,13 +110,14 @@ pub fn serve(sock: &TcpStream, handset: &Arc<Handset>) {
         .peer_addr()
         .map_or_else(|_| "?".to_string(), |a| a.to_string());
     let _ = sock.set_nodelay(true);
-    let Ok(wsock) = sock.try_clone() else {
+    let (Ok(wsock), Ok(dsock)) = (sock.try_clone(), sock.try_clone()) else {
         return;
     };
     handset.stats.connection_opened();
     let (tx, rx) = mpsc::channel();
     let conn = Arc::new(ConnShared {
         tx: Mutex::new(Some(tx)),
+        direct: handset.link.is_unlimited().then(|| Mutex::new(dsock)),
         max_payload: AtomicUsize::new(MAX_PAYLOAD),
         streams: Mutex::new(HashMap::new()),
         next_id: AtomicU32::new(1),
@@ -261,6 +289,16 @@ impl Route {
     }
 }
 
+/// Counts a message about to leave (and lets the faults act on it).
+fn account(handset: &Handset, msg: &Outgoing) {
+    if msg.is_wrte {
+        handset
+            .faults
+            .before_send(msg.payload.len() as u64, &handset.stats);
+        handset.stats.sent(msg.payload.len() as u64);
+    }
+}
+
 fn write_loop(sock: TcpStream, rx: &Receiver<Outgoing>, conn: &ConnShared) {
     let handset = &conn.handset;
     let mut w = BufWriter::with_capacity(256 * 1024, sock);
@@ -289,12 +327,7 @@ fn write_loop(sock: TcpStream, rx: &Receiver<Outgoing>, conn: &ConnShared) {
                 thread::sleep(ready.saturating_duration_since(Instant::now()));
             }
         }
-        if msg.is_wrte {
-            handset
-                .faults
-                .before_send(msg.payload.len() as u64, &handset.stats);
-            handset.stats.sent(msg.payload.len() as u64);
-        }
+        account(handset, &msg);
         if let Some(done) = handset.link.pace_outbound(24 + msg.payload.len()) {
             if w.flush().is_err() {
                 return;

@@ -1,6 +1,8 @@
 //! One ADB stream (an opened service) with adb's flow control: at most one unacknowledged
-//! device->host WRTE, and each host WRTE acknowledged only once the service has taken it, so
-//! a slow service holds the host back instead of growing a queue.
+//! device->host WRTE. The service may queue a few more WRTEs ahead; the reader thread sends
+//! the next one as soon as the host's OKAY arrives, so a round trip wakes no other thread.
+//! Host WRTEs are acknowledged at once while only a few wait for the service, later only as
+//! the service takes them, so a slow service holds the host back instead of growing a queue.
 
 use std::collections::VecDeque;
 use std::io::{self, Read, Write};
@@ -9,9 +11,15 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use super::connection::ConnShared;
 use super::message::{A_CLSE, A_OKAY, A_WRTE};
 
+/// How many WRTEs a stream keeps queued in each direction beyond the one in flight.
+const AHEAD: usize = 4;
+
 #[derive(Debug, Default)]
 struct State {
     inbox: VecDeque<Vec<u8>>,
+    /// Host WRTEs received but not yet acknowledged (the inbox was full).
+    owed_acks: usize,
+    outbox: VecDeque<Vec<u8>>,
     awaiting_ack: bool,
     host_closed: bool,
     we_closed: bool,
@@ -56,12 +64,27 @@ impl Stream {
             return;
         }
         st.inbox.push_back(data);
+        let ack_now = st.inbox.len() <= AHEAD;
+        if !ack_now {
+            st.owed_acks += 1;
+        }
+        drop(st);
         self.cv.notify_all();
+        if ack_now {
+            self.conn.send(A_OKAY, self.local, self.remote, Vec::new());
+        }
     }
 
-    /// The host acknowledged our last WRTE.
+    /// The host acknowledged our last WRTE: send the next queued one, if any.
     pub fn acked(&self) {
-        self.lock().awaiting_ack = false;
+        let mut st = self.lock();
+        let next = st.outbox.pop_front();
+        st.awaiting_ack = next.is_some();
+        // Sending under the lock keeps WRTEs in order with `send` and `close`.
+        if let Some(data) = next {
+            self.conn.send(A_WRTE, self.local, self.remote, data);
+        }
+        drop(st);
         self.cv.notify_all();
     }
 
@@ -85,8 +108,14 @@ impl Stream {
         let mut st = self.lock();
         loop {
             if let Some(chunk) = st.inbox.pop_front() {
+                let owed = st.owed_acks > 0;
+                if owed {
+                    st.owed_acks -= 1;
+                }
                 drop(st);
-                self.conn.send(A_OKAY, self.local, self.remote, Vec::new());
+                if owed {
+                    self.conn.send(A_OKAY, self.local, self.remote, Vec::new());
+                }
                 return Some(chunk);
             }
             if st.host_closed || st.we_closed {
@@ -99,30 +128,46 @@ impl Stream {
         }
     }
 
-    /// Sends one WRTE (at most `max_payload` bytes) once the previous one was acknowledged.
+    /// Sends one WRTE (at most `max_payload` bytes): at once when none is in flight, else
+    /// queued (waiting while the queue is full).
     ///
     /// # Errors
     /// `BrokenPipe` when the host closed the stream.
     pub fn send(&self, data: Vec<u8>) -> io::Result<()> {
         debug_assert!(data.len() <= self.max_payload());
         let mut st = self.lock();
-        while st.awaiting_ack && !st.host_closed {
-            st = self
-                .cv
-                .wait(st)
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
+        while st.outbox.len() >= AHEAD && !st.host_closed {
+            st = self.wait(st);
         }
         if st.host_closed || st.we_closed {
             return Err(io::ErrorKind::BrokenPipe.into());
         }
-        st.awaiting_ack = true;
-        drop(st);
-        self.conn.send(A_WRTE, self.local, self.remote, data);
+        if st.awaiting_ack {
+            st.outbox.push_back(data);
+        } else {
+            st.awaiting_ack = true;
+            self.conn.send(A_WRTE, self.local, self.remote, data);
+        }
         Ok(())
+    }
+
+    /// Waits until every queued WRTE has been sent (the last may still await its OKAY).
+    pub fn drain(&self) {
+        let mut st = self.lock();
+        while !st.outbox.is_empty() && !st.host_closed {
+            st = self.wait(st);
+        }
+    }
+
+    fn wait<'a>(&self, st: MutexGuard<'a, State>) -> MutexGuard<'a, State> {
+        self.cv
+            .wait(st)
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// Ends the stream from our side: CLSE even when an OKAY is still outstanding.
     pub fn close(&self) {
+        self.drain();
         let mut st = self.lock();
         if st.we_closed {
             return;
