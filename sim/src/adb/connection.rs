@@ -20,13 +20,24 @@ use super::stream::Stream;
 use super::{shell, sync};
 use crate::serve::Handset;
 
-/// A message on its way to the host.
+/// A message on its way to the host (built, checksum included, before it is queued).
 #[derive(Debug)]
-struct Outgoing {
+pub struct Outgoing {
     header: [u8; 24],
     payload: Vec<u8>,
     is_wrte: bool,
     queued: Instant,
+}
+
+impl Outgoing {
+    pub fn new(command: u32, arg0: u32, arg1: u32, payload: Vec<u8>) -> Outgoing {
+        Outgoing {
+            header: header(command, arg0, arg1, &payload),
+            payload,
+            is_wrte: command == A_WRTE,
+            queued: Instant::now(),
+        }
+    }
 }
 
 /// What the connection's reader, writer and service threads share.
@@ -41,6 +52,8 @@ pub struct ConnShared {
     streams: Mutex<HashMap<u32, Arc<Stream>>>,
     next_id: AtomicU32,
     dead: AtomicBool,
+    /// Sent WRTE buffers, reused so big transfers do not fault in fresh pages all the time.
+    pool: Mutex<Vec<Vec<u8>>>,
     pub handset: Arc<Handset>,
 }
 
@@ -51,12 +64,12 @@ impl ConnShared {
 
     /// Queues a message for the writer; silently dropped once the connection is gone.
     pub fn send(&self, command: u32, arg0: u32, arg1: u32, payload: Vec<u8>) {
-        let out = Outgoing {
-            header: header(command, arg0, arg1, &payload),
-            payload,
-            is_wrte: command == A_WRTE,
-            queued: Instant::now(),
-        };
+        self.send_built(Outgoing::new(command, arg0, arg1, payload));
+    }
+
+    /// Sends a message built earlier (so the checksum is not on the round trip's path).
+    pub fn send_built(&self, mut out: Outgoing) {
+        out.queued = Instant::now();
         if let Some(sock) = &self.direct {
             if self.dead.load(Ordering::Relaxed) {
                 return;
@@ -78,6 +91,8 @@ impl ConnShared {
                 self.dead.store(true, Ordering::Relaxed);
                 let _ = sock.shutdown(Shutdown::Both);
             }
+            drop(sock);
+            self.recycle(out.payload);
             return;
         }
         let tx = self
@@ -86,6 +101,31 @@ impl ConnShared {
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         if let Some(tx) = tx.as_ref() {
             let _ = tx.send(out);
+        }
+    }
+
+    /// A buffer of exactly `max_payload` bytes (contents unspecified).
+    pub fn take_buffer(&self) -> Vec<u8> {
+        let max = self.max_payload();
+        let mut buf = self
+            .pool
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .pop()
+            .unwrap_or_default();
+        buf.resize(max, 0);
+        buf
+    }
+
+    fn recycle(&self, buf: Vec<u8>) {
+        if buf.capacity() >= self.max_payload() {
+            let mut pool = self
+                .pool
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            if pool.len() < 16 {
+                pool.push(buf);
+            }
         }
     }
 
@@ -122,6 +162,7 @@ pub fn serve(sock: &TcpStream, handset: &Arc<Handset>) {
         streams: Mutex::new(HashMap::new()),
         next_id: AtomicU32::new(1),
         dead: AtomicBool::new(false),
+        pool: Mutex::new(Vec::new()),
         handset: Arc::clone(handset),
     });
     let writer = {
@@ -337,6 +378,7 @@ fn write_loop(sock: TcpStream, rx: &Receiver<Outgoing>, conn: &ConnShared) {
         if w.write_all(&msg.header).is_err() || w.write_all(&msg.payload).is_err() {
             return;
         }
+        conn.recycle(msg.payload);
     }
 }
 

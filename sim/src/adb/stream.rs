@@ -8,7 +8,7 @@ use std::collections::VecDeque;
 use std::io::{self, Read, Write};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 
-use super::connection::ConnShared;
+use super::connection::{ConnShared, Outgoing};
 use super::message::{A_CLSE, A_OKAY, A_WRTE};
 
 /// How many WRTEs a stream keeps queued in each direction beyond the one in flight.
@@ -19,7 +19,7 @@ struct State {
     inbox: VecDeque<Vec<u8>>,
     /// Host WRTEs received but not yet acknowledged (the inbox was full).
     owed_acks: usize,
-    outbox: VecDeque<Vec<u8>>,
+    outbox: VecDeque<Outgoing>,
     awaiting_ack: bool,
     host_closed: bool,
     we_closed: bool,
@@ -81,8 +81,8 @@ impl Stream {
         let next = st.outbox.pop_front();
         st.awaiting_ack = next.is_some();
         // Sending under the lock keeps WRTEs in order with `send` and `close`.
-        if let Some(data) = next {
-            self.conn.send(A_WRTE, self.local, self.remote, data);
+        if let Some(out) = next {
+            self.conn.send_built(out);
         }
         drop(st);
         self.cv.notify_all();
@@ -135,6 +135,7 @@ impl Stream {
     /// `BrokenPipe` when the host closed the stream.
     pub fn send(&self, data: Vec<u8>) -> io::Result<()> {
         debug_assert!(data.len() <= self.max_payload());
+        let out = Outgoing::new(A_WRTE, self.local, self.remote, data);
         let mut st = self.lock();
         while st.outbox.len() >= AHEAD && !st.host_closed {
             st = self.wait(st);
@@ -143,10 +144,10 @@ impl Stream {
             return Err(io::ErrorKind::BrokenPipe.into());
         }
         if st.awaiting_ack {
-            st.outbox.push_back(data);
+            st.outbox.push_back(out);
         } else {
             st.awaiting_ack = true;
-            self.conn.send(A_WRTE, self.local, self.remote, data);
+            self.conn.send_built(out);
         }
         Ok(())
     }
@@ -225,41 +226,79 @@ impl Read for StreamReader {
 }
 
 /// Writes a service's output as WRTEs filled up to the negotiated maximum payload; `flush`
-/// sends what is buffered.
+/// sends what is buffered. The buffer always has its full length (`used` marks the data),
+/// so file data can be read straight into it without zeroing, and sent buffers come back
+/// through the connection's pool.
 #[derive(Debug)]
 pub struct StreamWriter {
     stream: Arc<Stream>,
     buf: Vec<u8>,
-    max: usize,
+    used: usize,
 }
 
 impl StreamWriter {
     pub fn new(stream: Arc<Stream>) -> StreamWriter {
-        let max = stream.max_payload();
+        let buf = stream.conn.take_buffer();
         StreamWriter {
             stream,
-            buf: Vec::with_capacity(max),
-            max,
+            buf,
+            used: 0,
         }
     }
 
     fn send_buffered(&mut self) -> io::Result<()> {
-        if self.buf.is_empty() {
+        if self.used == 0 {
             return Ok(());
         }
-        let full = std::mem::replace(&mut self.buf, Vec::with_capacity(self.max));
+        let mut full = std::mem::replace(&mut self.buf, self.stream.conn.take_buffer());
+        full.truncate(self.used);
+        self.used = 0;
         self.stream.send(full)
+    }
+
+    /// Appends a sync `DATA` packet read straight from `file` (at most `max_chunk` bytes);
+    /// returns how many file bytes it holds and whether the file ended.
+    ///
+    /// # Errors
+    /// The file's read error, or `BrokenPipe` when the host closed the stream.
+    pub fn append_data_from(
+        &mut self,
+        file: &mut impl Read,
+        max_chunk: usize,
+    ) -> io::Result<(usize, bool)> {
+        // Room for a header and a useful amount of data, else start the next WRTE.
+        if self.buf.len() - self.used < 8 + 4096 {
+            self.send_buffered()?;
+        }
+        let room = (self.buf.len() - self.used - 8).min(max_chunk);
+        let body = self.used + 8;
+        let mut got = 0;
+        while got < room {
+            match file.read(&mut self.buf[body + got..body + room]) {
+                Ok(0) => break,
+                Ok(n) => got += n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        if got > 0 {
+            self.buf[self.used..self.used + 4].copy_from_slice(b"DATA");
+            self.buf[self.used + 4..body].copy_from_slice(&(got as u32).to_le_bytes());
+            self.used = body + got;
+        }
+        Ok((got, got < room))
     }
 }
 
 impl Write for StreamWriter {
     fn write(&mut self, data: &[u8]) -> io::Result<usize> {
-        if self.buf.len() >= self.max {
+        if self.used >= self.buf.len() {
             self.send_buffered()?;
         }
-        let n = data.len().min(self.max - self.buf.len());
-        self.buf.extend_from_slice(&data[..n]);
-        if self.buf.len() >= self.max {
+        let n = data.len().min(self.buf.len() - self.used);
+        self.buf[self.used..self.used + n].copy_from_slice(&data[..n]);
+        self.used += n;
+        if self.used >= self.buf.len() {
             self.send_buffered()?;
         }
         Ok(n)

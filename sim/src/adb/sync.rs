@@ -187,21 +187,12 @@ impl Session<'_> {
             Ok(f) => f,
             Err(e) => return self.fail(&format!("open failed: {}", describe(os_errno(&e)))),
         };
-        let mut buf = vec![0u8; 8 + SYNC_DATA_MAX];
-        buf[..4].copy_from_slice(b"DATA");
         loop {
-            let n = match read_full(&mut file, &mut buf[8..]) {
-                Ok(n) => n,
+            match self.w.append_data_from(&mut file, SYNC_DATA_MAX) {
+                Ok((_, false)) => {}
+                Ok((_, true)) => break,
+                Err(e) if e.kind() == io::ErrorKind::BrokenPipe => return Err(EndSession),
                 Err(e) => return self.fail(&format!("read failed: {}", describe(os_errno(&e)))),
-            };
-            if n == 0 {
-                break;
-            }
-            buf[4..8].copy_from_slice(&(n as u32).to_le_bytes());
-            let packet = &buf[..8 + n];
-            self.w.write_all(packet).map_err(|_| EndSession)?;
-            if n < SYNC_DATA_MAX {
-                break;
             }
         }
         self.put(b"DONE\0\0\0\0")
@@ -342,20 +333,6 @@ fn stat_body(p: &mut Vec<u8>, md: Result<Metadata, i32>) {
             p.resize(p.len() + 64, 0);
         }
     }
-}
-
-/// Reads until `buf` is full or the file ends.
-fn read_full(file: &mut File, buf: &mut [u8]) -> io::Result<usize> {
-    let mut got = 0;
-    while got < buf.len() {
-        match file.read(&mut buf[got..]) {
-            Ok(0) => break,
-            Ok(n) => got += n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(got)
 }
 
 /// Parses a SEND mode like C's `strtoul(s, 0)`: `0x` hex, leading `0` octal, else decimal.
