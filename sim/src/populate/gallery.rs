@@ -105,7 +105,7 @@ fn camera_photos(phone: &mut Phone, options: &PopulateOptions) -> anyhow::Result
                 phone.rng.random_range(-180.0..180.0),
             )
         });
-        let image = media::pattern(&mut phone.rng, 640, 480);
+        let picture = phone.picture(640, 480);
         let spec = ExifSpec {
             make: make.into(),
             model: model.into(),
@@ -113,12 +113,12 @@ fn camera_photos(phone: &mut Phone, options: &PopulateOptions) -> anyhow::Result
             date_time_original: local.format("%Y:%m:%d %H:%M:%S").to_string(),
             offset_time_original: recorded_offset.map(|o| o.to_string()),
             sub_sec_time_original: Some(format!("{millis:03}")),
-            pixel_width: image.width(),
-            pixel_height: image.height(),
+            pixel_width: picture.width,
+            pixel_height: picture.height,
             gps,
-            thumbnail: with_thumbnail.then(|| media::thumbnail(&image)),
+            thumbnail: picture.thumbnail.filter(|_| with_thumbnail),
         };
-        let bytes = media::with_exif(&media::jpeg(&image, 85), &spec);
+        let bytes = media::finish_jpeg(&picture.jpeg, Some(&spec), &phone.comment());
         let target = options.photo_size.pick(&mut phone.rng);
         // The file is closed a moment after the shutter.
         let mtime = instant.timestamp() + phone.rng.random_range(1..=4);
@@ -230,7 +230,7 @@ fn kyoto(phone: &mut Phone, options: &PopulateOptions) -> anyhow::Result<()> {
             start + Duration::seconds(i64::from(n) * 5400 + phone.rng.random_range(0..3000));
         let local = instant.with_timezone(&japan).naive_local();
         let orientation = pick_orientation(phone);
-        let image = media::pattern(&mut phone.rng, 640, 480);
+        let picture = phone.picture(640, 480);
         let spec = ExifSpec {
             make: "FUJIFILM".into(),
             model: "X-T30".into(),
@@ -238,12 +238,12 @@ fn kyoto(phone: &mut Phone, options: &PopulateOptions) -> anyhow::Result<()> {
             date_time_original: local.format("%Y:%m:%d %H:%M:%S").to_string(),
             offset_time_original: Some(japan.to_string()),
             sub_sec_time_original: None,
-            pixel_width: image.width(),
-            pixel_height: image.height(),
+            pixel_width: picture.width,
+            pixel_height: picture.height,
             gps: None,
-            thumbnail: Some(media::thumbnail(&image)),
+            thumbnail: picture.thumbnail,
         };
-        let bytes = media::with_exif(&media::jpeg(&image, 85), &spec);
+        let bytes = media::finish_jpeg(&picture.jpeg, Some(&spec), &phone.comment());
         let target = options.photo_size.pick(&mut phone.rng);
         phone.write(&FileSpec {
             rel: &format!("Pictures/Trip to Kyoto/DSCF{:04}.JPG", 101 + n),

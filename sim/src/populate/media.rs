@@ -58,19 +58,29 @@ pub fn thumbnail(image: &RgbImage) -> Vec<u8> {
     jpeg(&image::imageops::thumbnail(image, 160, 120), 70)
 }
 
-/// Puts an EXIF APP1 segment right after SOI, where readers (and the catalog's first-64-KiB
-/// preview) expect it, dropping the encoder's JFIF APP0 as camera files have none.
-pub fn with_exif(jpeg: &[u8], spec: &ExifSpec) -> Vec<u8> {
+/// Finishes a pooled JPEG for one file: an EXIF APP1 segment right after SOI, where
+/// readers (and the catalog's first-64-KiB preview) expect it, replacing the encoder's JFIF
+/// APP0 as camera files have none; and a COM segment naming the file, so no two files that
+/// share a pooled picture are byte-identical.
+pub fn finish_jpeg(jpeg: &[u8], exif: Option<&ExifSpec>, comment: &str) -> Vec<u8> {
     assert_eq!(&jpeg[..2], &[0xFF, 0xD8], "not a JPEG");
     let mut rest = &jpeg[2..];
-    if rest.len() > 4 && rest[..2] == [0xFF, 0xE0] {
-        let len = usize::from(u16::from_be_bytes([rest[2], rest[3]]));
-        rest = &rest[2 + len..];
-    }
-    let app1 = exif::app1_segment(spec);
-    let mut out = Vec::with_capacity(2 + app1.len() + rest.len());
+    let mut out = Vec::with_capacity(jpeg.len() + 1024);
     out.extend_from_slice(&[0xFF, 0xD8]);
-    out.extend_from_slice(&app1);
+    if rest.len() > 4 && rest[..2] == [0xFF, 0xE0] {
+        let len = 2 + usize::from(u16::from_be_bytes([rest[2], rest[3]]));
+        if exif.is_none() {
+            out.extend_from_slice(&rest[..len]);
+        }
+        rest = &rest[len..];
+    }
+    if let Some(spec) = exif {
+        out.extend_from_slice(&exif::app1_segment(spec));
+    }
+    let comment = comment.as_bytes();
+    out.extend_from_slice(&[0xFF, 0xFE]);
+    out.extend_from_slice(&(2 + comment.len() as u16).to_be_bytes());
+    out.extend_from_slice(comment);
     out.extend_from_slice(rest);
     out
 }

@@ -8,7 +8,7 @@ mod gallery;
 mod media;
 mod whatsapp;
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::fs::{self, File, FileTimes};
 use std::path::{Path, PathBuf};
@@ -179,12 +179,26 @@ fn format_taken(local: NaiveDateTime, offset: Option<FixedOffset>) -> String {
     }
 }
 
+/// Distinct pictures made per size; later files reuse them with their own EXIF and bytes.
+const PICTURE_POOL: usize = 12;
+
+/// An encoded picture, shared by several files.
+#[derive(Debug, Clone)]
+struct Picture {
+    width: u32,
+    height: u32,
+    jpeg: Vec<u8>,
+    /// 160x120 JPEG, for pictures large enough to carry one.
+    thumbnail: Option<Vec<u8>>,
+}
+
 /// Builds the phone: owns the random stream, writes files and collects the truth.
 struct Phone {
     root: PathBuf,
     rng: ChaCha8Rng,
     records: Vec<TruthRecord>,
     paths: BTreeSet<String>,
+    pictures: BTreeMap<(u32, u32), Vec<Picture>>,
 }
 
 impl Phone {
@@ -279,10 +293,32 @@ impl Phone {
         });
     }
 
-    /// A JPEG without EXIF (as WhatsApp and editors save them), of about `target` bytes.
+    /// A picture of this size: a new one until the pool for the size is full, then a
+    /// reused one (encoding dominates the run time, above all in debug builds).
+    fn picture(&mut self, width: u32, height: u32) -> Picture {
+        let pool = self.pictures.entry((width, height)).or_default();
+        if pool.len() < PICTURE_POOL {
+            let image = media::pattern(&mut self.rng, width, height);
+            pool.push(Picture {
+                width,
+                height,
+                jpeg: media::jpeg(&image, 85),
+                thumbnail: (width >= 640).then(|| media::thumbnail(&image)),
+            });
+            return pool.last().expect("just pushed").clone();
+        }
+        pool[self.rng.random_range(0..pool.len())].clone()
+    }
+
+    /// A text unique to the next file, for the JPEG COM segment.
+    fn comment(&self) -> String {
+        format!("phonevault-sim file {}", self.records.len() + 1)
+    }
+
+    /// A JPEG without EXIF (as WhatsApp and editors save them).
     fn plain_jpeg(&mut self, width: u32, height: u32) -> Vec<u8> {
-        let image = media::pattern(&mut self.rng, width, height);
-        media::jpeg(&image, 80)
+        let picture = self.picture(width, height);
+        media::finish_jpeg(&picture.jpeg, None, &self.comment())
     }
 
     /// A uniformly random instant between two dates (UTC), whole seconds.
@@ -363,6 +399,7 @@ pub fn populate(options: &PopulateOptions) -> anyhow::Result<Summary> {
         rng: ChaCha8Rng::seed_from_u64(options.seed),
         records: Vec::new(),
         paths: BTreeSet::new(),
+        pictures: BTreeMap::new(),
     };
     gallery::populate(&mut phone, options)?;
     if options.whatsapp > 0 {
