@@ -128,6 +128,10 @@ pub enum Error {
     #[error("a password is needed: use --password-file FILE or set PHONEVAULT_PASSWORD")]
     PasswordNeeded,
 
+    /// The password typed the second time differs from the first.
+    #[error("the two passwords typed differ; nothing was written")]
+    PasswordMismatch,
+
     // ---- backup and restore -----------------------------------------------------------
     /// There is not enough room for the data.
     #[error("not enough space on {place}: {needed} bytes needed, {free} bytes free")]
