@@ -76,7 +76,7 @@ fn sha_hex(data: &[u8]) -> String {
     hex(&Sha256::digest(data))
 }
 
-/// Three items over the three sources, with odd-second mtimes (DOS time cannot hold them).
+/// Four items over the three sources, one with a non-ASCII name, with odd-second mtimes (DOS time cannot hold them).
 fn sample() -> Vec<(MediaItem, Vec<u8>)> {
     vec![
         (
@@ -108,6 +108,16 @@ fn sample() -> Vec<(MediaItem, Vec<u8>)> {
                 1_704_000_001,
             ),
             Vec::new(),
+        ),
+        (
+            item(
+                Source::Gallery,
+                "/sdcard",
+                "Pictures/Ünïcødé 写真/IMG 1 (copy).jpg",
+                3_001,
+                1_600_000_003,
+            ),
+            bytes(4, 3_001),
         ),
     ]
 }
@@ -164,6 +174,8 @@ fn tool(name: &str) -> Command {
     let mut cmd = Command::new(name);
     // A zone far from UTC, so only the exact Unix time in the 0x5455 field gives equal mtimes.
     cmd.env("TZ", "Asia/Kolkata");
+    // unzip decodes UTF-8 names only under a UTF-8 locale.
+    cmd.env("LC_ALL", "C.UTF-8");
     cmd
 }
 
@@ -215,12 +227,12 @@ fn round_trip_keeps_bytes_mtimes_and_hashes() {
 
     let report = reader.verify(&NoProgress).unwrap();
     assert!(report.is_clean(), "{report:?}");
-    assert_eq!(report.good, 3);
-    assert_eq!(report.bytes, 70_001 + 12_345);
+    assert_eq!(report.good, 4);
+    assert_eq!(report.bytes, 70_001 + 12_345 + 3_001);
 
     let out = tmp.path().join("out");
     let extracted = reader.extract(&out, &mut |_| true, &NoProgress).unwrap();
-    assert_eq!(extracted.written.len(), 3);
+    assert_eq!(extracted.written.len(), 4);
     assert!(extracted.problems.is_empty());
     assert_extracted(&out, &items);
 
@@ -289,7 +301,7 @@ fn seven_zip_opens_an_encrypted_archive_with_the_password() {
         .lines()
         .filter(|l| l.starts_with("Method = "))
         .collect();
-    assert_eq!(methods.len(), 5, "{listing}");
+    assert_eq!(methods.len(), 6, "{listing}");
     assert!(methods.iter().all(|m| m.contains("AES-256")), "{methods:?}");
 
     run_ok(
@@ -376,7 +388,7 @@ fn flipped_byte_is_found_and_named() {
 
     let mut reader = ArchiveReader::open(&path, None).unwrap();
     let report = reader.verify(&NoProgress).unwrap();
-    assert_eq!(report.good, 2);
+    assert_eq!(report.good, 3);
     assert_eq!(report.problems.len(), 1, "{report:?}");
     assert_eq!(
         report.problems[0].entry,
@@ -392,7 +404,7 @@ fn flipped_byte_is_found_and_named() {
     // Extract writes the good ones and leaves the damaged one out.
     let out = tmp.path().join("out");
     let extracted = reader.extract(&out, &mut |_| true, &NoProgress).unwrap();
-    assert_eq!(extracted.written.len(), 2);
+    assert_eq!(extracted.written.len(), 3);
     assert_eq!(extracted.problems.len(), 1);
     assert!(!out
         .join("gallery/DCIM/Camera/PXL_20240312_153012345.jpg")
@@ -418,7 +430,7 @@ fn flipped_byte_in_an_encrypted_archive_is_found_and_named() {
         report.problems[0].entry,
         "gallery/DCIM/Camera/PXL_20240312_153012345.jpg"
     );
-    assert_eq!(report.good, 2);
+    assert_eq!(report.good, 3);
 }
 
 /// A zip made by hand whose manifest names entries that would escape the folder.
