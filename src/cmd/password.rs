@@ -2,6 +2,7 @@
 //! else a prompt on the terminal without echo. Never from an argument, which other users
 //! of the computer could read in the process list.
 
+use std::io::IsTerminal;
 use std::path::Path;
 
 use phonevault::archive::{ArchiveReader, Password};
@@ -60,9 +61,12 @@ pub fn open_archive(path: &Path, args: &PasswordArgs) -> phonevault::Result<Arch
     }
 }
 
-/// Asks on the terminal (not stdin, which may be a pipe). No terminal, or nothing typed:
-/// `PasswordNeeded`.
+/// Asks on the terminal. Only when standard input is one: a script (or a test) with its
+/// input redirected gets `PasswordNeeded` instead of hanging on `/dev/tty`.
 fn prompt(text: &str) -> phonevault::Result<Password> {
+    if !std::io::stdin().is_terminal() {
+        return Err(Error::PasswordNeeded);
+    }
     let typed = rpassword::prompt_password(text).map_err(|_| Error::PasswordNeeded)?;
     Password::new(typed)
 }
