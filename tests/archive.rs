@@ -544,9 +544,20 @@ fn dropped_writer_leaves_only_a_partial_that_the_folder_cleans() {
 
 #[test]
 fn finish_after_failed_items_keeps_only_whole_ones() {
+    failed_items_are_left_out(None);
+}
+
+#[test]
+fn finish_after_failed_items_keeps_only_whole_ones_encrypted() {
+    failed_items_are_left_out(Some("pw"));
+}
+
+fn failed_items_are_left_out(password: Option<&str>) {
     let tmp = tempfile::tempdir().unwrap();
     let items = sample();
-    let mut writer = ArchiveWriter::create(tmp.path(), "partialrun", None, &identity()).unwrap();
+    let password = password.map(|p| Password::new(p).unwrap());
+    let mut writer =
+        ArchiveWriter::create(tmp.path(), "partialrun", password.as_ref(), &identity()).unwrap();
 
     let mut w = writer.begin_item(&items[1].0).unwrap();
     w.write_all(&items[1].1).unwrap();
@@ -582,7 +593,7 @@ fn finish_after_failed_items_keeps_only_whole_ones() {
     drop(w); // interrupted: the last entry is discarded
 
     let path = writer.finish().unwrap();
-    let mut reader = ArchiveReader::open(&path, None).unwrap();
+    let mut reader = ArchiveReader::open(&path, password.as_ref()).unwrap();
     let entries: Vec<&str> = reader
         .manifest()
         .items
@@ -596,8 +607,55 @@ fn finish_after_failed_items_keeps_only_whole_ones() {
     assert!(reader.verify(&NoProgress).unwrap().is_clean());
     let listing = run_ok(tool("7zz").arg("l").arg(&path));
     assert!(!listing.contains("PXL_"), "{listing}");
-    run_ok(tool("7zz").arg("t").arg(&path));
-    run_ok(tool("unzip").arg("-tq").arg(&path));
+    if password.is_some() {
+        run_ok(tool("7zz").arg("t").arg("-ppw").arg(&path));
+    } else {
+        run_ok(tool("7zz").arg("t").arg(&path));
+        run_ok(tool("unzip").arg("-tq").arg(&path));
+    }
+}
+
+#[test]
+fn writer_and_reader_can_move_to_another_thread() {
+    fn assert_send<T: Send>() {}
+    assert_send::<ArchiveWriter>();
+    assert_send::<ArchiveReader>();
+    assert_send::<BackupFolder>();
+}
+
+#[test]
+fn more_than_65535_entries_use_zip64_end_records() {
+    const COUNT: usize = 70_000;
+    let tmp = tempfile::tempdir().unwrap();
+    let mut writer = ArchiveWriter::create(tmp.path(), "many", None, &identity()).unwrap();
+    for i in 0..COUNT {
+        let name = format!("Media/WhatsApp Stickers/STK-20240101-WA{i:05}.webp");
+        let item = item(
+            Source::Whatsapp,
+            "/sdcard/WhatsApp",
+            &name,
+            1,
+            1_704_067_200 + i as i64,
+        );
+        let mut w = writer.begin_item(&item).unwrap();
+        w.write_all(&[(i % 251) as u8]).unwrap();
+        w.commit().unwrap();
+    }
+    let path = writer.finish().unwrap();
+    let mut reader = ArchiveReader::open(&path, None).unwrap();
+    assert_eq!(reader.manifest().items.len(), COUNT);
+    let report = reader.verify(&NoProgress).unwrap();
+    assert!(
+        report.is_clean(),
+        "{:?}",
+        &report.problems[..3.min(report.problems.len())]
+    );
+    assert_eq!(report.good, COUNT);
+    let tested = run_ok(tool("7zz").arg("t").arg(&path));
+    assert!(
+        tested.contains(&format!("Files: {}", COUNT + 1)),
+        "{tested}"
+    );
 }
 
 #[test]

@@ -157,8 +157,7 @@ impl ArchiveWriter {
         identity: &Identity,
     ) -> Result<ArchiveWriter> {
         let base = archive_stem(&identity.serial, chrono::Utc::now());
-        let mut n = 1u32;
-        loop {
+        for n in 1..=1000u32 {
             let stem = if n == 1 {
                 base.clone()
             } else {
@@ -166,15 +165,19 @@ impl ArchiveWriter {
             };
             let taken = dir.join(format!("{stem}.zip")).exists()
                 || dir.join(format!("{stem}{PARTIAL_SUFFIX}")).exists();
-            if !taken {
-                match Self::create(dir, &stem, password, identity) {
-                    // Lost a race with another writer: try the next suffix.
-                    Err(Error::Archive { .. }) if n < 1000 => {}
-                    other => return other,
-                }
+            if taken {
+                continue;
             }
-            n += 1;
+            match Self::create(dir, &stem, password, identity) {
+                // Lost a race with another writer for this name: try the next suffix.
+                Err(Error::Archive { .. }) => {}
+                other => return other,
+            }
         }
+        Err(Error::Archive {
+            path: dir.join(format!("{base}.zip")),
+            detail: "this name and 999 suffixed ones are all taken".to_owned(),
+        })
     }
 
     /// The `.partial` file being written.
@@ -547,4 +550,56 @@ pub(crate) fn hex(bytes: &[u8]) -> String {
         let _ = write!(out, "{b:02x}");
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn identity() -> Identity {
+        Identity {
+            serial: "X".to_owned(),
+            model: "M".to_owned(),
+            manufacturer: "F".to_owned(),
+            android_version: "14".to_owned(),
+            sdk: 34,
+        }
+    }
+
+    /// What a full disk leaves behind: a failed write poisons the writer, and `finish`
+    /// then leaves neither a `.zip` nor a `.partial`. (The failing write itself cannot be
+    /// provoked portably without a small filesystem; this pins what follows it.)
+    #[test]
+    fn after_a_failed_write_finish_leaves_nothing_that_looks_complete() {
+        let tmp = tempfile::tempdir().unwrap();
+        let mut writer = ArchiveWriter::create(tmp.path(), "full", None, &identity()).unwrap();
+        writer.failed = Some("No space left on device (os error 28)".to_owned());
+        let item = MediaItem {
+            id: "1".to_owned(),
+            path: "/sdcard/DCIM/a.jpg".to_owned(),
+            root: "/sdcard".to_owned(),
+            rel_path: "DCIM/a.jpg".to_owned(),
+            source: crate::catalog::Source::Gallery,
+            album: "DCIM".to_owned(),
+            kind: crate::catalog::Kind::Photo,
+            size: 1,
+            mtime: 1,
+            taken: None,
+            sent: false,
+            private: false,
+        };
+        assert!(matches!(
+            writer.begin_item(&item),
+            Err(Error::Archive { .. })
+        ));
+        let err = writer.finish().unwrap_err();
+        assert!(err.to_string().contains("No space left"), "{err}");
+        assert_eq!(std::fs::read_dir(tmp.path()).unwrap().count(), 0);
+    }
+
+    #[test]
+    fn storage_full_is_named() {
+        let e = io::Error::from(io::ErrorKind::StorageFull);
+        assert!(write_context(&e).contains("disk is full"));
+    }
 }
