@@ -581,7 +581,7 @@ fn failed_items_are_left_out(password: Option<&str>) {
 
     // More bytes than announced are refused on the write itself.
     let mut small = items[1].0.clone();
-    small.rel_path = "Media/WhatsApp Images/IMG-20240101-WA0002.jpg".to_owned();
+    "Media/WhatsApp Images/IMG-20240101-WA0002.jpg".clone_into(&mut small.rel_path);
     small.size = 10;
     let mut w = writer.begin_item(&small).unwrap();
     assert!(w.write_all(&[0u8; 11]).is_err());
@@ -635,7 +635,7 @@ fn more_than_65535_entries_use_zip64_end_records() {
             "/sdcard/WhatsApp",
             &name,
             1,
-            1_704_067_200 + i as i64,
+            1_704_067_200 + i64::try_from(i).unwrap(),
         );
         let mut w = writer.begin_item(&item).unwrap();
         w.write_all(&[(i % 251) as u8]).unwrap();
