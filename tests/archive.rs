@@ -292,7 +292,7 @@ fn seven_zip_and_unzip_open_a_plain_archive_with_exact_mtimes() {
 fn seven_zip_opens_an_encrypted_archive_with_the_password() {
     let tmp = tempfile::tempdir().unwrap();
     let items = sample();
-    let password = Password::new("correct horse battery staple").unwrap();
+    let password = Password::new("correct horse battery stäple €").unwrap();
     let path = write_archive(tmp.path(), "secret", Some(&password), &items);
 
     // Every entry, the manifest too, is AES-256.
@@ -307,7 +307,7 @@ fn seven_zip_opens_an_encrypted_archive_with_the_password() {
     run_ok(
         tool("7zz")
             .arg("t")
-            .arg(concat!("-p", "correct horse battery staple"))
+            .arg(concat!("-p", "correct horse battery stäple €"))
             .arg(&path),
     );
     let wrong = tool("7zz")
@@ -322,7 +322,7 @@ fn seven_zip_opens_an_encrypted_archive_with_the_password() {
     run_ok(
         tool("7zz")
             .arg("x")
-            .arg(concat!("-p", "correct horse battery staple"))
+            .arg(concat!("-p", "correct horse battery stäple €"))
             .arg(format!("-o{}", out.display()))
             .arg(&path),
     );
