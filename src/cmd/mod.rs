@@ -11,6 +11,7 @@ mod archive;
 mod backup;
 mod devices;
 mod ls;
+mod password;
 mod preview;
 mod restore;
 
