@@ -399,8 +399,11 @@ fn gps(exif: &exif::Exif) -> Option<Gps> {
     if !(-90.0..=90.0).contains(&latitude) || !(-180.0..=180.0).contains(&longitude) {
         return None;
     }
-    let altitude = match &exif.get_field(Tag::GPSAltitude, In::PRIMARY)?.value {
-        Value::Rational(v) => v
+    let altitude = match exif
+        .get_field(Tag::GPSAltitude, In::PRIMARY)
+        .map(|f| &f.value)
+    {
+        Some(Value::Rational(v)) => v
             .first()
             .map(exif::Rational::to_f64)
             .filter(|a| a.is_finite()),

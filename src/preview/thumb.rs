@@ -17,6 +17,13 @@ const THUMB_QUALITY: u8 = 80;
 /// claiming more is refused rather than trusted.
 const DECODE_MAX_ALLOC: u64 = 256 * 1024 * 1024;
 
+/// Decoder allocation allowed per byte of input, so a small (EXIF thumbnail) input claiming
+/// a huge picture is refused early: real photos compress far less than 1:256.
+const DECODE_ALLOC_PER_BYTE: u64 = 256;
+
+/// The least allocation allowed, whatever the input size (a 2 MP picture).
+const DECODE_MIN_ALLOC: u64 = 8 * 1024 * 1024;
+
 /// Largest side the decoder accepts.
 const DECODE_MAX_SIDE: u32 = 16_384;
 
@@ -32,6 +39,7 @@ pub struct Thumbnail {
 
 /// Decodes `encoded` (JPEG or PNG), shrinks it to fit [`THUMB_LONG_SIDE`], turns it upright
 /// according to the EXIF `orientation` (1-8; other values are ignored) and encodes it as JPEG.
+/// The decoder may allocate at most 256 bytes per input byte (8 MB at least, 256 MB at most).
 ///
 /// # Errors
 /// The decoder's error when the bytes are not a decodable JPEG/PNG, or claim a size beyond
@@ -42,7 +50,11 @@ pub fn make_thumbnail(
 ) -> Result<Thumbnail, image::ImageError> {
     let mut reader = ImageReader::new(Cursor::new(encoded)).with_guessed_format()?;
     let mut limits = Limits::default();
-    limits.max_alloc = Some(DECODE_MAX_ALLOC);
+    limits.max_alloc = Some(
+        (encoded.len() as u64)
+            .saturating_mul(DECODE_ALLOC_PER_BYTE)
+            .clamp(DECODE_MIN_ALLOC, DECODE_MAX_ALLOC),
+    );
     limits.max_image_width = Some(DECODE_MAX_SIDE);
     limits.max_image_height = Some(DECODE_MAX_SIDE);
     reader.limits(limits);
