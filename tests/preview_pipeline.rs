@@ -190,7 +190,12 @@ fn phone() -> (Vec<phonevault::catalog::MediaItem>, MemSource) {
     add(
         "/sdcard/WhatsApp/Media/WhatsApp Images/IMG-20240301-WA0001.jpg",
         Kind::Photo,
-        encode(&quadrants(400, 200), ImageFormat::Jpeg),
+        // Longer than a head, so it must be pulled whole.
+        [
+            encode(&quadrants(400, 200), ImageFormat::Jpeg),
+            vec![0; 100_000],
+        ]
+        .concat(),
     );
     add(
         "/sdcard/Pictures/Screenshots/Screenshot_20240301-101010.png",
@@ -505,4 +510,23 @@ fn contact_sheet_has_a_tile_per_item_and_inert_names() {
     assert!(html.contains("<h2>gallery</h2>") && html.contains("<h2>whatsapp</h2>"));
     assert!(html.contains("<h4>2024-03-01</h4>"));
     assert!(html.contains("Content-Security-Policy"));
+}
+
+#[test]
+fn whole_budget_caps_files_pulled_to_decode() {
+    let (items, mut source) = phone();
+    let cache_dir = temp_cache_dir();
+    let cache = PreviewCache::open(cache_dir.path(), "BUDGET").unwrap();
+    let whatsapp = items[20].size;
+    let options = PreviewOptions {
+        whole_budget: Some(whatsapp),
+        ..PreviewOptions::default()
+    };
+    let run = build_previews(&items, &mut source, &cache, &options, &NoProgress).unwrap();
+    // The WhatsApp JPEG fits the budget and is decoded; the screenshot after it does not.
+    assert_eq!(run.previews[20].thumbnail, ThumbnailKind::Decoded);
+    assert_eq!(run.previews[21].thumbnail, ThumbnailKind::Placeholder);
+    assert!(run.previews[21].notes.iter().any(|n| n.contains("budget")));
+    assert_eq!(run.stats.whole_bytes, whatsapp);
+    assert_eq!(run.stats.exif_thumbnails, 20);
 }

@@ -102,6 +102,9 @@ pub struct PreviewOptions {
     pub exif_max: u64,
     /// Items per [`PreviewSource::heads`] call.
     pub batch: usize,
+    /// Most bytes a run may pull whole to decode, over all items (`None`: no limit). Photos
+    /// past it get a placeholder, so a caller can hold previews to a share of the phone.
+    pub whole_budget: Option<u64>,
 }
 
 impl Default for PreviewOptions {
@@ -111,6 +114,7 @@ impl Default for PreviewOptions {
             whole_max: 30 * 1024 * 1024,
             exif_max: 1024 * 1024,
             batch: 256,
+            whole_budget: None,
         }
     }
 }
@@ -124,6 +128,9 @@ pub struct PreviewStats {
     pub source_calls: u64,
     /// Files pulled whole (or further than the head) through [`PreviewSource::whole`].
     pub whole_reads: u64,
+    /// Bytes of the files pulled whole to decode (counted against
+    /// [`PreviewOptions::whole_budget`]).
+    pub whole_bytes: u64,
     /// Items answered from the cache.
     pub cache_hits: u64,
     /// Previews that got an EXIF / decoded / placeholder image.
@@ -215,7 +222,7 @@ pub fn build_previews(
 ) -> Result<PreviewRun> {
     let mut stats = PreviewStats::default();
     let mut slots: Vec<Option<Preview>> = vec![None; items.len()];
-    let mut to_head = Vec::new();
+    let mut pending = Vec::new();
     progress.event(Event::Phase {
         name: "previews",
         items: items.len() as u64,
@@ -230,57 +237,59 @@ pub fn build_previews(
             });
             progress.event(Event::ItemDone { path: &item.path });
             slots[i] = Some(hit);
-            continue;
-        }
-        match plan(item) {
-            Plan::Head => to_head.push(i),
-            plan => {
-                progress.event(Event::ItemStarted {
-                    path: &item.path,
-                    size: item.size,
-                });
-                let mut work = Work::new(source, options, progress, &mut stats);
-                let preview = if plan == Plan::Whole {
-                    work.preview_from(item, Vec::new())?
-                } else {
-                    Some(placeholder(item, PhotoInfo::default(), Vec::new()))
-                };
-                slots[i] = Some(finish(preview, item, cache, plan, progress));
-                progress.event(Event::ItemDone { path: &item.path });
-            }
+        } else {
+            pending.push(i);
         }
     }
-    for chunk in to_head.chunks(options.batch.max(1)) {
-        let batch: Vec<&MediaItem> = chunk.iter().map(|&i| &items[i]).collect();
-        stats.source_calls += 1;
-        let heads = source.heads(&batch, options.head_bytes)?;
-        if heads.len() != batch.len() {
-            return Err(Error::PreviewSourceMismatch {
-                asked: batch.len(),
-                got: heads.len(),
-            });
+    // Items are worked through in their own order (the whole-file budget goes to the first
+    // ones), a batch at a time so heads are fetched together.
+    for chunk in pending.chunks(options.batch.max(1)) {
+        let want: Vec<usize> = chunk
+            .iter()
+            .copied()
+            .filter(|&i| plan(&items[i]) == Plan::Head)
+            .collect();
+        let mut heads = Vec::new();
+        if !want.is_empty() {
+            let batch: Vec<&MediaItem> = want.iter().map(|&i| &items[i]).collect();
+            stats.source_calls += 1;
+            heads = source.heads(&batch, options.head_bytes)?;
+            if heads.len() != batch.len() {
+                return Err(Error::PreviewSourceMismatch {
+                    asked: batch.len(),
+                    got: heads.len(),
+                });
+            }
         }
-        for (&i, head) in chunk.iter().zip(heads) {
+        let mut heads = heads.into_iter();
+        for &i in chunk {
             let item = &items[i];
             progress.event(Event::ItemStarted {
                 path: &item.path,
                 size: item.size,
             });
-            let preview = match head {
-                Head::Bytes(bytes) => {
-                    stats.bytes_read += bytes.len() as u64;
-                    progress.event(Event::Bytes(bytes.len() as u64));
-                    Work::new(source, options, progress, &mut stats).preview_from(item, bytes)?
-                }
-                Head::Unreadable(message) => {
-                    progress.event(Event::Warning {
-                        path: Some(&item.path),
-                        message: &message,
-                    });
-                    None
-                }
+            let plan = plan(item);
+            let mut work = Work::new(source, options, progress, &mut stats);
+            let preview = match plan {
+                Plan::Placeholder => Some(placeholder(item, PhotoInfo::default(), Vec::new())),
+                Plan::Whole => work.preview_from(item, Vec::new())?,
+                Plan::Head => match heads.next() {
+                    Some(Head::Bytes(bytes)) => {
+                        work.stats.bytes_read += bytes.len() as u64;
+                        progress.event(Event::Bytes(bytes.len() as u64));
+                        work.preview_from(item, bytes)?
+                    }
+                    Some(Head::Unreadable(message)) => {
+                        progress.event(Event::Warning {
+                            path: Some(&item.path),
+                            message: &message,
+                        });
+                        None
+                    }
+                    None => None,
+                },
             };
-            slots[i] = Some(finish(preview, item, cache, Plan::Head, progress));
+            slots[i] = Some(finish(preview, item, cache, plan, progress));
             progress.event(Event::ItemDone { path: &item.path });
         }
     }
@@ -359,6 +368,12 @@ impl<'a> Work<'a> {
         }
     }
 
+    fn within_budget(&self, size: u64) -> bool {
+        self.options
+            .whole_budget
+            .is_none_or(|budget| self.stats.whole_bytes.saturating_add(size) <= budget)
+    }
+
     /// Reads the first `max` bytes; `Ok(Err(message))` when this one file is unreadable.
     fn read(&mut self, item: &MediaItem, max: u64) -> Result<Result<Vec<u8>, String>> {
         self.stats.source_calls += 1;
@@ -418,8 +433,14 @@ impl<'a> Work<'a> {
                 "no EXIF thumbnail, and the file is larger than the {} bytes pulled to decode",
                 self.options.whole_max
             ));
+        } else if !have_all(&bytes) && !self.within_budget(item.size) {
+            notes.push(
+                "no EXIF thumbnail, and the run's budget for pulling files to decode is spent"
+                    .to_owned(),
+            );
         } else {
             if !have_all(&bytes) {
+                self.stats.whole_bytes += item.size;
                 match self.read(item, item.size)? {
                     Ok(b) => bytes = b,
                     Err(message) => {
@@ -456,5 +477,49 @@ impl<'a> Work<'a> {
         }
         notes.append(&mut info.notes);
         Ok(Some(placeholder(item, info, notes)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::NaiveDate;
+
+    fn at(h: u32, offset_seconds: Option<i32>, source: DateSource) -> Taken {
+        Taken {
+            local: NaiveDate::from_ymd_opt(2024, 3, 12)
+                .unwrap()
+                .and_hms_milli_opt(h, 30, 12, 345)
+                .unwrap(),
+            offset_seconds,
+            source,
+        }
+    }
+
+    #[test]
+    fn taken_prints_wall_clock_with_offset_only_when_known() {
+        assert_eq!(
+            format_taken(&at(15, Some(0), DateSource::Exif)),
+            "2024-03-12T15:30:12+00:00"
+        );
+        assert_eq!(
+            format_taken(&at(15, Some(-5 * 3600 - 1800), DateSource::Exif)),
+            "2024-03-12T15:30:12-05:30"
+        );
+        assert_eq!(
+            format_taken(&at(9, None, DateSource::Filename)),
+            "2024-03-12T09:30:12"
+        );
+    }
+
+    #[test]
+    fn exif_beats_name_beats_mtime() {
+        let exif = at(15, None, DateSource::Exif);
+        let name = at(9, None, DateSource::Filename);
+        assert_eq!(resolve_taken(Some(exif), Some(name), 0), Some(exif));
+        assert_eq!(resolve_taken(None, Some(name), 0), Some(name));
+        let mtime = resolve_taken(None, None, 1_710_257_412).unwrap();
+        assert_eq!(mtime.source, DateSource::Mtime);
+        assert_eq!(format_taken(&mtime), "2024-03-12T15:30:12+00:00");
     }
 }
