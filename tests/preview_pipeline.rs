@@ -530,3 +530,39 @@ fn whole_budget_caps_files_pulled_to_decode() {
     assert_eq!(run.stats.whole_bytes, whatsapp);
     assert_eq!(run.stats.exif_thumbnails, 20);
 }
+
+/// Big APP segments in front of the EXIF block (ICC profiles) push it past the head: the
+/// pipeline reads just far enough to hold it, and still uses the embedded thumbnail.
+#[test]
+fn exif_behind_large_segments_is_read_further() {
+    let camera = camera_jpeg("2024:03:12 15:30:12", "+01:00", 1, 3_000_000);
+    let mut jpeg = vec![0xff, 0xd8];
+    for filler in [65_000usize, 10_000] {
+        jpeg.extend_from_slice(&[0xff, 0xe2]);
+        jpeg.extend_from_slice(&u16::try_from(filler + 2).unwrap().to_be_bytes());
+        jpeg.resize(jpeg.len() + filler, 0x55);
+    }
+    jpeg.extend_from_slice(&camera[2..]);
+    let head = parse_head(&jpeg[..phonevault::preview::HEAD_BYTES]);
+    assert!(head.exif_cut_off && !head.exif, "{head:?}");
+    let path = "/sdcard/DCIM/Camera/PXL_20240312_143012000.jpg";
+    let items = vec![item(path, jpeg.len() as u64, Kind::Photo)];
+    let mut source = MemSource::default();
+    source.add(path, jpeg);
+    let cache_dir = temp_cache_dir();
+    let cache = PreviewCache::open(cache_dir.path(), "ICC").unwrap();
+    let run = build_previews(
+        &items,
+        &mut source,
+        &cache,
+        &PreviewOptions::default(),
+        &NoProgress,
+    )
+    .unwrap();
+    let p = &run.previews[0];
+    assert_eq!(p.thumbnail, ThumbnailKind::Exif, "{:?}", p.notes);
+    assert_eq!(p.taken.unwrap().offset_seconds, Some(3600));
+    assert_eq!(run.stats.whole_reads, 1);
+    // Head, then the first 75,006 + 65,539 bytes: far less than the 3 MB file.
+    assert!(run.stats.bytes_read < 250_000, "{:?}", run.stats);
+}

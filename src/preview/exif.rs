@@ -64,6 +64,10 @@ pub struct PhotoInfo {
     /// The EXIF block runs past the end of the bytes given: reading more of the file may
     /// give more (HEIF puts its EXIF item wherever it likes).
     pub exif_cut_off: bool,
+    /// How many first bytes of the file hold the whole EXIF block, when the container says
+    /// (a cut-off JPEG APP1 segment); `None` when unknown.
+    #[serde(default)]
+    pub exif_end: Option<u64>,
     /// What was odd or broken, for people; never fatal.
     pub notes: Vec<String>,
 }
@@ -166,6 +170,7 @@ fn parse_jpeg(bytes: &[u8], info: &mut PhotoInfo) {
                 exif_seen = true;
                 if cut {
                     info.exif_cut_off = true;
+                    info.exif_end = Some(body_end as u64);
                     info.notes
                         .push("EXIF block runs past the end of the bytes read".to_owned());
                 }
@@ -186,6 +191,14 @@ fn parse_jpeg(bytes: &[u8], info: &mut PhotoInfo) {
             if !frame_seen {
                 info.notes
                     .push("JPEG frame header not within the bytes read".to_owned());
+            }
+            if !exif_seen {
+                // Large APP segments (ICC profiles) may push the EXIF block past the head;
+                // the next segment is at most 65,535 bytes plus its marker and length.
+                info.exif_cut_off = true;
+                info.exif_end = Some(body_end as u64 + 4 + 65_535);
+                info.notes
+                    .push("an EXIF block may follow past the end of the bytes read".to_owned());
             }
             break;
         }
@@ -216,6 +229,7 @@ fn parse_png(bytes: &[u8], info: &mut PhotoInfo) {
         if kind == b"eXIf" {
             if end > bytes.len() {
                 info.exif_cut_off = true;
+                info.exif_end = Some(end as u64);
                 info.notes
                     .push("EXIF chunk runs past the end of the bytes read".to_owned());
             }

@@ -396,7 +396,11 @@ impl<'a> Work<'a> {
         let mut info = parse_head(&bytes);
         let have_all = |bytes: &Vec<u8>| bytes.len() as u64 >= item.size;
         if !bytes.is_empty() && info.exif_cut_off && !have_all(&bytes) {
-            let more = item.size.min(self.options.exif_max);
+            let more = info
+                .exif_end
+                .unwrap_or(u64::MAX)
+                .min(self.options.exif_max)
+                .min(item.size);
             if more > bytes.len() as u64 {
                 match self.read(item, more)? {
                     Ok(b) => {
