@@ -349,7 +349,7 @@ fn truncations_and_flips_never_panic_and_stay_fast() {
         started.elapsed()
     );
     assert!(
-        slowest < Duration::from_millis(500),
+        slowest < Duration::from_secs(2),
         "one parse took {slowest:?}"
     );
     assert!(
