@@ -108,6 +108,12 @@ pub enum Error {
     },
 
     // ---- previews ---------------------------------------------------------------------
+    /// A preview source answered a batch of head reads with the wrong number of results.
+    #[error("the preview reader answered {got} results for {asked} files")]
+    PreviewSourceMismatch { asked: usize, got: usize },
+    /// The system names no cache folder for the preview cache.
+    #[error("no cache folder for previews (is HOME set?); pass a cache folder explicitly")]
+    NoCacheDir,
 
     // ---- archives ---------------------------------------------------------------------
     /// An archive could not be read or is damaged.
