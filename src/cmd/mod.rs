@@ -13,6 +13,7 @@ mod devices;
 mod ls;
 mod preview;
 mod restore;
+mod selection;
 
 /// Exit codes, in one place.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
