@@ -143,8 +143,10 @@ fn populate(root: &Path) -> Vec<ListedFile> {
         fs::create_dir_all(path.parent().unwrap()).unwrap();
         fs::write(&path, data).unwrap();
         let f = fs::File::options().write(true).open(&path).unwrap();
-        f.set_modified(std::time::UNIX_EPOCH + std::time::Duration::from_secs(mtime as u64))
-            .unwrap();
+        f.set_modified(
+            std::time::UNIX_EPOCH + std::time::Duration::from_secs(mtime.unsigned_abs()),
+        )
+        .unwrap();
         expected.push(ListedFile {
             path: path.to_str().unwrap().to_string(),
             size: data.len() as u64,
@@ -155,7 +157,7 @@ fn populate(root: &Path) -> Vec<ListedFile> {
         add(
             root.join("DCIM/Camera").join(name),
             &vec![b'x'; i * 100],
-            1_700_000_000 + i as i64,
+            1_700_000_000 + i64::try_from(i).unwrap(),
         );
         add(
             root.join("Pictures/we\nird $dir").join(name),
@@ -315,10 +317,7 @@ fn heads_and_hashes_are_framed_per_file() {
     let out = fx.run(&["hash"], true, &list);
     let hashes = helper::parse_hash("local", &out.stdout, paths.len()).unwrap();
     for (i, (_, data)) in files.iter().enumerate() {
-        let want: String = Sha256::digest(data)
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect();
+        let want = hex(&Sha256::digest(data));
         assert_eq!(hashes[i].status, FileStatus::Ok);
         assert_eq!(hashes[i].sha256, want, "{}", paths[i]);
     }
@@ -337,4 +336,12 @@ fn another_version_is_refused_with_its_own_status() {
     assert_eq!(out.status.code(), Some(97));
     let out = fx.run(&["--expect", helper::VERSION, "version"], true, b"");
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), helper::VERSION);
+}
+
+fn hex(bytes: &[u8]) -> String {
+    use std::fmt::Write as _;
+    bytes.iter().fold(String::new(), |mut s, b| {
+        let _ = write!(s, "{b:02x}");
+        s
+    })
 }
