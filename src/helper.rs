@@ -325,18 +325,17 @@ fn run_with_list(
     handset: &Handset,
     command: &str,
     paths: &[String],
-) -> Result<(crate::adb::ExecStream, String)> {
+) -> Result<crate::adb::ExecStream> {
     ensure(handset)?;
     let list_path = format!(
         "/data/local/tmp/phonevault-helper.paths.{}",
         std::process::id()
     );
     handset.push(&mut path_list(paths).as_slice(), &list_path, 0o600, 0)?;
-    let stream = handset.exec(&format!(
+    handset.exec(&format!(
         "sh {DEVICE_PATH} --expect {VERSION} {command} {list}; rm -f {list}",
         list = shell_quote(&list_path)
-    ))?;
-    Ok((stream, list_path))
+    ))
 }
 
 /// Reads the first `n` bytes of each path in one helper call; `sink` gets each path's index,
@@ -349,7 +348,7 @@ pub fn heads(handset: &Handset, paths: &[String], n: u64, sink: &mut HeadSink<'_
     if paths.is_empty() {
         return Ok(());
     }
-    let (stream, _) = run_with_list(handset, &format!("heads {n}"), paths)?;
+    let stream = run_with_list(handset, &format!("heads {n}"), paths)?;
     read_heads(handset.serial(), stream, paths.len(), n, sink)
 }
 
@@ -422,7 +421,7 @@ pub fn hash(handset: &Handset, paths: &[String]) -> Result<Vec<RemoteHash>> {
     if paths.is_empty() {
         return Ok(Vec::new());
     }
-    let (mut stream, _) = run_with_list(handset, "hash", paths)?;
+    let mut stream = run_with_list(handset, "hash", paths)?;
     let mut out = Vec::new();
     stream
         .read_to_end(&mut out)
