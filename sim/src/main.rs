@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 
+use phonevault_sim::android_env::EnvOptions;
 use phonevault_sim::populate::PopulateOptions;
 use phonevault_sim::serve::ServeOptions;
 
@@ -76,6 +77,27 @@ enum Command {
         #[arg(long, value_name = "FILE")]
         truth: PathBuf,
     },
+    /// Run one command in the handset's userland (no ADB) and exit with its status.
+    Shell {
+        /// The handset's internal storage (`/sdcard`).
+        #[arg(long, value_name = "DIR")]
+        storage: PathBuf,
+        /// Device profile: android-10 or android-14.
+        #[arg(long, default_value = "android-14")]
+        profile: String,
+        /// Storage size in bytes (a tmpfs seeded with a copy: changes stay off the host).
+        #[arg(long, value_name = "BYTES")]
+        capacity: Option<u64>,
+        /// deny=GLOB (repeatable): matching device paths answer EACCES.
+        #[arg(long, value_name = "FAULT")]
+        fault: Vec<String>,
+        /// File that `am` and `content` append media-scan requests to.
+        #[arg(long, value_name = "FILE")]
+        scan_log: Option<PathBuf>,
+        /// The command line, as `adb shell` would send it (words are joined with spaces).
+        #[arg(last = true, required = true, value_name = "CMD")]
+        command: Vec<String>,
+    },
 }
 
 fn main() -> anyhow::Result<()> {
@@ -128,5 +150,29 @@ fn main() -> anyhow::Result<()> {
             seed,
             truth,
         }),
+        Command::Shell {
+            storage,
+            profile,
+            capacity,
+            fault,
+            scan_log,
+            command,
+        } => {
+            let Some(profile) = phonevault_sim::profile::Profile::named(&profile) else {
+                anyhow::bail!("unknown profile {profile:?} (known: android-10, android-14)");
+            };
+            if let Some(other) = fault.iter().find(|f| !f.starts_with("deny=")) {
+                anyhow::bail!("shell takes only --fault deny=GLOB, not {other:?}");
+            }
+            let options = EnvOptions {
+                storage,
+                profile,
+                capacity,
+                deny: EnvOptions::deny_from_faults(&fault),
+                scan_log,
+            };
+            let code = phonevault_sim::android_env::run_one(options, &command.join(" "))?;
+            std::process::exit(code)
+        }
     }
 }
