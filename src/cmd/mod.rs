@@ -14,6 +14,7 @@ mod ls;
 mod password;
 mod preview;
 mod restore;
+mod selection;
 
 /// Exit codes, in one place.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
