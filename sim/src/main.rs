@@ -4,7 +4,8 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 
-use phonevault_sim::populate::PopulateOptions;
+use phonevault_sim::android_env::EnvOptions;
+use phonevault_sim::populate::{self, PopulateOptions, SizeRange};
 use phonevault_sim::serve::ServeOptions;
 
 /// A simulated Android handset for phonevault's tests and benchmarks.
@@ -75,6 +76,36 @@ enum Command {
         /// Where to write the JSON truth file.
         #[arg(long, value_name = "FILE")]
         truth: PathBuf,
+        /// Camera photo sizes in bytes, MIN-MAX with K/M/G suffixes (e.g. 2M-4M).
+        #[arg(long, value_name = "MIN-MAX", default_value_t = populate::DEFAULT_PHOTO_SIZE)]
+        photo_size: SizeRange,
+        /// Gallery video sizes in bytes, MIN-MAX (e.g. 30M-60M).
+        #[arg(long, value_name = "MIN-MAX", default_value_t = populate::DEFAULT_VIDEO_SIZE)]
+        video_size: SizeRange,
+        /// WhatsApp image sizes in bytes, MIN-MAX (e.g. 100K-300K); WhatsApp videos get 5x.
+        #[arg(long, value_name = "MIN-MAX", default_value_t = populate::DEFAULT_WHATSAPP_SIZE)]
+        whatsapp_size: SizeRange,
+    },
+    /// Run one command in the handset's userland (no ADB) and exit with its status.
+    Shell {
+        /// The handset's internal storage (`/sdcard`).
+        #[arg(long, value_name = "DIR")]
+        storage: PathBuf,
+        /// Device profile: android-10 or android-14.
+        #[arg(long, default_value = "android-14")]
+        profile: String,
+        /// Storage size in bytes (a tmpfs seeded with a copy: changes stay off the host).
+        #[arg(long, value_name = "BYTES")]
+        capacity: Option<u64>,
+        /// deny=GLOB (repeatable): matching device paths answer EACCES.
+        #[arg(long, value_name = "FAULT")]
+        fault: Vec<String>,
+        /// File that `am` and `content` append media-scan requests to.
+        #[arg(long, value_name = "FILE")]
+        scan_log: Option<PathBuf>,
+        /// The command line, as `adb shell` would send it (words are joined with spaces).
+        #[arg(last = true, required = true, value_name = "CMD")]
+        command: Vec<String>,
     },
 }
 
@@ -118,7 +149,10 @@ fn main() -> anyhow::Result<()> {
             huge,
             seed,
             truth,
-        } => phonevault_sim::populate::run(&PopulateOptions {
+            photo_size,
+            video_size,
+            whatsapp_size,
+        } => populate::run(&PopulateOptions {
             dir,
             profile,
             photos,
@@ -127,6 +161,33 @@ fn main() -> anyhow::Result<()> {
             huge,
             seed,
             truth,
+            photo_size,
+            video_size,
+            whatsapp_size,
         }),
+        Command::Shell {
+            storage,
+            profile,
+            capacity,
+            fault,
+            scan_log,
+            command,
+        } => {
+            let Some(profile) = phonevault_sim::profile::Profile::named(&profile) else {
+                anyhow::bail!("unknown profile {profile:?} (known: android-10, android-14)");
+            };
+            if let Some(other) = fault.iter().find(|f| !f.starts_with("deny=")) {
+                anyhow::bail!("shell takes only --fault deny=GLOB, not {other:?}");
+            }
+            let options = EnvOptions {
+                storage,
+                profile,
+                capacity,
+                deny: EnvOptions::deny_from_faults(&fault),
+                scan_log,
+            };
+            let code = phonevault_sim::android_env::run_one(options, &command.join(" "))?;
+            std::process::exit(code)
+        }
     }
 }
