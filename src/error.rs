@@ -127,7 +127,7 @@ pub enum Error {
     UnsafePath { name: String, reason: &'static str },
     /// An item's entry got a different number of bytes than the phone reported; it was
     /// left out of the archive.
-    #[error("{entry}: {written} bytes written, but the phone reported {expected}; the item was left out")]
+    #[error("{entry:?}: {written} bytes written, but the phone reported {expected}; the item was left out")]
     ItemIncomplete {
         entry: String,
         expected: u64,
@@ -136,7 +136,6 @@ pub enum Error {
     /// No password was available for an encrypted archive.
     #[error("a password is needed: use --password-file FILE or set PHONEVAULT_PASSWORD")]
     PasswordNeeded,
-
     /// The password typed the second time differs from the first.
     #[error("the two passwords typed differ; nothing was written")]
     PasswordMismatch,
