@@ -72,6 +72,14 @@ pub fn sim_bin() -> &'static Path {
     })
 }
 
+/// Where a handset's storage is, as its shell and sync see it.
+pub const DEVICE_ROOT: &str = "/sdcard";
+
+/// The device path of `rel` (relative to the storage), e.g. `DCIM/Camera/x.jpg`.
+pub fn device_path(rel: &str) -> String {
+    format!("{DEVICE_ROOT}/{}", rel.trim_start_matches('/'))
+}
+
 /// A free TCP port on 127.0.0.1 (bound and released; good enough for tests).
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
@@ -402,7 +410,6 @@ impl TestEnv {
             storage,
             port: 0,
             slot,
-            device_root: OnceLock::new(),
             spec,
         };
         handset.launch(0);
@@ -450,7 +457,6 @@ pub struct Handset {
     storage: PathBuf,
     port: u16,
     slot: SimSlot,
-    device_root: OnceLock<String>,
     spec: HandsetSpec,
 }
 
@@ -472,31 +478,6 @@ impl Handset {
     /// The host folder that is the handset's `/sdcard`.
     pub fn storage(&self) -> &Path {
         &self.storage
-    }
-
-    /// How the handset's shell and sync name its storage: `/sdcard` once the sim runs in its
-    /// Android environment (the storage folder is mounted there), else the storage folder's
-    /// host path (a sim without that environment sees host paths).
-    pub fn device_root(&self) -> &str {
-        self.device_root.get_or_init(|| {
-            use std::os::unix::fs::MetadataExt;
-            let ino = fs::metadata(&self.storage).expect("the storage dir").ino();
-            let out = self.shell("stat -L -c %i /sdcard 2>/dev/null");
-            let seen = String::from_utf8_lossy(&out.stdout).trim().to_string();
-            if seen == ino.to_string() {
-                "/sdcard".to_string()
-            } else {
-                self.storage
-                    .to_str()
-                    .expect("a UTF-8 temp path")
-                    .to_string()
-            }
-        })
-    }
-
-    /// The device path of `rel` (relative to the storage), e.g. `DCIM/Camera/x.jpg`.
-    pub fn device_path(&self, rel: &str) -> String {
-        format!("{}/{}", self.device_root(), rel.trim_start_matches('/'))
     }
 
     /// The handset's own temp folder (stats, scan log, truth file, sim log).
@@ -589,7 +570,6 @@ impl Handset {
         let _ = self.ctx.adb(&["disconnect", &self.serial()]);
         if let Some(s) = &spec.storage {
             self.storage.clone_from(s);
-            self.device_root = OnceLock::new();
         }
         self.spec = spec;
         let port = self.port;
