@@ -120,6 +120,49 @@ fn shell_returns_stdout_stderr_and_exit_status() {
 }
 
 #[test]
+fn shell_v2_passes_stdin_and_the_harness_sees_media_scans() {
+    let env = TestEnv::new();
+    let phone = env.start_handset(HandsetSpec::android14());
+    let script = format!(
+        "printf 'line one\\nline two\\n' | adb -s {} shell 'cat; echo done'",
+        phone.serial()
+    );
+    let out = common::run_with_timeout(
+        env.command("sh").args(["-c", &script]),
+        common::COMMAND_TIMEOUT,
+    );
+    assert_ok(&out, "adb shell with stdin");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "line one\nline two\ndone\n"
+    );
+    let out = phone.shell(
+        "am broadcast -a android.intent.action.MEDIA_SCANNER_SCAN_FILE \
+         --receiver-include-background -d file:///sdcard/DCIM/Camera",
+    );
+    assert_ok(&out, "am broadcast");
+    let log = phone.scan_log();
+    assert!(
+        log.contains("file:///sdcard/DCIM/Camera"),
+        "scan log: {log:?}"
+    );
+}
+
+#[test]
+fn dropping_the_env_stops_its_handsets() {
+    let env = TestEnv::new();
+    let phone = env.start_handset(HandsetSpec::android14());
+    let pid = phone.pid().expect("a running sim");
+    assert!(Path::new(&format!("/proc/{pid}")).exists());
+    drop(phone);
+    drop(env);
+    assert!(
+        !Path::new(&format!("/proc/{pid}")).exists(),
+        "sim {pid} outlived its TestEnv"
+    );
+}
+
+#[test]
 fn exec_out_cat_of_10_mb_is_byte_identical() {
     let env = TestEnv::new();
     let phone = env.start_handset(HandsetSpec::android14());

@@ -537,6 +537,15 @@ impl Handset {
         self.ctx.adb(&all)
     }
 
+    /// The sim's process id while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.slot
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .as_ref()
+            .map(Child::id)
+    }
+
     /// Whether the sim process still runs (false after a `disconnect-after` fault fired).
     pub fn is_running(&self) -> bool {
         let mut guard = self
