@@ -154,12 +154,26 @@ fn dropping_the_env_stops_its_handsets() {
     let phone = env.start_handset(HandsetSpec::android14());
     let pid = phone.pid().expect("a running sim");
     assert!(Path::new(&format!("/proc/{pid}")).exists());
+    // A command still running when the test ends must not outlive it either (a raw
+    // command gets a grace period after the host hangs up, so this one still runs).
+    let _ = env.adb_timeout(
+        &["-s", &phone.serial(), "exec-out", "sleep 987; echo"],
+        Duration::from_millis(500),
+    );
+    let sleeper_runs = || {
+        fs::read_dir("/proc").unwrap().flatten().any(|e| {
+            fs::read(e.path().join("cmdline"))
+                .is_ok_and(|c| c.windows(9).any(|w| w == b"sleep\x00987"))
+        })
+    };
+    assert!(sleeper_runs(), "the command under test did not start");
     drop(phone);
     drop(env);
     assert!(
         !Path::new(&format!("/proc/{pid}")).exists(),
         "sim {pid} outlived its TestEnv"
     );
+    assert!(!sleeper_runs(), "a command of the sim outlived its TestEnv");
 }
 
 #[test]

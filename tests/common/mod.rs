@@ -445,9 +445,52 @@ fn stop_slot(slot: &SimSlot) {
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
     if let Some(mut child) = guard.take() {
+        // Commands the sim runs live in their own process groups and would outlive it.
+        let orphans = descendants(child.id());
         let _ = child.kill();
         let _ = wait_timeout(&mut child, Duration::from_secs(10));
+        if !orphans.is_empty() {
+            let pids: Vec<String> = orphans.iter().map(u32::to_string).collect();
+            let _ = try_run_with_timeout(
+                Command::new("kill").arg("-9").args(&pids),
+                Duration::from_secs(10),
+            );
+        }
     }
+}
+
+/// Every process below `root`, from /proc.
+fn descendants(root: u32) -> Vec<u32> {
+    let mut parent_of = Vec::new();
+    for entry in fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|n| n.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        let Ok(stat) = fs::read_to_string(entry.path().join("stat")) else {
+            continue;
+        };
+        // `pid (comm) state ppid ...`; comm may hold spaces and parentheses.
+        let ppid = stat
+            .rsplit_once(')')
+            .and_then(|(_, rest)| rest.split_whitespace().nth(1))
+            .and_then(|p| p.parse::<u32>().ok());
+        if let Some(ppid) = ppid {
+            parent_of.push((pid, ppid));
+        }
+    }
+    let mut found = vec![root];
+    let mut i = 0;
+    while i < found.len() {
+        let p = found[i];
+        found.extend(parent_of.iter().filter(|(_, pp)| *pp == p).map(|(c, _)| *c));
+        i += 1;
+    }
+    found.remove(0);
+    found
 }
 
 /// A running simulated handset.
