@@ -149,6 +149,41 @@ fn shell_v2_passes_stdin_and_the_harness_sees_media_scans() {
 }
 
 #[test]
+fn populated_handset_serves_every_file_of_its_truth_file() {
+    let env = TestEnv::new();
+    let populate = common::Populate {
+        photos: 4,
+        videos: 1,
+        whatsapp: 4,
+        ..common::Populate::default()
+    };
+    let phone = env.start_handset(HandsetSpec::android14().populate(populate));
+    let truth = phone.truth();
+    let records = truth.as_array().expect("a JSON array");
+    assert!(!records.is_empty(), "empty truth file");
+    // `adb pull -a` of the whole storage brings back every generated file (odd names
+    // included) with its bytes and mtime.
+    let dest = env.new_dir("pulled");
+    let out = phone.adb(&["pull", "-a", DEVICE_ROOT, dest.to_str().unwrap()]);
+    assert_ok(&out, "pull of the populated storage");
+    for r in records {
+        let rel = r["path"]
+            .as_str()
+            .unwrap()
+            .strip_prefix("/sdcard/")
+            .unwrap();
+        let got = dest.join("sdcard").join(rel);
+        let bytes = fs::read(&got).unwrap_or_else(|e| panic!("{}: {e}", got.display()));
+        assert_eq!(bytes.len() as u64, r["size"].as_u64().unwrap(), "{rel}");
+        assert!(
+            bytes == fs::read(phone.storage().join(rel)).unwrap(),
+            "{rel}"
+        );
+        assert_eq!(mtime(&got), r["mtime"].as_u64().unwrap(), "{rel}");
+    }
+}
+
+#[test]
 fn dropping_the_env_stops_its_handsets() {
     let env = TestEnv::new();
     let phone = env.start_handset(HandsetSpec::android14());
