@@ -518,7 +518,9 @@ impl Handset {
         self.port
     }
 
-    /// The host folder that is the handset's `/sdcard`.
+    /// The host folder that is the handset's `/sdcard` (bind-mounted: changes show on both
+    /// sides). With a capacity the handset runs on a tmpfs copy of it made at start, so
+    /// later changes on either side stay unseen by the other.
     pub fn storage(&self) -> &Path {
         &self.storage
     }
