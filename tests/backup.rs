@@ -280,8 +280,12 @@ fn pulled_cable_then_rerun_stores_every_item_exactly_once() {
     assert!(saved > 0 && saved < want.len() as u64, "{first}");
     // Nothing unfinished looks complete.
     for entry in fs::read_dir(&to).unwrap() {
-        let name = entry.unwrap().file_name().to_string_lossy().into_owned();
-        assert!(name.ends_with(".zip"), "left behind: {name}");
+        let path = entry.unwrap().path();
+        assert!(
+            path.extension().is_some_and(|e| e == "zip"),
+            "left behind: {}",
+            path.display()
+        );
     }
 
     phone.restart(HandsetSpec::android14().storage(&storage));
@@ -397,7 +401,7 @@ fn unreadable_files_are_listed_and_the_backup_is_partial() {
     let camera: Vec<String> = fs::read_dir(storage.join("DCIM/Camera"))
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .filter(|n| n.starts_with("PXL_") && n.ends_with(".jpg"))
+        .filter(|n| n.starts_with("PXL_") && Path::new(n).extension().is_some_and(|e| e == "jpg"))
         .collect();
     let denied = camera.first().expect("a Pixel photo").clone();
     phone.restart(
