@@ -24,6 +24,9 @@ use crate::adb::sync::{
 };
 use crate::{Error, Result};
 
+mod push;
+pub use push::{PushFile, PushOutcome, PushReport};
+
 /// The timeout used when `ConnectOptions::timeout` is not set.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(20);
 

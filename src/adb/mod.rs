@@ -13,7 +13,7 @@ pub mod sync;
 
 pub use device::{
     choose_device, connect, parse_identity, parse_storage, state_word, AdbServer, ConnectOptions,
-    DeviceInfo, DeviceState, ExecStream, Handset, Identity, PullEvent, PullOptions, RemoteEntry,
-    RemoteStat, ShellOutput, StorageSpace, DEFAULT_TIMEOUT,
+    DeviceInfo, DeviceState, ExecStream, Handset, Identity, PullEvent, PullOptions, PushFile,
+    PushOutcome, PushReport, RemoteEntry, RemoteStat, ShellOutput, StorageSpace, DEFAULT_TIMEOUT,
 };
 pub use server::{find_adb, parse_devices_l, DEFAULT_PORT, HOW_TO_INSTALL_ADB};
