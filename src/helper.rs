@@ -432,6 +432,46 @@ pub fn hash(handset: &Handset, paths: &[String]) -> Result<Vec<RemoteHash>> {
     parse_hash(handset.serial(), &out, paths.len())
 }
 
+/// Like [`hash`], but the paths travel in the command line instead of a pushed list file,
+/// in as many calls as the command length allows: nothing is written on the phone (a
+/// rerun that finds everything in place pushes nothing at all).
+///
+/// # Errors
+/// Transport errors; `HelperOutput` when the output is malformed.
+pub fn hash_inline(handset: &Handset, paths: &[String]) -> Result<Vec<RemoteHash>> {
+    // The adb server takes requests of at most 64 KiB; stay well below.
+    const COMMAND_BUDGET: usize = 32 * 1024;
+    if paths.is_empty() {
+        return Ok(Vec::new());
+    }
+    ensure(handset)?;
+    let mut hashes = Vec::with_capacity(paths.len());
+    let mut start = 0;
+    while start < paths.len() {
+        let mut words = String::new();
+        let mut end = start;
+        while end < paths.len()
+            && (end == start || words.len() + paths[end].len() + 8 < COMMAND_BUDGET)
+        {
+            words.push(' ');
+            words.push_str(&shell_quote(&paths[end]));
+            end += 1;
+        }
+        let command = format!("printf '%s\\0'{words} | sh {DEVICE_PATH} --expect {VERSION} hash");
+        let mut out = Vec::new();
+        handset
+            .exec(&command)?
+            .read_to_end(&mut out)
+            .map_err(|e| Error::HelperOutput {
+                serial: handset.serial().to_string(),
+                detail: format!("reading hashes: {e}"),
+            })?;
+        hashes.extend(parse_hash(handset.serial(), &out, end - start)?);
+        start = end;
+    }
+    Ok(hashes)
+}
+
 /// Parses the `hash` output: per path a line `STATUS HEX` (HEX is `-` unless ok).
 ///
 /// # Errors
