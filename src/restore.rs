@@ -1,1 +1,900 @@
-//! (to be filled in)
+//! `restore`: put archived items back onto a phone.
+//!
+//! Two steps, so the caller can show the plan (or stop after it, `--dry-run`):
+//! [`plan`] maps every selected manifest record to a path on this handset, lists what is
+//! already there in one helper call, hashes same-size files on the phone to tell identical
+//! files from conflicts, and sums the space needed; [`execute`] then pushes.
+//!
+//! Pushing is safe against a pulled cable: every file goes to a temporary dot-name in its
+//! target folder (`.phonevault-<hash>.partial`, pipelined on one sync stream with its mode
+//! and mtime), its SHA-256 is checked on the phone against the manifest, and only then is it
+//! moved to its real name (moves batched in a few shell calls). A rerun removes temporary
+//! files left by an interrupted run and skips what is already in place.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::fmt::Write as _;
+use std::io::{Read, Write};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+use crate::adb::{Handset, PushFile, PushOutcome};
+use crate::archive::{check_entry_name, ArchiveReader, ItemRecord};
+use crate::backup::FailedItem;
+use crate::catalog::{select::Matcher, Kind, Source};
+use crate::helper::{self, shell_quote};
+use crate::progress::{Event, Progress};
+use crate::{Error, Result};
+
+/// Where restored files start: a dot-name in the target folder, so the Gallery and
+/// WhatsApp never see a half-written file, and `mv` to the real name stays on one file system.
+const TEMP_PREFIX: &str = ".phonevault-";
+const TEMP_SUFFIX: &str = ".partial";
+/// Archives do not record file modes; this is what they store for every entry.
+const FILE_MODE: u32 = 0o644;
+/// Shell commands are kept below this length (the adb server takes 64 KiB requests).
+const COMMAND_BUDGET: usize = 32 * 1024;
+
+/// What to do when a different file already has an item's target name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum OnConflict {
+    /// Leave the phone's file alone and do not restore the item.
+    Skip,
+    /// Restore the item under a free name: `IMG_1 (1).jpg`.
+    #[default]
+    KeepBoth,
+    /// Replace the phone's file.
+    Overwrite,
+}
+
+/// What to restore and how.
+#[derive(Debug, Clone)]
+pub struct RestoreOptions {
+    /// Which manifest items to take.
+    pub matcher: Matcher,
+    pub on_conflict: OnConflict,
+    /// Set from another thread (Ctrl-C) to stop pushing; nothing half-done stays under a
+    /// real name.
+    pub cancel: Option<Arc<AtomicBool>>,
+}
+
+/// What will happen to one item.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Action {
+    /// Nothing has the target name yet: push it.
+    Push,
+    /// An identical file (same size and SHA-256) is already there.
+    Identical,
+    /// A different file has the name: push under another name (`target` holds it).
+    KeepBoth,
+    /// A different file has the name: replace it.
+    Overwrite,
+    /// A different file has the name and `--on-conflict skip` leaves it.
+    SkipConflict,
+}
+
+impl Action {
+    /// Whether this action pushes bytes.
+    pub fn pushes(self) -> bool {
+        matches!(self, Action::Push | Action::KeepBoth | Action::Overwrite)
+    }
+}
+
+/// One item of a plan.
+#[derive(Debug, Clone, Serialize)]
+pub struct PlannedItem {
+    /// Index of the archive (in the order given) that holds the item.
+    pub archive: usize,
+    #[serde(skip)]
+    pub record: ItemRecord,
+    /// The path the item had on the phone it was backed up from.
+    pub from: String,
+    /// Where it goes on this handset.
+    pub target: String,
+    pub source: Source,
+    pub size: u64,
+    pub action: Action,
+}
+
+/// Counts and bytes of one source in a plan.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct SourceTotals {
+    /// Items selected.
+    pub items: usize,
+    pub bytes: u64,
+    /// Of those, items that will be pushed, and their bytes.
+    pub to_push: usize,
+    pub push_bytes: u64,
+}
+
+/// What a restore will do on this handset.
+#[derive(Debug, Clone, Serialize)]
+pub struct Plan {
+    pub serial: String,
+    pub sdk: u32,
+    pub items: Vec<PlannedItem>,
+    /// Items refused before planning (unsafe names in the manifest).
+    pub refused: Vec<FailedItem>,
+    pub per_source: BTreeMap<Source, SourceTotals>,
+    /// Bytes that will be pushed.
+    pub needed: u64,
+    /// Free bytes on the handset's storage.
+    pub free: u64,
+    /// Temporary files left by an earlier, interrupted restore (removed by `execute`).
+    pub leftovers: Vec<String>,
+}
+
+impl Plan {
+    /// Whether the items to push fit in the free space.
+    pub fn fits(&self) -> bool {
+        self.needed <= self.free
+    }
+
+    /// Items with this action.
+    pub fn count(&self, action: Action) -> usize {
+        self.items.iter().filter(|i| i.action == action).count()
+    }
+
+    /// Items whose target name holds a different file.
+    pub fn conflicts(&self) -> usize {
+        self.count(Action::KeepBoth)
+            + self.count(Action::Overwrite)
+            + self.count(Action::SkipConflict)
+    }
+
+    /// Whether chat databases are among the items to restore (WhatsApp must then be set up
+    /// in a particular order to pick them up).
+    pub fn has_chats(&self) -> bool {
+        self.items
+            .iter()
+            .any(|i| i.record.item.kind == Kind::Database && i.action.pushes())
+    }
+
+    /// `NoSpace` with both numbers when the plan does not fit.
+    ///
+    /// # Errors
+    /// `NoSpace` when more bytes are needed than are free.
+    pub fn check_space(&self) -> Result<()> {
+        if self.fits() {
+            Ok(())
+        } else {
+            Err(Error::NoSpace {
+                place: format!("handset {} (/sdcard)", self.serial),
+                needed: self.needed,
+                free: self.free,
+            })
+        }
+    }
+}
+
+/// One item put in place.
+#[derive(Debug, Clone, Serialize)]
+pub struct RestoredItem {
+    pub from: String,
+    pub target: String,
+    pub size: u64,
+}
+
+/// What a restore did.
+#[derive(Debug)]
+pub struct RestoreReport {
+    pub restored: Vec<RestoredItem>,
+    /// Items skipped because an identical file was already in place.
+    pub skipped: usize,
+    /// Items whose target name held a different file (kept both, overwritten or skipped).
+    pub conflicts: usize,
+    /// Items that could not be restored, and why (damaged entry, refused by the phone,
+    /// unsafe name).
+    pub failed: Vec<FailedItem>,
+    /// Bytes of the restored items.
+    pub bytes: u64,
+    /// Items not attempted because the restore stopped early.
+    pub not_attempted: usize,
+    /// Why the restore stopped early (cable pulled, Ctrl-C), when it did.
+    pub stopped: Option<Error>,
+    /// Temporary files from an earlier run that were removed.
+    pub removed_leftovers: Vec<String>,
+    /// Folders the Gallery was asked to rescan.
+    pub scanned_folders: Vec<String>,
+    /// Whether chat databases were restored (see [`Plan::has_chats`]).
+    pub chats: bool,
+}
+
+impl RestoreReport {
+    /// Whether every selected item is now on the phone (restored, identical, or skipped
+    /// on purpose).
+    pub fn is_complete(&self) -> bool {
+        self.failed.is_empty() && self.stopped.is_none() && self.not_attempted == 0
+    }
+}
+
+/// The path an item's `rel_path` maps to on a handset with this SDK level: the Gallery
+/// under `/sdcard`, WhatsApp in the layout the target phone's app uses (Android 11+ keeps it
+/// under `Android/media`), whichever layout the backup came from.
+///
+/// # Errors
+/// `UnsafePath` when `rel_path` is not a plain relative path.
+pub fn target_path(source: Source, rel_path: &str, sdk: u32) -> Result<String> {
+    check_entry_name(rel_path)?;
+    let root = match (source, sdk >= 30) {
+        (Source::Gallery, _) => "/sdcard",
+        (Source::Whatsapp, true) => "/sdcard/Android/media/com.whatsapp/WhatsApp",
+        (Source::Whatsapp, false) => "/sdcard/WhatsApp",
+        (Source::WhatsappBusiness, true) => {
+            "/sdcard/Android/media/com.whatsapp.w4b/WhatsApp Business"
+        }
+        (Source::WhatsappBusiness, false) => "/sdcard/WhatsApp Business",
+    };
+    Ok(format!("{root}/{rel_path}"))
+}
+
+/// The folder part of a phone path.
+fn parent(path: &str) -> &str {
+    path.rsplit_once('/').map_or("/", |(dir, _)| dir)
+}
+
+/// The temporary name an item is pushed to: fixed per target, so a rerun overwrites its own
+/// leftovers.
+pub fn temp_path(target: &str) -> String {
+    let digest = Sha256::digest(target.as_bytes());
+    let hex = digest[..8].iter().fold(String::new(), |mut hex, b| {
+        let _ = write!(hex, "{b:02x}");
+        hex
+    });
+    format!("{}/{TEMP_PREFIX}{hex}{TEMP_SUFFIX}", parent(target))
+}
+
+fn is_temp_name(path: &str) -> bool {
+    let name = path.rsplit('/').next().unwrap_or(path);
+    name.starts_with(TEMP_PREFIX) && name.ends_with(TEMP_SUFFIX)
+}
+
+/// `IMG_1.jpg` -> `IMG_1 (n).jpg`; a dot at the start of the name is not an extension.
+pub fn numbered_name(path: &str, n: u32) -> String {
+    let (dir, name) = path.rsplit_once('/').unwrap_or(("", path));
+    let (stem, ext) = match name.rfind('.') {
+        Some(dot) if dot > 0 => (&name[..dot], &name[dot..]),
+        _ => (name, ""),
+    };
+    format!("{dir}/{stem} ({n}){ext}")
+}
+
+/// The fewest folders whose trees hold all `folders`.
+fn covering_roots(folders: &BTreeSet<String>) -> Vec<String> {
+    let mut roots: Vec<String> = Vec::new();
+    for folder in folders {
+        // Sorted order puts a folder before everything inside it.
+        let inside = roots
+            .iter()
+            .any(|r| folder.starts_with(&format!("{r}/")) || folder == r);
+        if !inside {
+            roots.push(folder.clone());
+        }
+    }
+    roots
+}
+
+/// Existing regular files under `roots`: path -> (size, mtime).
+fn existing_files(handset: &Handset, roots: &[String]) -> Result<HashMap<String, (u64, i64)>> {
+    if roots.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let run = helper::list(handset, roots)?;
+    Ok(run
+        .listing
+        .files
+        .into_iter()
+        .map(|f| (f.path, (f.size, f.mtime)))
+        .collect())
+}
+
+/// Plans a restore of what `options` selects from `archives` onto `handset`.
+///
+/// # Errors
+/// Transport errors; helper errors while listing or hashing what is on the phone; an
+/// error reading the free space.
+pub fn plan(
+    handset: &Handset,
+    archives: &[ArchiveReader],
+    options: &RestoreOptions,
+    progress: &dyn Progress,
+) -> Result<Plan> {
+    progress.event(Event::Phase {
+        name: "planning",
+        items: 0,
+        bytes: 0,
+    });
+    let sdk = handset.identity().sdk;
+    let (by_target, refused) = select_records(archives, &options.matcher, sdk);
+    let folders: BTreeSet<String> = by_target.keys().map(|t| parent(t).to_string()).collect();
+    let existing = existing_files(handset, &covering_roots(&folders))?;
+    let leftovers: Vec<String> = existing
+        .keys()
+        .filter(|p| is_temp_name(p) && folders.contains(parent(p)))
+        .cloned()
+        .collect();
+
+    // Same-size files on the phone (the target, and for keep-both its numbered variants)
+    // are hashed in one batch to tell identical files from conflicts.
+    let mut to_hash: BTreeSet<String> = BTreeSet::new();
+    for (target, (_, record)) in &by_target {
+        let size = record.item.size;
+        if existing.get(target).is_some_and(|(s, _)| *s == size) {
+            to_hash.insert(target.clone());
+        }
+        if existing.contains_key(target) && options.on_conflict == OnConflict::KeepBoth {
+            let mut n = 1;
+            loop {
+                let variant = numbered_name(target, n);
+                match existing.get(&variant) {
+                    Some((s, _)) => {
+                        if *s == size {
+                            to_hash.insert(variant);
+                        }
+                    }
+                    None => break,
+                }
+                n += 1;
+            }
+        }
+    }
+    let to_hash: Vec<String> = to_hash.into_iter().collect();
+    let hashes: HashMap<String, String> = to_hash
+        .iter()
+        .cloned()
+        .zip(helper::hash_inline(handset, &to_hash)?)
+        .map(|(path, h)| (path, h.sha256))
+        .collect();
+    let same = |path: &str, record: &ItemRecord| {
+        hashes
+            .get(path)
+            .is_some_and(|h| !h.is_empty() && h.eq_ignore_ascii_case(&record.sha256))
+    };
+
+    let mut taken: BTreeSet<String> = by_target.keys().cloned().collect();
+    let mut items = Vec::with_capacity(by_target.len());
+    for (target, (archive, record)) in by_target {
+        let (action, target) = if !existing.contains_key(&target) {
+            (Action::Push, target)
+        } else if same(&target, &record) {
+            (Action::Identical, target)
+        } else {
+            match options.on_conflict {
+                OnConflict::Skip => (Action::SkipConflict, target),
+                OnConflict::Overwrite => (Action::Overwrite, target),
+                OnConflict::KeepBoth => keep_both(&target, &record, &existing, &mut taken, same),
+            }
+        };
+        items.push(PlannedItem {
+            archive,
+            from: record.item.path.clone(),
+            source: record.item.source,
+            size: record.item.size,
+            record,
+            target,
+            action,
+        });
+    }
+    let mut per_source: BTreeMap<Source, SourceTotals> = BTreeMap::new();
+    for item in &items {
+        let totals = per_source.entry(item.source).or_default();
+        totals.items += 1;
+        totals.bytes += item.size;
+        if item.action.pushes() {
+            totals.to_push += 1;
+            totals.push_bytes += item.size;
+        }
+    }
+    let needed = per_source.values().map(|t| t.push_bytes).sum();
+    let free = handset.storage()?.free;
+    progress.event(Event::PhaseDone);
+    Ok(Plan {
+        serial: handset.serial().to_string(),
+        sdk,
+        items,
+        refused,
+        per_source,
+        needed,
+        free,
+        leftovers,
+    })
+}
+
+/// Selected records by target path (later archives win for the same target: they were
+/// given later, usually newer), and the records refused for unsafe names.
+fn select_records(
+    archives: &[ArchiveReader],
+    matcher: &Matcher,
+    sdk: u32,
+) -> (BTreeMap<String, (usize, ItemRecord)>, Vec<FailedItem>) {
+    let mut refused = Vec::new();
+    let mut by_target: BTreeMap<String, (usize, ItemRecord)> = BTreeMap::new();
+    for (index, archive) in archives.iter().enumerate() {
+        for record in &archive.manifest().items {
+            if !matcher.matches(&record.item) {
+                continue;
+            }
+            match target_path(record.item.source, &record.item.rel_path, sdk) {
+                Ok(target) => {
+                    by_target.insert(target, (index, record.clone()));
+                }
+                Err(err) => refused.push(FailedItem {
+                    path: record.item.path.clone(),
+                    message: err.to_string(),
+                }),
+            }
+        }
+    }
+    (by_target, refused)
+}
+
+/// Keep-both for one conflicting item: an identical numbered copy from an earlier restore
+/// counts as already there; else the first free numbered name.
+fn keep_both(
+    target: &str,
+    record: &ItemRecord,
+    existing: &HashMap<String, (u64, i64)>,
+    taken: &mut BTreeSet<String>,
+    same: impl Fn(&str, &ItemRecord) -> bool,
+) -> (Action, String) {
+    let mut n = 1;
+    loop {
+        let variant = numbered_name(target, n);
+        if existing.contains_key(&variant) {
+            if same(&variant, record) {
+                return (Action::Identical, variant);
+            }
+        } else if taken.insert(variant.clone()) {
+            return (Action::KeepBoth, variant);
+        }
+        n += 1;
+    }
+}
+
+/// Pushes what `plan` says, checks it on the phone, moves it into place and asks the
+/// Gallery to rescan the folders.
+///
+/// # Errors
+/// `NoSpace` when the plan does not fit (before anything is pushed); transport and helper
+/// errors outside the push itself. A phone that goes away during the push is not an error:
+/// the report's `stopped` says so, and nothing half-written sits under a real name.
+pub fn execute(
+    handset: &Handset,
+    archives: &mut [ArchiveReader],
+    plan: &Plan,
+    options: &RestoreOptions,
+    progress: &dyn Progress,
+) -> Result<RestoreReport> {
+    plan.check_space()?;
+    let mut report = RestoreReport {
+        restored: Vec::new(),
+        skipped: plan.count(Action::Identical),
+        conflicts: plan.conflicts(),
+        failed: plan.refused.clone(),
+        bytes: 0,
+        not_attempted: 0,
+        stopped: None,
+        removed_leftovers: Vec::new(),
+        scanned_folders: Vec::new(),
+        chats: false,
+    };
+    if !plan.leftovers.is_empty() {
+        run_batched(handset, "rm -f --", &plan.leftovers, "")?;
+        report.removed_leftovers.clone_from(&plan.leftovers);
+    }
+    let work: Vec<&PlannedItem> = plan.items.iter().filter(|i| i.action.pushes()).collect();
+    if work.is_empty() {
+        return Ok(report);
+    }
+    let temps: Vec<String> = work.iter().map(|i| temp_path(&i.target)).collect();
+    let outcomes = push_items(handset, archives, &work, &temps, options, progress);
+    report.stopped = outcomes.stopped;
+
+    let (arrived, mut discard) = sort_outcomes(&outcomes.outcomes, &work, &temps, &mut report);
+    if report.stopped.is_some() {
+        // The phone is gone: whatever reached it stays under temporary names, which the
+        // next run removes.
+        report.not_attempted += arrived.len();
+        return Ok(report);
+    }
+    progress.event(Event::Phase {
+        name: "verify",
+        items: arrived.len() as u64,
+        bytes: 0,
+    });
+    let arrived_temps: Vec<String> = arrived.iter().map(|&k| temps[k].clone()).collect();
+    let hashes = helper::hash_inline(handset, &arrived_temps)?;
+    let mut moves = Vec::new();
+    for (&k, hash) in arrived.iter().zip(&hashes) {
+        if hash.sha256.eq_ignore_ascii_case(&work[k].record.sha256) {
+            moves.push(k);
+        } else {
+            report.failed.push(FailedItem {
+                path: work[k].from.clone(),
+                message: format!(
+                    "the copy on the phone has SHA-256 {:?}, the archive says {}",
+                    hash.sha256, work[k].record.sha256
+                ),
+            });
+            discard.push(temps[k].clone());
+        }
+    }
+    if !discard.is_empty() {
+        run_batched(handset, "rm -f --", &discard, "")?;
+    }
+    let refused_moves = move_into_place(handset, &work, &temps, &moves)?;
+    let mut placed = Vec::new();
+    for k in moves {
+        if let Some(message) = refused_moves.get(&k) {
+            report.failed.push(FailedItem {
+                path: work[k].from.clone(),
+                message: message.clone(),
+            });
+        } else {
+            placed.push(k);
+        }
+    }
+    check_in_place(handset, &work, &mut placed, &mut report)?;
+    progress.event(Event::PhaseDone);
+    for &k in &placed {
+        let item = work[k];
+        report.bytes += item.size;
+        report.chats |= item.record.item.kind == Kind::Database;
+        report.restored.push(RestoredItem {
+            from: item.from.clone(),
+            target: item.target.clone(),
+            size: item.size,
+        });
+    }
+    if options
+        .cancel
+        .as_deref()
+        .is_some_and(|c| c.load(Ordering::Relaxed))
+    {
+        report.stopped = Some(Error::Interrupted);
+    }
+    let folders: BTreeSet<String> = placed
+        .iter()
+        .map(|&k| parent(&work[k].target).to_string())
+        .collect();
+    report.scanned_folders = folders.into_iter().collect();
+    request_scan(handset, &report.scanned_folders, plan.sdk)?;
+    Ok(report)
+}
+
+/// Splits push outcomes: the items that arrived, and temporary files to remove; failures
+/// and items not attempted go into the report.
+fn sort_outcomes(
+    outcomes: &[PushOutcome],
+    work: &[&PlannedItem],
+    temps: &[String],
+    report: &mut RestoreReport,
+) -> (Vec<usize>, Vec<String>) {
+    let interrupted = Error::Interrupted.to_string();
+    let mut arrived = Vec::new();
+    let mut discard = Vec::new();
+    for (k, outcome) in outcomes.iter().enumerate() {
+        match outcome {
+            PushOutcome::Written => arrived.push(k),
+            // Items skipped after Ctrl-C: an empty temporary file, not a failure.
+            PushOutcome::SourceFailed(message) if *message == interrupted => {
+                report.not_attempted += 1;
+                discard.push(temps[k].clone());
+            }
+            PushOutcome::Refused(message) | PushOutcome::SourceFailed(message) => {
+                report.failed.push(FailedItem {
+                    path: work[k].from.clone(),
+                    message: message.clone(),
+                });
+                discard.push(temps[k].clone());
+            }
+            PushOutcome::NotSent => report.not_attempted += 1,
+        }
+    }
+    (arrived, discard)
+}
+
+/// Streams every item's bytes from its archive to its temporary name.
+fn push_items(
+    handset: &Handset,
+    archives: &mut [ArchiveReader],
+    work: &[&PlannedItem],
+    temps: &[String],
+    options: &RestoreOptions,
+    progress: &dyn Progress,
+) -> crate::adb::PushReport {
+    progress.event(Event::Phase {
+        name: "restore",
+        items: work.len() as u64,
+        bytes: work.iter().map(|i| i.size).sum(),
+    });
+    let files: Vec<PushFile<'_>> = work
+        .iter()
+        .zip(temps)
+        .map(|(item, temp)| PushFile {
+            path: temp,
+            mode: FILE_MODE,
+            mtime: item.record.item.mtime,
+        })
+        .collect();
+    let cancel = options.cancel.as_deref();
+    let mut source = |k: usize, sink: &mut dyn Write| -> std::result::Result<(), String> {
+        let item = work[k];
+        if cancel.is_some_and(|c| c.load(Ordering::Relaxed)) {
+            return Err(Error::Interrupted.to_string());
+        }
+        progress.event(Event::ItemStarted {
+            path: &item.target,
+            size: item.size,
+        });
+        let mut entry = archives[item.archive]
+            .open_entry(&item.record)
+            .map_err(|e| e.to_string())?;
+        let mut buf = vec![0u8; 64 * 1024];
+        loop {
+            let n = match entry.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e.to_string()),
+            };
+            sink.write_all(&buf[..n]).map_err(|e| e.to_string())?;
+            progress.event(Event::Bytes(n as u64));
+        }
+        progress.event(Event::ItemDone { path: &item.target });
+        Ok(())
+    };
+    let report = handset.push_many(&files, &mut source);
+    progress.event(Event::PhaseDone);
+    report
+}
+
+/// Moves checked files from their temporary names to their targets, in few shell calls.
+/// A target that appeared meanwhile is only replaced for `Overwrite`. Returns the items
+/// that could not be moved, with why.
+fn move_into_place(
+    handset: &Handset,
+    work: &[&PlannedItem],
+    temps: &[String],
+    moves: &[usize],
+) -> Result<HashMap<usize, String>> {
+    let mut lines = Vec::with_capacity(moves.len());
+    for &k in moves {
+        let (temp, target) = (shell_quote(&temps[k]), shell_quote(&work[k].target));
+        lines.push(if work[k].action == Action::Overwrite {
+            format!("mv -f -- {temp} {target} || echo 'f {k}'")
+        } else {
+            format!(
+                "if [ -e {target} ] || [ -L {target} ]; then rm -f -- {temp}; echo 'e {k}'; \
+                 else mv -f -- {temp} {target} || echo 'f {k}'; fi"
+            )
+        });
+    }
+    let mut refused = HashMap::new();
+    for out in run_lines(handset, &lines)? {
+        for line in String::from_utf8_lossy(&out).lines() {
+            let Some((tag, k)) = line.split_once(' ') else {
+                continue;
+            };
+            let Ok(k) = k.parse::<usize>() else { continue };
+            let message = if tag == "e" {
+                "a file appeared under this name during the restore; it was left alone"
+            } else {
+                "the phone refused to move the copy into place"
+            };
+            refused.insert(k, message.to_string());
+        }
+    }
+    Ok(refused)
+}
+
+/// Lists the targets once more: each must have its size and mtime from the manifest.
+fn check_in_place(
+    handset: &Handset,
+    work: &[&PlannedItem],
+    placed: &mut Vec<usize>,
+    report: &mut RestoreReport,
+) -> Result<()> {
+    let folders: BTreeSet<String> = placed
+        .iter()
+        .map(|&k| parent(&work[k].target).to_string())
+        .collect();
+    let existing = existing_files(handset, &covering_roots(&folders))?;
+    placed.retain(|&k| {
+        let item = &work[k].record.item;
+        let problem = match existing.get(&work[k].target) {
+            None => Some("missing after the move".to_string()),
+            Some((size, _)) if *size != item.size => Some(format!(
+                "{size} bytes on the phone, the archive says {}",
+                item.size
+            )),
+            // The sync protocol carries 32-bit times; outside that range nothing better
+            // can be set.
+            Some((_, mtime))
+                if *mtime != item.mtime && (0..=i64::from(u32::MAX)).contains(&item.mtime) =>
+            {
+                Some(format!(
+                    "modified time {mtime} on the phone, the archive says {}",
+                    item.mtime
+                ))
+            }
+            Some(_) => None,
+        };
+        match problem {
+            Some(message) => {
+                report.failed.push(FailedItem {
+                    path: work[k].from.clone(),
+                    message,
+                });
+                false
+            }
+            None => true,
+        }
+    });
+    Ok(())
+}
+
+/// `file://` URI of a phone folder, percent-encoded (spaces in `WhatsApp Business`, and
+/// anything else a URI cannot hold as is).
+pub fn file_uri(folder: &str) -> String {
+    let mut uri = String::from("file://");
+    for &b in folder.as_bytes() {
+        if b.is_ascii_alphanumeric() || b"/-._~".contains(&b) {
+            uri.push(b as char);
+        } else {
+            let _ = write!(uri, "%{b:02X}");
+        }
+    }
+    uri
+}
+
+/// Asks the media scanner to look at every folder (all SDK levels), and from Android 11 to
+/// rescan the volume: without it restored files stay hidden from the Gallery.
+fn request_scan(handset: &Handset, folders: &[String], sdk: u32) -> Result<()> {
+    let mut lines: Vec<String> = folders
+        .iter()
+        .map(|folder| {
+            format!(
+                "am broadcast -a android.intent.action.MEDIA_SCANNER_SCAN_FILE \
+                 --receiver-include-background -d {} >/dev/null",
+                shell_quote(&file_uri(folder))
+            )
+        })
+        .collect();
+    if sdk >= 30 && !folders.is_empty() {
+        lines.push(
+            "content call --uri content://media --method scan_volume --arg external_primary \
+             >/dev/null"
+                .to_string(),
+        );
+    }
+    run_lines(handset, &lines)?;
+    Ok(())
+}
+
+/// Runs `lines` joined by newlines in as few shell calls as the budget allows; returns each
+/// call's stdout.
+fn run_lines(handset: &Handset, lines: &[String]) -> Result<Vec<Vec<u8>>> {
+    let mut outputs = Vec::new();
+    let mut start = 0;
+    while start < lines.len() {
+        let mut command = String::new();
+        let mut end = start;
+        while end < lines.len()
+            && (end == start || command.len() + lines[end].len() + 1 < COMMAND_BUDGET)
+        {
+            command.push_str(&lines[end]);
+            command.push('\n');
+            end += 1;
+        }
+        let out = handset.shell(&command)?;
+        outputs.push(out.stdout);
+        start = end;
+    }
+    Ok(outputs)
+}
+
+/// Runs `PREFIX 'a' 'b' ... SUFFIX` over `paths` in as few calls as the budget allows.
+fn run_batched(handset: &Handset, prefix: &str, paths: &[String], suffix: &str) -> Result<()> {
+    let mut start = 0;
+    while start < paths.len() {
+        let mut command = prefix.to_string();
+        let mut end = start;
+        while end < paths.len()
+            && (end == start || command.len() + paths[end].len() + 4 < COMMAND_BUDGET)
+        {
+            command.push(' ');
+            command.push_str(&shell_quote(&paths[end]));
+            end += 1;
+        }
+        command.push_str(suffix);
+        let out = handset.shell(&command)?;
+        if out.status != 0 {
+            return Err(Error::Shell {
+                serial: handset.serial().to_string(),
+                command,
+                status: out.status,
+                stderr: String::from_utf8_lossy(&out.stderr).trim().to_string(),
+            });
+        }
+        start = end;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn targets_follow_the_target_layout() {
+        assert_eq!(
+            target_path(Source::Gallery, "DCIM/Camera/a.jpg", 34).unwrap(),
+            "/sdcard/DCIM/Camera/a.jpg"
+        );
+        assert_eq!(
+            target_path(Source::Whatsapp, "Media/WhatsApp Images/x.jpg", 30).unwrap(),
+            "/sdcard/Android/media/com.whatsapp/WhatsApp/Media/WhatsApp Images/x.jpg"
+        );
+        assert_eq!(
+            target_path(Source::Whatsapp, "Databases/msgstore.db.crypt14", 29).unwrap(),
+            "/sdcard/WhatsApp/Databases/msgstore.db.crypt14"
+        );
+        assert_eq!(
+            target_path(Source::WhatsappBusiness, "Media/a.jpg", 34).unwrap(),
+            "/sdcard/Android/media/com.whatsapp.w4b/WhatsApp Business/Media/a.jpg"
+        );
+        assert_eq!(
+            target_path(Source::WhatsappBusiness, "Media/a.jpg", 28).unwrap(),
+            "/sdcard/WhatsApp Business/Media/a.jpg"
+        );
+        for bad in ["../etc/x", "/abs", "a/../../b", "", "a//b", "a\0b"] {
+            assert!(
+                matches!(
+                    target_path(Source::Gallery, bad, 34),
+                    Err(Error::UnsafePath { .. })
+                ),
+                "{bad:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn numbered_names_keep_the_extension() {
+        assert_eq!(numbered_name("/d/IMG_1.jpg", 1), "/d/IMG_1 (1).jpg");
+        assert_eq!(numbered_name("/d/a.tar.gz", 2), "/d/a.tar (2).gz");
+        assert_eq!(numbered_name("/d/noext", 1), "/d/noext (1)");
+        assert_eq!(numbered_name("/d/.hidden", 1), "/d/.hidden (1)");
+    }
+
+    #[test]
+    fn temp_names_are_dot_files_in_the_target_folder() {
+        let t = temp_path("/sdcard/DCIM/Camera/a.jpg");
+        assert!(t.starts_with("/sdcard/DCIM/Camera/.phonevault-"), "{t}");
+        assert!(is_temp_name(&t));
+        assert_eq!(t, temp_path("/sdcard/DCIM/Camera/a.jpg"));
+        assert_ne!(t, temp_path("/sdcard/DCIM/Camera/b.jpg"));
+        assert!(!is_temp_name("/sdcard/DCIM/Camera/a.jpg"));
+    }
+
+    #[test]
+    fn uris_are_percent_encoded() {
+        assert_eq!(
+            file_uri("/sdcard/WhatsApp Business/Media/it's"),
+            "file:///sdcard/WhatsApp%20Business/Media/it%27s"
+        );
+    }
+
+    #[test]
+    fn roots_cover_nested_folders_once() {
+        let folders: BTreeSet<String> = ["/a/b", "/a/b/c", "/a/bc", "/d"]
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(covering_roots(&folders), vec!["/a/b", "/a/bc", "/d"]);
+    }
+}

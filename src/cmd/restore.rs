@@ -1,9 +1,207 @@
-//! `phonevault restore` (stub until its work lands).
+//! `phonevault restore`: put archived items back onto a phone.
 
-use crate::cli::{GlobalArgs, RestoreArgs};
-use crate::cmd::Exit;
+use std::io::Write as _;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use phonevault::archive::ArchiveReader;
+use phonevault::escape::for_terminal;
+use phonevault::restore::{self, Action, OnConflict, Plan, RestoreOptions, RestoreReport};
+use serde_json::json;
+
+use crate::cli::{self, GlobalArgs, RestoreArgs};
+use crate::cmd::bars::Bars;
+use crate::cmd::selection::selection;
+use crate::cmd::{human, open_handset, password, Exit};
+
+impl From<cli::OnConflict> for OnConflict {
+    fn from(arg: cli::OnConflict) -> OnConflict {
+        match arg {
+            cli::OnConflict::Skip => OnConflict::Skip,
+            cli::OnConflict::KeepBoth => OnConflict::KeepBoth,
+            cli::OnConflict::Overwrite => OnConflict::Overwrite,
+        }
+    }
+}
 
 pub fn run(args: &RestoreArgs, global: &GlobalArgs) -> phonevault::Result<Exit> {
-    let _ = (args, global);
-    unimplemented!("phonevault restore")
+    let matcher = selection(&args.selection)?.compile()?;
+    // Every archive is opened (and its password checked) before the phone is touched.
+    let mut archives: Vec<ArchiveReader> = args
+        .archives
+        .iter()
+        .map(|path| password::open_archive(path, &args.password))
+        .collect::<phonevault::Result<_>>()?;
+    let handset = open_handset(global)?;
+    let cancel = Arc::new(AtomicBool::new(false));
+    let on_interrupt = Arc::clone(&cancel);
+    let _ = ctrlc::set_handler(move || on_interrupt.store(true, Ordering::Relaxed));
+    let options = RestoreOptions {
+        matcher,
+        on_conflict: args.on_conflict.into(),
+        cancel: Some(Arc::clone(&cancel)),
+    };
+    let bars = Bars::new(global.quiet);
+    let plan = restore::plan(&handset, &archives, &options, &bars)?;
+    if args.dry_run {
+        if args.json {
+            print_plan_json(&plan);
+        } else {
+            print_plan(&plan);
+        }
+        plan.check_space()?;
+        return Ok(Exit::Success);
+    }
+    if !args.json {
+        print_plan(&plan);
+    }
+    let report = restore::execute(&handset, &mut archives, &plan, &options, &bars)?;
+    if args.json {
+        print_json(&report);
+    } else {
+        print_text(&report);
+    }
+    Ok(match &report.stopped {
+        _ if cancel.load(Ordering::Relaxed) => Exit::Interrupted,
+        _ if report.is_complete() => Exit::Success,
+        _ => Exit::Partial,
+    })
+}
+
+fn print_plan(plan: &Plan) {
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(
+        out,
+        "Restore plan for handset {} (Android SDK {}):",
+        for_terminal(&plan.serial),
+        plan.sdk
+    );
+    for (source, totals) in &plan.per_source {
+        let _ = writeln!(
+            out,
+            "  {:<18} {:>5} items {:>10}, to copy: {:>5} items {:>10}",
+            source.as_str(),
+            totals.items,
+            human::size(totals.bytes),
+            totals.to_push,
+            human::size(totals.push_bytes)
+        );
+    }
+    let _ = writeln!(
+        out,
+        "  already there: {}; conflicts: {} kept under a new name, {} overwritten, {} left alone",
+        plan.count(Action::Identical),
+        plan.count(Action::KeepBoth),
+        plan.count(Action::Overwrite),
+        plan.count(Action::SkipConflict)
+    );
+    let _ = writeln!(
+        out,
+        "  space needed: {} ({} bytes), free on the phone: {} ({} bytes){}",
+        human::size(plan.needed),
+        plan.needed,
+        human::size(plan.free),
+        plan.free,
+        if plan.fits() { "" } else { "  DOES NOT FIT" }
+    );
+    for refused in &plan.refused {
+        let _ = writeln!(
+            out,
+            "  refused: {}: {}",
+            for_terminal(&refused.path),
+            for_terminal(&refused.message)
+        );
+    }
+}
+
+fn print_plan_json(plan: &Plan) {
+    let value = json!({
+        "serial": plan.serial,
+        "sdk": plan.sdk,
+        "needed": plan.needed,
+        "free": plan.free,
+        "fits": plan.fits(),
+        "per_source": plan.per_source.iter().map(|(s, t)| (s.as_str(), t)).collect::<std::collections::BTreeMap<_, _>>(),
+        "items": plan.items,
+        "refused": plan.refused,
+        "leftovers": plan.leftovers,
+    });
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{value:#}");
+}
+
+fn print_json(report: &RestoreReport) {
+    let value = json!({
+        "restored": report.restored.len(),
+        "skipped": report.skipped,
+        "conflicts": report.conflicts,
+        "failed": report.failed.len(),
+        "bytes": report.bytes,
+        "items": report.restored,
+        "failures": report.failed,
+        "not_attempted": report.not_attempted,
+        "stopped": report.stopped.as_ref().map(ToString::to_string),
+        "removed_leftovers": report.removed_leftovers,
+        "scanned_folders": report.scanned_folders,
+        "chats": report.chats,
+    });
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{value:#}");
+}
+
+fn print_text(report: &RestoreReport) {
+    let mut out = std::io::stdout().lock();
+    if !report.removed_leftovers.is_empty() {
+        let _ = writeln!(
+            out,
+            "Removed {} temporary files left by an earlier, interrupted restore.",
+            report.removed_leftovers.len()
+        );
+    }
+    let _ = writeln!(
+        out,
+        "Restored {} items ({}); {} already there; {} conflicts.",
+        report.restored.len(),
+        human::size(report.bytes),
+        report.skipped,
+        report.conflicts
+    );
+    if !report.failed.is_empty() {
+        let _ = writeln!(out, "Could not restore {} items:", report.failed.len());
+        for failed in &report.failed {
+            let _ = writeln!(
+                out,
+                "  {}: {}",
+                for_terminal(&failed.path),
+                for_terminal(&failed.message)
+            );
+        }
+    }
+    if let Some(stopped) = &report.stopped {
+        let _ = writeln!(
+            out,
+            "The restore stopped early ({}). Nothing half-written is under a real name; {} items \
+             were not restored: run the same command again to finish.",
+            for_terminal(&stopped.to_string()),
+            report.not_attempted
+        );
+    }
+    if !report.scanned_folders.is_empty() {
+        let _ = writeln!(
+            out,
+            "Asked the phone to rescan {} folders so the Gallery shows the restored items.",
+            report.scanned_folders.len()
+        );
+    }
+    if report.chats {
+        let _ = writeln!(
+            out,
+            "WhatsApp chats were restored (Databases/). To have WhatsApp offer them:\n  \
+             1. Install WhatsApp and do not open it. (If it was already set up, uninstall it, \
+             install it again and run this restore again: uninstalling deletes its folder.)\n  \
+             2. Restore (done).\n  \
+             3. Open WhatsApp and verify the same phone number the backup came from; when it \
+             offers to restore the backup found on the phone, accept."
+        );
+    }
 }
