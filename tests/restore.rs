@@ -403,6 +403,11 @@ fn a_pulled_cable_leaves_no_partial_file_and_a_rerun_completes() {
         )
         .expect("restore hung after the cable was pulled");
     assert!(!out.status.success(), "the cut restore reported success");
+    let left = temp_files(target.storage());
+    assert!(
+        !left.is_empty(),
+        "the cable should have been pulled mid-push, leaving temporary files"
+    );
     assert!(
         target.wait_exit(Duration::from_secs(10)).is_some(),
         "the fault never fired"
@@ -424,6 +429,11 @@ fn a_pulled_cable_leaves_no_partial_file_and_a_rerun_completes() {
     let out = restore(&env, &target.serial(), &archive, &[]);
     ok(&out, "restore after reconnecting");
     let summary = json(&out);
+    assert_eq!(
+        summary["removed_leftovers"].as_array().map(Vec::len),
+        Some(left.len()),
+        "{summary}"
+    );
     assert_eq!(
         summary["restored"].as_u64().unwrap() + summary["skipped"].as_u64().unwrap(),
         items.len() as u64,
