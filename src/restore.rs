@@ -18,7 +18,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use serde::Serialize;
-use sha2::{Digest, Sha256};
 
 use crate::adb::{Handset, PushFile, PushOutcome};
 use crate::archive::{check_entry_name, ArchiveReader, ItemRecord};
@@ -28,10 +27,11 @@ use crate::helper::{self, shell_quote};
 use crate::progress::{Event, Progress};
 use crate::{Error, Result};
 
-/// Where restored files start: a dot-name in the target folder, so the Gallery and
-/// WhatsApp never see a half-written file, and `mv` to the real name stays on one file system.
-const TEMP_PREFIX: &str = ".phonevault-";
-const TEMP_SUFFIX: &str = ".partial";
+/// Where restored files start: a dot-folder inside the target folder, holding each file
+/// under its final name. The Gallery and WhatsApp never look into dot-folders, so no
+/// half-written file is ever seen; the move to the real name stays on one file system, and
+/// one `mv` per folder moves all its files (one process per file cost seconds).
+const TEMP_DIR: &str = ".phonevault-restore.partial";
 /// Archives do not record file modes; this is what they store for every entry.
 const FILE_MODE: u32 = 0o644;
 /// Shell commands are kept below this length (the adb server takes 64 KiB requests).
@@ -237,20 +237,23 @@ fn parent(path: &str) -> &str {
     path.rsplit_once('/').map_or("/", |(dir, _)| dir)
 }
 
-/// The temporary name an item is pushed to: fixed per target, so a rerun overwrites its own
-/// leftovers.
-pub fn temp_path(target: &str) -> String {
-    let digest = Sha256::digest(target.as_bytes());
-    let hex = digest[..8].iter().fold(String::new(), |mut hex, b| {
-        let _ = write!(hex, "{b:02x}");
-        hex
-    });
-    format!("{}/{TEMP_PREFIX}{hex}{TEMP_SUFFIX}", parent(target))
+/// The temporary folder of a target folder.
+pub fn temp_dir(folder: &str) -> String {
+    format!("{folder}/{TEMP_DIR}")
 }
 
-fn is_temp_name(path: &str) -> bool {
-    let name = path.rsplit('/').next().unwrap_or(path);
-    name.starts_with(TEMP_PREFIX) && name.ends_with(TEMP_SUFFIX)
+/// The temporary path an item is pushed to: its final name in the target folder's
+/// temporary folder.
+pub fn temp_path(target: &str) -> String {
+    let (folder, name) = target.rsplit_once('/').unwrap_or(("", target));
+    format!("{}/{name}", temp_dir(folder))
+}
+
+/// The target folder whose temporary folder holds `path`, if it is in one.
+fn temp_owner(path: &str) -> Option<&str> {
+    let dir = parent(path);
+    let (folder, name) = dir.rsplit_once('/')?;
+    (name == TEMP_DIR).then_some(folder)
 }
 
 /// `IMG_1.jpg` -> `IMG_1 (n).jpg`; a dot at the start of the name is not an extension.
@@ -312,11 +315,12 @@ pub fn plan(
     let (by_target, refused) = select_records(archives, &options.matcher, sdk);
     let folders: BTreeSet<String> = by_target.keys().map(|t| parent(t).to_string()).collect();
     let existing = existing_files(handset, &covering_roots(&folders))?;
-    let leftovers: Vec<String> = existing
+    let mut leftovers: Vec<String> = existing
         .keys()
-        .filter(|p| is_temp_name(p) && folders.contains(parent(p)))
+        .filter(|p| temp_owner(p).is_some_and(|f| folders.contains(f)))
         .cloned()
         .collect();
+    leftovers.sort();
 
     // Same-size files on the phone (the target, and for keep-both its numbered variants)
     // are hashed in one batch to tell identical files from conflicts.
@@ -346,8 +350,7 @@ pub fn plan(
     let hashes: HashMap<String, String> = to_hash
         .iter()
         .cloned()
-        .zip(helper::hash_inline(handset, &to_hash)?)
-        .map(|(path, h)| (path, h.sha256))
+        .zip(hash_files(handset, &to_hash)?)
         .collect();
     let same = |path: &str, record: &ItemRecord| {
         hashes
@@ -483,7 +486,12 @@ pub fn execute(
         chats: false,
     };
     if !plan.leftovers.is_empty() {
-        run_batched(handset, "rm -f --", &plan.leftovers, "")?;
+        let dirs: BTreeSet<String> = plan
+            .leftovers
+            .iter()
+            .map(|p| parent(p).to_string())
+            .collect();
+        run_batched(handset, "rm -rf --", &dirs.into_iter().collect::<Vec<_>>())?;
         report.removed_leftovers.clone_from(&plan.leftovers);
     }
     let work: Vec<&PlannedItem> = plan.items.iter().filter(|i| i.action.pushes()).collect();
@@ -494,7 +502,7 @@ pub fn execute(
     let outcomes = push_items(handset, archives, &work, &temps, options, progress);
     report.stopped = outcomes.stopped;
 
-    let (arrived, mut discard) = sort_outcomes(&outcomes.outcomes, &work, &temps, &mut report);
+    let arrived = sort_outcomes(&outcomes.outcomes, &work, &mut report);
     if report.stopped.is_some() {
         // The phone is gone: whatever reached it stays under temporary names, which the
         // next run removes.
@@ -507,37 +515,22 @@ pub fn execute(
         bytes: 0,
     });
     let arrived_temps: Vec<String> = arrived.iter().map(|&k| temps[k].clone()).collect();
-    let hashes = helper::hash_inline(handset, &arrived_temps)?;
-    let mut moves = Vec::new();
+    let hashes = hash_files(handset, &arrived_temps)?;
+    let mut placed = Vec::new();
     for (&k, hash) in arrived.iter().zip(&hashes) {
-        if hash.sha256.eq_ignore_ascii_case(&work[k].record.sha256) {
-            moves.push(k);
+        if hash.eq_ignore_ascii_case(&work[k].record.sha256) {
+            placed.push(k);
         } else {
             report.failed.push(FailedItem {
                 path: work[k].from.clone(),
                 message: format!(
-                    "the copy on the phone has SHA-256 {:?}, the archive says {}",
-                    hash.sha256, work[k].record.sha256
+                    "the copy on the phone has SHA-256 {hash:?}, the archive says {}",
+                    work[k].record.sha256
                 ),
             });
-            discard.push(temps[k].clone());
         }
     }
-    if !discard.is_empty() {
-        run_batched(handset, "rm -f --", &discard, "")?;
-    }
-    let refused_moves = move_into_place(handset, &work, &temps, &moves)?;
-    let mut placed = Vec::new();
-    for k in moves {
-        if let Some(message) = refused_moves.get(&k) {
-            report.failed.push(FailedItem {
-                path: work[k].from.clone(),
-                message: message.clone(),
-            });
-        } else {
-            placed.push(k);
-        }
-    }
+    move_into_place(handset, &work, &placed)?;
     check_in_place(handset, &work, &mut placed, &mut report)?;
     progress.event(Event::PhaseDone);
     for &k in &placed {
@@ -566,36 +559,32 @@ pub fn execute(
     Ok(report)
 }
 
-/// Splits push outcomes: the items that arrived, and temporary files to remove; failures
-/// and items not attempted go into the report.
+/// The items whose push arrived; failures and items not attempted go into the report
+/// (their temporary files go with the temporary folders).
 fn sort_outcomes(
     outcomes: &[PushOutcome],
     work: &[&PlannedItem],
-    temps: &[String],
     report: &mut RestoreReport,
-) -> (Vec<usize>, Vec<String>) {
+) -> Vec<usize> {
     let interrupted = Error::Interrupted.to_string();
     let mut arrived = Vec::new();
-    let mut discard = Vec::new();
     for (k, outcome) in outcomes.iter().enumerate() {
         match outcome {
             PushOutcome::Written => arrived.push(k),
             // Items skipped after Ctrl-C: an empty temporary file, not a failure.
             PushOutcome::SourceFailed(message) if *message == interrupted => {
                 report.not_attempted += 1;
-                discard.push(temps[k].clone());
             }
             PushOutcome::Refused(message) | PushOutcome::SourceFailed(message) => {
                 report.failed.push(FailedItem {
                     path: work[k].from.clone(),
                     message: message.clone(),
                 });
-                discard.push(temps[k].clone());
             }
             PushOutcome::NotSent => report.not_attempted += 1,
         }
     }
-    (arrived, discard)
+    arrived
 }
 
 /// Streams every item's bytes from its archive to its temporary name.
@@ -653,43 +642,101 @@ fn push_items(
     report
 }
 
-/// Moves checked files from their temporary names to their targets, in few shell calls.
-/// A target that appeared meanwhile is only replaced for `Overwrite`. Returns the items
-/// that could not be moved, with why.
-fn move_into_place(
-    handset: &Handset,
-    work: &[&PlannedItem],
-    temps: &[String],
-    moves: &[usize],
-) -> Result<HashMap<usize, String>> {
-    let mut lines = Vec::with_capacity(moves.len());
-    for &k in moves {
-        let (temp, target) = (shell_quote(&temps[k]), shell_quote(&work[k].target));
-        lines.push(if work[k].action == Action::Overwrite {
-            format!("mv -f -- {temp} {target} || echo 'f {k}'")
-        } else {
-            format!(
-                "if [ -e {target} ] || [ -L {target} ]; then rm -f -- {temp}; echo 'e {k}'; \
-                 else mv -f -- {temp} {target} || echo 'f {k}'; fi"
-            )
-        });
+/// Moves checked files from the temporary folders to their targets, one `mv` per folder
+/// (a few when a folder holds many), then removes the temporary folders with whatever
+/// failed in them. Only `Overwrite` items replace a file that appeared meanwhile (`mv -n`
+/// for the others; `check_in_place` reports them).
+fn move_into_place(handset: &Handset, work: &[&PlannedItem], placed: &[usize]) -> Result<()> {
+    const LINE_BUDGET: usize = 16 * 1024;
+    let mut by_folder: BTreeMap<(&str, bool), Vec<String>> = BTreeMap::new();
+    for &k in placed {
+        let overwrite = work[k].action == Action::Overwrite;
+        by_folder
+            .entry((parent(&work[k].target), overwrite))
+            .or_default()
+            .push(shell_quote(&temp_path(&work[k].target)));
     }
-    let mut refused = HashMap::new();
-    for out in run_lines(handset, &lines)? {
-        for line in String::from_utf8_lossy(&out).lines() {
-            let Some((tag, k)) = line.split_once(' ') else {
-                continue;
-            };
-            let Ok(k) = k.parse::<usize>() else { continue };
-            let message = if tag == "e" {
-                "a file appeared under this name during the restore; it was left alone"
-            } else {
-                "the phone refused to move the copy into place"
-            };
-            refused.insert(k, message.to_string());
+    let mut lines = Vec::new();
+    for ((folder, overwrite), files) in &by_folder {
+        let head = format!("mv -{} --", if *overwrite { 'f' } else { 'n' });
+        let dest = shell_quote(&format!("{folder}/"));
+        let mut line = head.clone();
+        for file in files {
+            if line.len() > head.len() && line.len() + file.len() + dest.len() > LINE_BUDGET {
+                lines.push(format!("{line} {dest}"));
+                line.clone_from(&head);
+            }
+            line.push(' ');
+            line.push_str(file);
+        }
+        lines.push(format!("{line} {dest}"));
+    }
+    let folders: BTreeSet<&str> = work.iter().map(|i| parent(&i.target)).collect();
+    for folder in folders {
+        lines.push(format!("rm -rf -- {}", shell_quote(&temp_dir(folder))));
+    }
+    run_lines(handset, &lines)?;
+    Ok(())
+}
+
+/// SHA-256 of each file on the phone, lower-case hex (empty when it cannot be read).
+///
+/// Why not only `helper::hash`: it runs one `sha256sum` process per file, which cost more
+/// than the transfer itself for a few hundred photos. One `sha256sum` over many files is
+/// used instead, and the helper only for names its output cannot carry (newlines,
+/// backslashes, which `sha256sum` would escape).
+fn hash_files(handset: &Handset, paths: &[String]) -> Result<Vec<String>> {
+    let (plain, odd): (Vec<usize>, Vec<usize>) =
+        (0..paths.len()).partition(|&i| !paths[i].contains(['\n', '\\']));
+    let mut hashes = vec![String::new(); paths.len()];
+    let odd_paths: Vec<String> = odd.iter().map(|&i| paths[i].clone()).collect();
+    for (&i, h) in odd.iter().zip(helper::hash_inline(handset, &odd_paths)?) {
+        hashes[i] = h.sha256;
+    }
+    let lines: Vec<String> = plain.iter().map(|&i| shell_quote(&paths[i])).collect();
+    let mut found: HashMap<&str, String> = HashMap::new();
+    let mut outputs = Vec::new();
+    for batch in budget_batches(&lines, COMMAND_BUDGET) {
+        let command = format!("sha256sum -- {} 2>/dev/null", lines[batch].join(" "));
+        outputs.push(handset.shell(&command)?.stdout);
+    }
+    let texts: Vec<String> = outputs
+        .iter()
+        .map(|o| String::from_utf8_lossy(o).into_owned())
+        .collect();
+    for text in &texts {
+        for line in text.lines() {
+            if let Some((hex, path)) = line.split_once("  ") {
+                if hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+                    found.insert(path, hex.to_ascii_lowercase());
+                }
+            }
         }
     }
-    Ok(refused)
+    for &i in &plain {
+        if let Some(hex) = found.get(paths[i].as_str()) {
+            hashes[i].clone_from(hex);
+        }
+    }
+    Ok(hashes)
+}
+
+/// Index ranges of `words` whose joined length stays within `budget` (at least one word
+/// each).
+fn budget_batches(words: &[String], budget: usize) -> Vec<std::ops::Range<usize>> {
+    let mut batches = Vec::new();
+    let mut start = 0;
+    while start < words.len() {
+        let mut len = 0;
+        let mut end = start;
+        while end < words.len() && (end == start || len + words[end].len() + 1 < budget) {
+            len += words[end].len() + 1;
+            end += 1;
+        }
+        batches.push(start..end);
+        start = end;
+    }
+    batches
 }
 
 /// Lists the targets once more: each must have its size and mtime from the manifest.
@@ -798,20 +845,11 @@ fn run_lines(handset: &Handset, lines: &[String]) -> Result<Vec<Vec<u8>>> {
     Ok(outputs)
 }
 
-/// Runs `PREFIX 'a' 'b' ... SUFFIX` over `paths` in as few calls as the budget allows.
-fn run_batched(handset: &Handset, prefix: &str, paths: &[String], suffix: &str) -> Result<()> {
-    let mut start = 0;
-    while start < paths.len() {
-        let mut command = prefix.to_string();
-        let mut end = start;
-        while end < paths.len()
-            && (end == start || command.len() + paths[end].len() + 4 < COMMAND_BUDGET)
-        {
-            command.push(' ');
-            command.push_str(&shell_quote(&paths[end]));
-            end += 1;
-        }
-        command.push_str(suffix);
+/// Runs `PREFIX 'a' 'b' ...` over `paths` in as few calls as the budget allows.
+fn run_batched(handset: &Handset, prefix: &str, paths: &[String]) -> Result<()> {
+    let words: Vec<String> = paths.iter().map(|p| shell_quote(p)).collect();
+    for batch in budget_batches(&words, COMMAND_BUDGET) {
+        let command = format!("{prefix} {}", words[batch].join(" "));
         let out = handset.shell(&command)?;
         if out.status != 0 {
             return Err(Error::Shell {
@@ -821,7 +859,6 @@ fn run_batched(handset: &Handset, prefix: &str, paths: &[String], suffix: &str) 
                 stderr: String::from_utf8_lossy(&out.stderr).trim().to_string(),
             });
         }
-        start = end;
     }
     Ok(())
 }
@@ -872,13 +909,26 @@ mod tests {
     }
 
     #[test]
-    fn temp_names_are_dot_files_in_the_target_folder() {
+    fn temp_names_are_in_a_dot_folder_of_the_target_folder() {
         let t = temp_path("/sdcard/DCIM/Camera/a.jpg");
-        assert!(t.starts_with("/sdcard/DCIM/Camera/.phonevault-"), "{t}");
-        assert!(is_temp_name(&t));
-        assert_eq!(t, temp_path("/sdcard/DCIM/Camera/a.jpg"));
-        assert_ne!(t, temp_path("/sdcard/DCIM/Camera/b.jpg"));
-        assert!(!is_temp_name("/sdcard/DCIM/Camera/a.jpg"));
+        assert_eq!(t, "/sdcard/DCIM/Camera/.phonevault-restore.partial/a.jpg");
+        assert_eq!(temp_owner(&t), Some("/sdcard/DCIM/Camera"));
+        assert_eq!(temp_owner("/sdcard/DCIM/Camera/a.jpg"), None);
+    }
+
+    #[test]
+    fn batches_stay_within_the_budget() {
+        let words: Vec<String> = (0..10).map(|i| format!("w{i}")).collect();
+        let batches = budget_batches(&words, 10);
+        assert_eq!(batches.first().unwrap().start, 0);
+        assert_eq!(batches.last().unwrap().end, 10);
+        for b in &batches {
+            assert!(b.len() == 1 || words[b.clone()].join(" ").len() < 10);
+        }
+        assert_eq!(
+            budget_batches(&[], 10),
+            Vec::<std::ops::Range<usize>>::new()
+        );
     }
 
     #[test]

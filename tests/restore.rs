@@ -182,24 +182,27 @@ fn assert_all_in_place(
     targets
 }
 
-/// Temporary files anywhere in the handset's storage.
+/// Temporary files and folders (`.phonevault-*`) anywhere in the handset's storage, and
+/// every file inside such folders.
 fn temp_files(storage: &Path) -> Vec<PathBuf> {
     let mut found = Vec::new();
-    let mut stack = vec![storage.to_path_buf()];
-    while let Some(dir) = stack.pop() {
+    let mut stack = vec![(storage.to_path_buf(), false)];
+    while let Some((dir, inside)) = stack.pop() {
         for entry in fs::read_dir(&dir).unwrap() {
             let path = entry.unwrap().path();
-            if path.is_dir() {
-                stack.push(path);
-            } else if path
+            let temp = path
                 .file_name()
                 .and_then(|n| n.to_str())
-                .is_some_and(|n| n.starts_with(".phonevault-"))
-            {
-                found.push(path);
+                .is_some_and(|n| n.starts_with(".phonevault-"));
+            if temp || inside {
+                found.push(path.clone());
+            }
+            if path.is_dir() {
+                stack.push((path, inside || temp));
             }
         }
     }
+    found.sort();
     found
 }
 
@@ -404,6 +407,7 @@ fn a_pulled_cable_leaves_no_partial_file_and_a_rerun_completes() {
         .expect("restore hung after the cable was pulled");
     assert!(!out.status.success(), "the cut restore reported success");
     let left = temp_files(target.storage());
+    let left_files = left.iter().filter(|p| p.is_file()).count();
     assert!(
         !left.is_empty(),
         "the cable should have been pulled mid-push, leaving temporary files"
@@ -431,7 +435,7 @@ fn a_pulled_cable_leaves_no_partial_file_and_a_rerun_completes() {
     let summary = json(&out);
     assert_eq!(
         summary["removed_leftovers"].as_array().map(Vec::len),
-        Some(left.len()),
+        Some(left_files),
         "{summary}"
     );
     assert_eq!(
@@ -482,4 +486,54 @@ fn a_wrong_password_is_a_clear_error_and_pushes_nothing() {
     let summary = json(&out);
     assert_eq!(summary["failed"].as_u64(), Some(0), "{summary}");
     assert!(summary["restored"].as_u64().unwrap() >= 10, "{summary}");
+}
+
+#[test]
+fn a_damaged_entry_is_reported_and_the_rest_restored() {
+    let env = TestEnv::new();
+    let (archive, items, source_storage, _source) =
+        make_archive(&env, HandsetSpec::android14(), &[]);
+    // Flip one byte in the middle of the largest photo's stored bytes.
+    let victim = items
+        .iter()
+        .filter(|i| i.path.ends_with(".jpg"))
+        .max_by_key(|i| i.size)
+        .expect("a photo")
+        .clone();
+    let original = fs::read(host_path(&source_storage, &victim.path)).unwrap();
+    let probe = &original[original.len() / 2..original.len() / 2 + 64];
+    let mut zip = fs::read(&archive).unwrap();
+    let at = zip
+        .windows(probe.len())
+        .position(|w| w == probe)
+        .expect("photos are stored uncompressed, so their bytes are in the archive");
+    zip[at + 10] ^= 0xff;
+    fs::write(&archive, &zip).unwrap();
+
+    let target = env.start_handset(HandsetSpec::android14());
+    let out = restore(&env, &target.serial(), &archive, &[]);
+    assert_eq!(out.status.code(), Some(3), "{out:?}");
+    let summary = json(&out);
+    assert_eq!(summary["failed"].as_u64(), Some(1), "{summary}");
+    assert_eq!(
+        summary["failures"][0]["path"].as_str(),
+        Some(victim.path.as_str()),
+        "{summary}"
+    );
+    assert_eq!(
+        summary["restored"].as_u64(),
+        Some(items.len() as u64 - 1),
+        "{summary}"
+    );
+    assert!(
+        !host_path(target.storage(), &victim.path).exists(),
+        "the damaged file is under its real name"
+    );
+    let rest: Vec<Item> = items
+        .iter()
+        .filter(|i| i.path != victim.path)
+        .cloned()
+        .collect();
+    assert_all_in_place(&target, &source_storage, &rest);
+    assert_eq!(temp_files(target.storage()), Vec::<PathBuf>::new());
 }
