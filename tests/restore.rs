@@ -3,6 +3,7 @@
 
 mod common;
 
+use std::fmt::Write as _;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Output;
@@ -212,7 +213,7 @@ fn percent_uri(folder: &str) -> String {
         if b.is_ascii_alphanumeric() || b"/-._~".contains(&b) {
             uri.push(b as char);
         } else {
-            uri.push_str(&format!("%{b:02X}"));
+            let _ = write!(uri, "%{b:02X}");
         }
     }
     uri
@@ -496,7 +497,11 @@ fn a_damaged_entry_is_reported_and_the_rest_restored() {
     // Flip one byte in the middle of the largest photo's stored bytes.
     let victim = items
         .iter()
-        .filter(|i| i.path.ends_with(".jpg"))
+        .filter(|i| {
+            Path::new(&i.path)
+                .extension()
+                .is_some_and(|e| e.eq_ignore_ascii_case("jpg"))
+        })
         .max_by_key(|i| i.size)
         .expect("a photo")
         .clone();
