@@ -498,43 +498,42 @@ pub fn execute(
     if work.is_empty() {
         return Ok(report);
     }
-    let temps: Vec<String> = work.iter().map(|i| temp_path(&i.target)).collect();
-    let outcomes = push_items(handset, archives, &work, &temps, options, progress);
-    report.stopped = outcomes.stopped;
-
-    let arrived = sort_outcomes(&outcomes.outcomes, &work, &mut report);
+    progress.event(Event::Phase {
+        name: "restore",
+        items: work.len() as u64,
+        bytes: work.iter().map(|i| i.size).sum(),
+    });
+    let verified = push_and_verify(handset, archives, &work, options, progress, &mut report);
+    progress.event(Event::PhaseDone);
+    for (k, message) in verified.failed {
+        report.failed.push(FailedItem {
+            path: work[k].from.clone(),
+            message,
+        });
+    }
+    report.not_attempted += verified.unchecked;
+    if let Some(err) = verified.error {
+        report.stopped.get_or_insert(err);
+    }
     if report.stopped.is_some() {
-        // The phone is gone: whatever reached it stays under temporary names, which the
-        // next run removes.
-        report.not_attempted += arrived.len();
+        // The phone is gone: what was not moved stays in the temporary folders, which
+        // the next run removes.
+        report.not_attempted += verified.placed.len();
         return Ok(report);
     }
-    progress.event(Event::Phase {
-        name: "verify",
-        items: arrived.len() as u64,
-        bytes: 0,
-    });
-    let arrived_temps: Vec<String> = arrived.iter().map(|&k| temps[k].clone()).collect();
-    let hashes = hash_files(handset, &arrived_temps)?;
-    let mut placed = Vec::new();
-    for (&k, hash) in arrived.iter().zip(&hashes) {
-        if hash.eq_ignore_ascii_case(&work[k].record.sha256) {
-            placed.push(k);
-        } else {
-            report.failed.push(FailedItem {
-                path: work[k].from.clone(),
-                message: format!(
-                    "the copy on the phone has SHA-256 {hash:?}, the archive says {}",
-                    work[k].record.sha256
-                ),
-            });
-        }
-    }
-    move_into_place(handset, &work, &placed)?;
-    check_in_place(handset, &work, &mut placed, &mut report)?;
-    progress.event(Event::PhaseDone);
-    for &k in &placed {
+    let folders: BTreeSet<&str> = work.iter().map(|i| parent(&i.target)).collect();
+    let stuck = remove_temp_dirs(handset, &folders)?;
+    for k in verified.placed {
         let item = work[k];
+        if stuck.contains(&temp_path(&item.target)) {
+            report.failed.push(FailedItem {
+                path: item.from.clone(),
+                message: "could not be moved into place (a file appeared under its name during \
+                          the restore, and was left alone)"
+                    .into(),
+            });
+            continue;
+        }
         report.bytes += item.size;
         report.chats |= item.record.item.kind == Kind::Database;
         report.restored.push(RestoredItem {
@@ -550,25 +549,163 @@ pub fn execute(
     {
         report.stopped = Some(Error::Interrupted);
     }
-    let folders: BTreeSet<String> = placed
+    let scanned: BTreeSet<String> = report
+        .restored
         .iter()
-        .map(|&k| parent(&work[k].target).to_string())
+        .map(|r| parent(&r.target).to_string())
         .collect();
-    report.scanned_folders = folders.into_iter().collect();
+    report.scanned_folders = scanned.into_iter().collect();
     request_scan(handset, &report.scanned_folders, plan.sdk)?;
     Ok(report)
+}
+
+/// What the checking thread did.
+#[derive(Default)]
+struct Verified {
+    /// Items checked and moved to their real names.
+    placed: Vec<usize>,
+    /// Items whose copy on the phone was wrong, and why.
+    failed: Vec<(usize, String)>,
+    /// Items that arrived but could not be checked (the phone stopped answering).
+    unchecked: usize,
+    error: Option<Error>,
+}
+
+/// Pushes in chunks; while one chunk goes up, a second thread checks the previous one on the
+/// phone (SHA-256, size, mtime) and moves it into place. Hashing on the phone costs about
+/// as much as the transfer, so doing both at once keeps a restore near `adb push` speed;
+/// and a cut cable loses at most the chunks in flight.
+fn push_and_verify(
+    handset: &Handset,
+    archives: &mut [ArchiveReader],
+    work: &[&PlannedItem],
+    options: &RestoreOptions,
+    progress: &dyn Progress,
+    report: &mut RestoreReport,
+) -> Verified {
+    let chunks = chunk_ranges(work);
+    std::thread::scope(|scope| {
+        let (tx, rx) = std::sync::mpsc::channel::<Vec<usize>>();
+        let checker = scope.spawn(move || {
+            let mut verified = Verified::default();
+            for arrived in rx {
+                if verified.error.is_some() {
+                    verified.unchecked += arrived.len();
+                    continue;
+                }
+                match verify_and_move(handset, work, &arrived) {
+                    Ok((placed, failed)) => {
+                        verified.placed.extend(placed);
+                        verified.failed.extend(failed);
+                    }
+                    Err(err) => {
+                        verified.unchecked += arrived.len();
+                        verified.error = Some(err);
+                    }
+                }
+            }
+            verified
+        });
+        for range in chunks {
+            let end = range.end;
+            let outcomes = push_items(handset, archives, work, range.clone(), options, progress);
+            let arrived = sort_outcomes(&outcomes.outcomes, range.start, work, report);
+            if let Some(stopped) = outcomes.stopped {
+                report.stopped = Some(stopped);
+                report.not_attempted += arrived.len() + (work.len() - end);
+                break;
+            }
+            // The checker hangs up only by panicking, which the join below reports.
+            let _ = tx.send(arrived);
+        }
+        drop(tx);
+        checker
+            .join()
+            .expect("the restore checking thread panicked")
+    })
+}
+
+/// Chunks of the work list: a few MiB or a few dozen files each, so checking overlaps the
+/// transfer without a round trip per file.
+fn chunk_ranges(work: &[&PlannedItem]) -> Vec<std::ops::Range<usize>> {
+    const CHUNK_BYTES: u64 = 4 << 20;
+    const CHUNK_FILES: usize = 64;
+    let mut ranges = Vec::new();
+    let mut start = 0;
+    let mut bytes = 0;
+    for (k, item) in work.iter().enumerate() {
+        bytes += item.size;
+        if bytes >= CHUNK_BYTES || k + 1 - start >= CHUNK_FILES {
+            ranges.push(start..k + 1);
+            start = k + 1;
+            bytes = 0;
+        }
+    }
+    if start < work.len() {
+        ranges.push(start..work.len());
+    }
+    ranges
+}
+
+/// Checks arrived items on the phone against the manifest and moves the good ones into
+/// place; returns them, and the bad ones with why (they stay in the temporary folder).
+#[allow(clippy::type_complexity)]
+fn verify_and_move(
+    handset: &Handset,
+    work: &[&PlannedItem],
+    arrived: &[usize],
+) -> Result<(Vec<usize>, Vec<(usize, String)>)> {
+    let temps: Vec<String> = arrived
+        .iter()
+        .map(|&k| temp_path(&work[k].target))
+        .collect();
+    let checks = check_files(handset, &temps)?;
+    let mut good = Vec::new();
+    let mut bad = Vec::new();
+    for (&k, check) in arrived.iter().zip(checks) {
+        let item = &work[k].record;
+        // The sync protocol carries 32-bit times; outside that range nothing better can
+        // be set.
+        let settable = (0..=i64::from(u32::MAX)).contains(&item.item.mtime);
+        let problem = if !check.sha256.eq_ignore_ascii_case(&item.sha256) {
+            Some(format!(
+                "the copy on the phone has SHA-256 {:?}, the archive says {}",
+                check.sha256, item.sha256
+            ))
+        } else if check.size != Some(item.item.size) {
+            Some(format!(
+                "the copy on the phone has {:?} bytes, the archive says {}",
+                check.size, item.item.size
+            ))
+        } else if settable && check.mtime != Some(item.item.mtime) {
+            Some(format!(
+                "the copy on the phone has modified time {:?}, the archive says {}",
+                check.mtime, item.item.mtime
+            ))
+        } else {
+            None
+        };
+        match problem {
+            None => good.push(k),
+            Some(message) => bad.push((k, message)),
+        }
+    }
+    move_into_place(handset, work, &good)?;
+    Ok((good, bad))
 }
 
 /// The items whose push arrived; failures and items not attempted go into the report
 /// (their temporary files go with the temporary folders).
 fn sort_outcomes(
     outcomes: &[PushOutcome],
+    first: usize,
     work: &[&PlannedItem],
     report: &mut RestoreReport,
 ) -> Vec<usize> {
     let interrupted = Error::Interrupted.to_string();
     let mut arrived = Vec::new();
-    for (k, outcome) in outcomes.iter().enumerate() {
+    for (j, outcome) in outcomes.iter().enumerate() {
+        let k = first + j;
         match outcome {
             PushOutcome::Written => arrived.push(k),
             // Items skipped after Ctrl-C: an empty temporary file, not a failure.
@@ -587,23 +724,22 @@ fn sort_outcomes(
     arrived
 }
 
-/// Streams every item's bytes from its archive to its temporary name.
+/// Streams the items of `range` from their archives to their temporary paths.
 fn push_items(
     handset: &Handset,
     archives: &mut [ArchiveReader],
     work: &[&PlannedItem],
-    temps: &[String],
+    range: std::ops::Range<usize>,
     options: &RestoreOptions,
     progress: &dyn Progress,
 ) -> crate::adb::PushReport {
-    progress.event(Event::Phase {
-        name: "restore",
-        items: work.len() as u64,
-        bytes: work.iter().map(|i| i.size).sum(),
-    });
-    let files: Vec<PushFile<'_>> = work
+    let temps: Vec<String> = work[range.clone()]
         .iter()
-        .zip(temps)
+        .map(|i| temp_path(&i.target))
+        .collect();
+    let files: Vec<PushFile<'_>> = work[range.clone()]
+        .iter()
+        .zip(&temps)
         .map(|(item, temp)| PushFile {
             path: temp,
             mode: FILE_MODE,
@@ -611,8 +747,8 @@ fn push_items(
         })
         .collect();
     let cancel = options.cancel.as_deref();
-    let mut source = |k: usize, sink: &mut dyn Write| -> std::result::Result<(), String> {
-        let item = work[k];
+    let mut source = |j: usize, sink: &mut dyn Write| -> std::result::Result<(), String> {
+        let item = work[range.start + j];
         if cancel.is_some_and(|c| c.load(Ordering::Relaxed)) {
             return Err(Error::Interrupted.to_string());
         }
@@ -637,15 +773,12 @@ fn push_items(
         progress.event(Event::ItemDone { path: &item.target });
         Ok(())
     };
-    let report = handset.push_many(&files, &mut source);
-    progress.event(Event::PhaseDone);
-    report
+    handset.push_many(&files, &mut source)
 }
 
 /// Moves checked files from the temporary folders to their targets, one `mv` per folder
-/// (a few when a folder holds many), then removes the temporary folders with whatever
-/// failed in them. Only `Overwrite` items replace a file that appeared meanwhile (`mv -n`
-/// for the others; `check_in_place` reports them).
+/// (a few when a folder holds many). Only `Overwrite` items replace a file that appeared
+/// meanwhile (`mv -n` for the others; `remove_temp_dirs` finds what stayed).
 fn move_into_place(handset: &Handset, work: &[&PlannedItem], placed: &[usize]) -> Result<()> {
     const LINE_BUDGET: usize = 16 * 1024;
     let mut by_folder: BTreeMap<(&str, bool), Vec<String>> = BTreeMap::new();
@@ -671,12 +804,27 @@ fn move_into_place(handset: &Handset, work: &[&PlannedItem], placed: &[usize]) -
         }
         lines.push(format!("{line} {dest}"));
     }
-    let folders: BTreeSet<&str> = work.iter().map(|i| parent(&i.target)).collect();
-    for folder in folders {
-        lines.push(format!("rm -rf -- {}", shell_quote(&temp_dir(folder))));
-    }
     run_lines(handset, &lines)?;
     Ok(())
+}
+
+/// Removes the temporary folders; returns the files that were still in them (items that
+/// failed their check, or that `mv -n` left because a file appeared under their name).
+fn remove_temp_dirs(handset: &Handset, folders: &BTreeSet<&str>) -> Result<BTreeSet<String>> {
+    let dirs: Vec<String> = folders.iter().map(|f| shell_quote(&temp_dir(f))).collect();
+    let mut stuck = BTreeSet::new();
+    for batch in budget_batches(&dirs, COMMAND_BUDGET / 2) {
+        let dirs = dirs[batch].join(" ");
+        let out = handset.shell(&format!(
+            "find {dirs} -type f 2>/dev/null; rm -rf -- {dirs}"
+        ))?;
+        stuck.extend(
+            String::from_utf8_lossy(&out.stdout)
+                .lines()
+                .map(String::from),
+        );
+    }
+    Ok(stuck)
 }
 
 /// SHA-256 of each file on the phone, lower-case hex (empty when it cannot be read).
@@ -721,6 +869,61 @@ fn hash_files(handset: &Handset, paths: &[String]) -> Result<Vec<String>> {
     Ok(hashes)
 }
 
+/// What the phone says about one pushed file.
+struct FileCheck {
+    /// Lower-case hex; empty when it could not be read.
+    sha256: String,
+    size: Option<u64>,
+    mtime: Option<i64>,
+}
+
+/// SHA-256, size and mtime of each file on the phone: one shell call per batch running
+/// `sha256sum` and `stat` over all of it (the helper and one `stat` each for names their
+/// output cannot carry).
+fn check_files(handset: &Handset, paths: &[String]) -> Result<Vec<FileCheck>> {
+    let hashes = hash_files(handset, paths)?;
+    let mut stats: HashMap<&str, (u64, i64)> = HashMap::new();
+    let plain: Vec<&String> = paths.iter().filter(|p| !p.contains(['\n', '\\'])).collect();
+    let words: Vec<String> = plain.iter().map(|p| shell_quote(p)).collect();
+    let mut texts = Vec::new();
+    for batch in budget_batches(&words, COMMAND_BUDGET) {
+        let out = handset.shell(&format!(
+            "stat -c '%s %Y %n' -- {} 2>/dev/null",
+            words[batch].join(" ")
+        ))?;
+        texts.push(String::from_utf8_lossy(&out.stdout).into_owned());
+    }
+    for text in &texts {
+        for line in text.lines() {
+            let mut parts = line.splitn(3, ' ');
+            if let (Some(size), Some(mtime), Some(path)) =
+                (parts.next(), parts.next(), parts.next())
+            {
+                if let (Ok(size), Ok(mtime)) = (size.parse(), mtime.parse()) {
+                    stats.insert(path, (size, mtime));
+                }
+            }
+        }
+    }
+    let mut checks = Vec::with_capacity(paths.len());
+    for (path, sha256) in paths.iter().zip(hashes) {
+        let (size, mtime) = match stats.get(path.as_str()) {
+            Some((size, mtime)) => (Some(*size), Some(*mtime)),
+            None if !plain.contains(&path) => match handset.stat(path) {
+                Ok(Some(st)) => (Some(st.size), Some(st.mtime)),
+                _ => (None, None),
+            },
+            None => (None, None),
+        };
+        checks.push(FileCheck {
+            sha256,
+            size,
+            mtime,
+        });
+    }
+    Ok(checks)
+}
+
 /// Index ranges of `words` whose joined length stays within `budget` (at least one word
 /// each).
 fn budget_batches(words: &[String], budget: usize) -> Vec<std::ops::Range<usize>> {
@@ -737,52 +940,6 @@ fn budget_batches(words: &[String], budget: usize) -> Vec<std::ops::Range<usize>
         start = end;
     }
     batches
-}
-
-/// Lists the targets once more: each must have its size and mtime from the manifest.
-fn check_in_place(
-    handset: &Handset,
-    work: &[&PlannedItem],
-    placed: &mut Vec<usize>,
-    report: &mut RestoreReport,
-) -> Result<()> {
-    let folders: BTreeSet<String> = placed
-        .iter()
-        .map(|&k| parent(&work[k].target).to_string())
-        .collect();
-    let existing = existing_files(handset, &covering_roots(&folders))?;
-    placed.retain(|&k| {
-        let item = &work[k].record.item;
-        let problem = match existing.get(&work[k].target) {
-            None => Some("missing after the move".to_string()),
-            Some((size, _)) if *size != item.size => Some(format!(
-                "{size} bytes on the phone, the archive says {}",
-                item.size
-            )),
-            // The sync protocol carries 32-bit times; outside that range nothing better
-            // can be set.
-            Some((_, mtime))
-                if *mtime != item.mtime && (0..=i64::from(u32::MAX)).contains(&item.mtime) =>
-            {
-                Some(format!(
-                    "modified time {mtime} on the phone, the archive says {}",
-                    item.mtime
-                ))
-            }
-            Some(_) => None,
-        };
-        match problem {
-            Some(message) => {
-                report.failed.push(FailedItem {
-                    path: work[k].from.clone(),
-                    message,
-                });
-                false
-            }
-            None => true,
-        }
-    });
-    Ok(())
 }
 
 /// `file://` URI of a phone folder, percent-encoded (spaces in `WhatsApp Business`, and
