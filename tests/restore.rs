@@ -544,3 +544,39 @@ fn a_damaged_entry_is_reported_and_the_rest_restored() {
     assert_all_in_place(&target, &source_storage, &rest);
     assert_eq!(temp_files(target.storage()), Vec::<PathBuf>::new());
 }
+
+#[test]
+fn a_file_the_phone_refuses_is_reported_and_the_rest_restored() {
+    let env = TestEnv::new();
+    let (archive, items, source_storage, _source) =
+        make_archive(&env, HandsetSpec::android14(), &[]);
+    let victim = items
+        .iter()
+        .find(|i| i.path.starts_with("/sdcard/DCIM/Camera/"))
+        .expect("a camera photo")
+        .clone();
+    let (folder, name) = victim.path.rsplit_once('/').unwrap();
+    let temp = format!("{folder}/.phonevault-restore.partial/{name}");
+    let target = env.start_handset(HandsetSpec::android14().fault(&format!("deny={temp}")));
+    let out = restore(&env, &target.serial(), &archive, &[]);
+    assert_eq!(out.status.code(), Some(3), "{out:?}");
+    let summary = json(&out);
+    assert_eq!(summary["failed"].as_u64(), Some(1), "{summary}");
+    assert_eq!(
+        summary["failures"][0]["path"].as_str(),
+        Some(victim.path.as_str()),
+        "{summary}"
+    );
+    assert_eq!(
+        summary["restored"].as_u64(),
+        Some(items.len() as u64 - 1),
+        "{summary}"
+    );
+    let rest: Vec<Item> = items
+        .iter()
+        .filter(|i| i.path != victim.path)
+        .cloned()
+        .collect();
+    assert_all_in_place(&target, &source_storage, &rest);
+    assert!(!host_path(target.storage(), &victim.path).exists());
+}
