@@ -183,6 +183,7 @@ fn previews_of_the_generated_phone_match_its_truth_file() {
         run.stats
     );
     let mut wrong = Vec::new();
+    let mut turned_checked = 0;
     for ((_, t), p) in pairs.iter().zip(&run.previews) {
         let taken = p.taken.as_ref().map(format_taken);
         if taken != t.taken || p.taken.map(|x| x.source) != t.taken_source {
@@ -202,6 +203,18 @@ fn previews_of_the_generated_phone_match_its_truth_file() {
                 ));
             }
         }
+        // Every thumbnail stands upright: its shape is the photo's shape once turned.
+        if let (Some(img), Some(w), Some(h)) = (&p.image, p.info.width, p.info.height) {
+            let turned = matches!(p.info.orientation, Some(5..=8));
+            let (w, h) = if turned { (h, w) } else { (w, h) };
+            turned_checked += usize::from(turned && w != h);
+            if w != h && (w > h) != (img.width > img.height) {
+                wrong.push(format!(
+                    "{:?}: thumbnail {}x{} for a {w}x{h} upright photo",
+                    t.path, img.width, img.height
+                ));
+            }
+        }
         let expect = if t.exif_thumbnail == Some(true) {
             ThumbnailKind::Exif
         } else {
@@ -215,6 +228,7 @@ fn previews_of_the_generated_phone_match_its_truth_file() {
         }
     }
     assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+    assert!(turned_checked > 0, "no turned photo to check thumbnails on");
 
     // Photos with an EXIF thumbnail cost only their heads.
     let with_thumbs: Vec<MediaItem> = pairs
