@@ -4,8 +4,8 @@
 //! run that reads nothing.
 //!
 //! The files are read straight from the generated folder (no adb here: the phone side of
-//! previews is the helper's job); the name-derived dates the catalog will compute are taken
-//! from the truth file.
+//! previews is the helper's job); name-derived dates come from the catalog's name parser,
+//! as the catalog fills them into every item.
 
 mod common;
 mod preview_common;
@@ -86,24 +86,10 @@ impl PreviewSource for DirSource {
     }
 }
 
-/// The name-derived date the catalog computes, rebuilt from the truth file's text.
+/// The name-derived date, as the catalog computes it for every item.
 fn name_date(truth: &Truth) -> Option<Taken> {
-    if truth.taken_source != Some(DateSource::Filename) {
-        return None;
-    }
-    let text = truth.taken.as_deref()?;
-    let (local, offset_seconds) = match chrono::DateTime::parse_from_rfc3339(text) {
-        Ok(t) => (t.naive_local(), Some(t.offset().local_minus_utc())),
-        Err(_) => (
-            chrono::NaiveDateTime::parse_from_str(text, "%Y-%m-%dT%H:%M:%S").unwrap(),
-            None,
-        ),
-    };
-    Some(Taken {
-        local,
-        offset_seconds,
-        source: DateSource::Filename,
-    })
+    let name = truth.path.rsplit('/').next().unwrap_or_default();
+    phonevault::catalog::dates::from_name(name)
 }
 
 fn populate(dir: &Path) -> Vec<Truth> {
