@@ -11,8 +11,10 @@ mod archive;
 mod backup;
 mod devices;
 mod ls;
+mod password;
 mod preview;
 mod restore;
+mod selection;
 
 /// Exit codes, in one place.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
