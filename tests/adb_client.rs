@@ -136,6 +136,12 @@ fn v1_only_phone_refuses_sizes_it_cannot_know_and_still_runs_shell() {
         Err(Error::SizeUnknown { path: p, .. }) => assert!(p.ends_with("/long.mp4"), "{p}"),
         other => panic!("expected SizeUnknown, got {other:?}"),
     }
+    // The storage root (a link to /storage/emulated/0 on a phone) lists on v1 too.
+    let root = handset.list("/sdcard").expect("listing /sdcard on v1");
+    assert!(
+        root.iter().any(|e| e.name == "Movies" && e.stat.is_dir()),
+        "{root:?}"
+    );
     // Folders keep their metadata: their size cannot have wrapped.
     let sub = handset.stat(&sdcard("Movies/Sub")).unwrap().unwrap();
     assert!(sub.is_dir());

@@ -180,6 +180,10 @@ pub enum PullEvent<'a> {
 }
 
 /// The binary-safe stdout of an `exec:` command, read as it arrives.
+///
+/// `exec:` has no framing and no exit status: the end of the output and a phone that went
+/// away mid-stream look the same (end of file). Callers that know how much to expect (`head
+/// -c N`) should check the length they got.
 pub struct ExecStream {
     stream: TcpStream,
     serial: String,
