@@ -458,10 +458,8 @@ fn assert_whatsapp_layout(phone: &Phone, profile: &str) {
 
 #[test]
 fn included_and_left_out_follow_the_contract_on_both_profiles() {
-    // Enough images that the seeded 15% Sent and 5% Private certainly occur.
-    let args = ["--photos", "12", "--videos", "4", "--whatsapp", "40"];
     for profile in ["android-10", "android-14"] {
-        let phone = populate(profile, 11, &args);
+        let phone = populate(profile, 11, SMALL);
         assert_contract(&phone, profile);
         assert_whatsapp_layout(&phone, profile);
     }
