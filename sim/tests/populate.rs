@@ -465,6 +465,33 @@ fn included_and_left_out_follow_the_contract_on_both_profiles() {
     }
 }
 
+#[test]
+fn both_layouts_puts_whatsapp_in_both_places() {
+    let args = [
+        "--photos",
+        "2",
+        "--videos",
+        "4",
+        "--whatsapp",
+        "10",
+        "--both-layouts",
+    ];
+    let phone = populate("android-14", 4, &args);
+    assert_contract(&phone, "android-14 --both-layouts");
+    assert_truth_matches_folder(&phone);
+    for root in [
+        "/sdcard/WhatsApp/",
+        "/sdcard/Android/media/com.whatsapp/WhatsApp/",
+    ] {
+        let items = phone
+            .records
+            .iter()
+            .filter(|r| r.source.as_deref() == Some("whatsapp") && r.path.starts_with(root))
+            .count();
+        assert!(items >= 10, "{items} WhatsApp items under {root}");
+    }
+}
+
 fn ascii(exif: &exif::Exif, tag: exif::Tag) -> Option<String> {
     match &exif.get_field(tag, exif::In::PRIMARY)?.value {
         exif::Value::Ascii(v) => Some(String::from_utf8(v.first()?.clone()).expect("ASCII")),

@@ -110,6 +110,8 @@ pub struct PopulateOptions {
     pub photo_size: SizeRange,
     pub video_size: SizeRange,
     pub whatsapp_size: SizeRange,
+    /// Also fill the other WhatsApp layout (legacy and `Android/media`) with a few items.
+    pub both_layouts: bool,
 }
 
 impl PopulateOptions {
@@ -128,6 +130,7 @@ impl PopulateOptions {
             photo_size: DEFAULT_PHOTO_SIZE,
             video_size: DEFAULT_VIDEO_SIZE,
             whatsapp_size: DEFAULT_WHATSAPP_SIZE,
+            both_layouts: false,
         }
     }
 }
@@ -452,6 +455,17 @@ pub fn populate(options: &PopulateOptions) -> anyhow::Result<Summary> {
     if options.whatsapp > 0 {
         for business in [false, true] {
             whatsapp::populate(&mut phone, options, &profile, business)?;
+        }
+        if options.both_layouts {
+            // What a phone updated across Android 11 keeps: the other layout's folder with
+            // older media in it, which a backup must list as well.
+            let mut other = profile.clone();
+            other.legacy_whatsapp = !other.legacy_whatsapp;
+            let fewer = PopulateOptions {
+                whatsapp: (options.whatsapp / 5).max(2),
+                ..options.clone()
+            };
+            whatsapp::populate(&mut phone, &fewer, &other, false)?;
         }
     }
 
