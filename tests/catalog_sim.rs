@@ -18,10 +18,7 @@ fn sim_program() -> PathBuf {
 }
 
 fn populate(dir: &Path, truth: &Path, profile: &str, extra: &[&str]) {
-    // A generator built elsewhere (e.g. a newer branch) can stand in for the workspace's.
-    let program =
-        std::env::var_os("PHONEVAULT_SIM_POPULATE").map_or_else(sim_program, PathBuf::from);
-    let out = Command::new(program)
+    let out = Command::new(sim_program())
         .args(["populate"])
         .arg(dir)
         .args(["--profile", profile, "--truth"])
