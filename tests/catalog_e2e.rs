@@ -218,6 +218,7 @@ fn twenty_thousand_files_take_one_helper_call() {
         "no folder walked over sync: {after}"
     );
     let stderr = String::from_utf8_lossy(&out.stderr);
+    eprintln!("ls -v said:\n{stderr}");
     let calls: Vec<&str> = stderr
         .lines()
         .filter(|l| l.contains("helper call: list"))
