@@ -78,3 +78,34 @@ fn heads_and_hashes_through_adb() {
     }
     assert_eq!(hashes[3].status, FileStatus::Missing);
 }
+
+/// The sync walk (used when the helper cannot run) finds what the helper finds.
+#[test]
+fn sync_walk_matches_the_helper_listing() {
+    let env = TestEnv::new();
+    let phone = env.start_handset(
+        HandsetSpec::android14()
+            .populate(common::Populate::default())
+            .fault("deny=/sdcard/Pictures/Trip to Kyoto"),
+    );
+    let server = adb::connect(&ConnectOptions {
+        port: Some(env.server_port()),
+        ..ConnectOptions::default()
+    })
+    .expect("the test's adb server");
+    let handset = server.open(Some(&phone.serial())).expect("the handset");
+    let roots = phonevault::catalog::listing_roots();
+    let mut by_helper = helper::list(&handset, &roots).expect("helper list").listing;
+    let mut by_walk = helper::walk(&handset, &roots).expect("sync walk");
+    for l in [&mut by_helper, &mut by_walk] {
+        l.files.sort_by(|a, b| a.path.cmp(&b.path));
+        l.unreadable.sort();
+    }
+    assert!(by_helper.files.len() > 100, "{}", by_helper.files.len());
+    assert_eq!(by_walk.files, by_helper.files);
+    assert_eq!(by_walk.unreadable, by_helper.unreadable);
+    assert_eq!(
+        by_walk.unreadable,
+        vec![phone.device_path("Pictures/Trip to Kyoto")]
+    );
+}
