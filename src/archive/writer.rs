@@ -462,6 +462,14 @@ impl ItemWriter<'_> {
         &self.entry
     }
 
+    /// Records the date taken read from the item's own bytes (its EXIF block), which the
+    /// listing could not know; the manifest keeps it.
+    pub fn set_taken(&mut self, taken: Option<crate::catalog::Taken>) {
+        if taken.is_some() {
+            self.item.taken = taken;
+        }
+    }
+
     /// Writes a chunk, like [`Write::write_all`] but with the library's error.
     ///
     /// # Errors

@@ -29,10 +29,6 @@ pub fn given(args: &PasswordArgs) -> phonevault::Result<Option<Password>> {
 }
 
 /// A password for a new archive: given, else typed twice at a prompt.
-#[allow(
-    dead_code,
-    reason = "called by `phonevault backup --encrypt`, written on top of this"
-)]
 pub fn for_new_archive(args: &PasswordArgs) -> phonevault::Result<Password> {
     if let Some(password) = given(args)? {
         return Ok(password);
