@@ -137,13 +137,13 @@ fn awkward_names_are_listed_and_printed_escaped() {
     let ls = ls_json(&env, &phone.serial(), &[]);
     let got = listed(&ls);
     for (i, rel) in names.iter().enumerate() {
-        let path = phone.device_path(rel);
+        let path = common::device_path(rel);
         let row = got
             .get(&path)
             .unwrap_or_else(|| panic!("{path:?} not listed: {got:#?}"));
         assert_eq!(row.3, 10 + i as u64);
     }
-    assert_eq!(got[&phone.device_path(names[2])].1, "Отпуск 写真");
+    assert_eq!(got[&common::device_path(names[2])].1, "Отпуск 写真");
     // The table keeps one line per item: no raw newline or escape code from a name.
     let table = ok(
         &env.phonevault(&["ls", "--serial", &phone.serial()]),
@@ -164,7 +164,7 @@ fn denied_folder_is_reported_and_the_rest_is_listed() {
             .populate(Populate::default())
             .fault(&format!("deny=/sdcard/{DENIED}")),
     );
-    let denied = phone.device_path(DENIED);
+    let denied = common::device_path(DENIED);
     let inside = format!("{denied}/");
     let mut want = included(&phone.truth());
     let before = want.len();

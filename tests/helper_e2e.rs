@@ -55,9 +55,9 @@ fn heads_and_hashes_through_adb() {
 
     let mut paths: Vec<String> = files
         .iter()
-        .map(|(n, _)| phone.device_path(&format!("DCIM/Camera/{n}")))
+        .map(|(n, _)| common::device_path(&format!("DCIM/Camera/{n}")))
         .collect();
-    paths.push(phone.device_path("DCIM/Camera/gone.jpg"));
+    paths.push(common::device_path("DCIM/Camera/gone.jpg"));
     let limit = 68 * 1024;
     let mut got = Vec::new();
     helper::heads(&handset, &paths, limit, &mut |i, status, bytes| {
@@ -106,6 +106,6 @@ fn sync_walk_matches_the_helper_listing() {
     assert_eq!(by_walk.unreadable, by_helper.unreadable);
     assert_eq!(
         by_walk.unreadable,
-        vec![phone.device_path("Pictures/Trip to Kyoto")]
+        vec![common::device_path("Pictures/Trip to Kyoto")]
     );
 }
