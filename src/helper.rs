@@ -65,8 +65,12 @@ pub fn shell_quote(word: &str) -> String {
 }
 
 fn helper_command(args: &str) -> String {
+    // The version line is checked before the script runs, so a damaged or foreign file at
+    // the helper's path is replaced instead of being trusted.
     format!(
-        "H={DEVICE_PATH}; [ -f \"$H\" ] || exit {STATUS_MISSING}; exec sh \"$H\" --expect {VERSION} {args}"
+        "H={DEVICE_PATH}; [ -f \"$H\" ] || exit {STATUS_MISSING}; \
+         grep -qx 'PVH_VERSION={VERSION}' \"$H\" || exit {STATUS_OTHER_VERSION}; \
+         exec sh \"$H\" --expect {VERSION} {args}"
     )
 }
 

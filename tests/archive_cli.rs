@@ -176,20 +176,22 @@ fn verify_show_extract_a_plain_archive() {
         .as_secs();
     assert_eq!(mtime, 1_700_000_001);
 
-    // Flags this command cannot honour yet are refused, not ignored.
+    // Dates select too: every item here is from November 2023.
+    let later = tmp.path().join("later");
     let out = phonevault(
         &[
             "extract",
             a,
             "--to",
-            to.to_str().unwrap(),
+            later.to_str().unwrap(),
             "--since",
             "2024-01-01",
         ],
         &[],
     );
-    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
-    assert!(text(&out).contains("--since"), "{}", text(&out));
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(text(&out).contains("0 files"), "{}", text(&out));
+    assert!(!later.join("gallery").exists(), "{}", text(&out));
 }
 
 #[test]

@@ -3,6 +3,8 @@
 //! profile's `find`, deny faults), without ADB. The same checks through ADB and the
 //! `phonevault ls` command are in `catalog_e2e.rs`.
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -12,26 +14,11 @@ use phonevault::helper;
 use serde_json::Value;
 
 fn sim_program() -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    // target/debug/deps/catalog_sim-HASH -> target/debug/phonevault-sim
-    let sim = exe
-        .parent()
-        .and_then(Path::parent)
-        .map(|d| d.join("phonevault-sim"))
-        .unwrap();
-    assert!(
-        sim.is_file(),
-        "{} is missing: build it first with `cargo build -p phonevault-sim`",
-        sim.display()
-    );
-    sim
+    common::sim_bin().to_path_buf()
 }
 
 fn populate(dir: &Path, truth: &Path, profile: &str, extra: &[&str]) {
-    // A generator built elsewhere (e.g. a newer branch) can stand in for the workspace's.
-    let program =
-        std::env::var_os("PHONEVAULT_SIM_POPULATE").map_or_else(sim_program, PathBuf::from);
-    let out = Command::new(program)
+    let out = Command::new(sim_program())
         .args(["populate"])
         .arg(dir)
         .args(["--profile", profile, "--truth"])

@@ -52,12 +52,13 @@ pub struct PullOptions {
 }
 
 impl Default for PullOptions {
-    /// Eight requests ahead hide the per-file round trip; two streams get past the one
-    /// unacknowledged write per stream that adb allows, which bounds one stream's speed on
-    /// a USB link with latency.
+    /// Measured against the simulated handset on its usb2 link (1,000 files of 2 KB, debug
+    /// build): one request at a time 1.35 s, window 8 0.38 s, window 32 0.15 s, window 32 on
+    /// two streams 0.11 s. Two streams also get past the one unacknowledged write per stream
+    /// that adb allows, which bounds one stream's speed for large files on a link with latency.
     fn default() -> Self {
         PullOptions {
-            window: 8,
+            window: 32,
             streams: 2,
         }
     }
@@ -182,6 +183,10 @@ pub enum PullEvent<'a> {
 }
 
 /// The binary-safe stdout of an `exec:` command, read as it arrives.
+///
+/// `exec:` has no framing and no exit status: the end of the output and a phone that went
+/// away mid-stream look the same (end of file). Callers that know how much to expect (`head
+/// -c N`) should check the length they got.
 pub struct ExecStream {
     stream: TcpStream,
     serial: String,
@@ -981,10 +986,12 @@ impl Handset {
                 sent = pos;
             }
             let conn = stream.as_mut().expect("opened above");
-            // Keep the window full: requests are tiny, so they fit in the socket buffers
-            // while the phone is still sending earlier files.
+            // Top the window up once half of it has drained, in one write: requests are tiny
+            // (they fit in the socket buffers while the phone still sends earlier files), and
+            // one write per file would cost a message through adb per file.
             let mut batch = Vec::new();
-            while sent < indices.len() && sent < pos + window {
+            let in_flight = sent.saturating_sub(pos);
+            while in_flight <= window / 2 && sent < indices.len() && sent < pos + window {
                 let ahead = indices[sent];
                 if !too_long(ahead) {
                     batch.extend(sync::encode_request(b"RECV", paths[ahead].as_bytes()));

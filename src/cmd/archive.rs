@@ -1,26 +1,23 @@
 //! `phonevault verify`, `show` and `extract`: reading archives back.
 
-use std::io::{IsTerminal, Write};
+use std::io::Write;
 
-use globset::{Glob, GlobSet, GlobSetBuilder};
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use phonevault::archive::{EntryProblem, ItemRecord};
-use phonevault::catalog::{Kind, MediaItem, Source};
 use phonevault::escape::for_terminal;
-use phonevault::progress::{Event, NoProgress, Progress};
 use phonevault::Error;
 
-use crate::cli::{
-    ArchiveArgs, ExtractArgs, GlobalArgs, KindArg, SelectionArgs, ShowArgs, SourceArg,
-};
+use crate::cli::{ArchiveArgs, ExtractArgs, GlobalArgs, ShowArgs};
+use crate::cmd::bars::Bars;
 use crate::cmd::password::open_archive;
+use crate::cmd::selection::selection;
 use crate::cmd::Exit;
 
 pub fn verify(args: &ArchiveArgs, global: &GlobalArgs) -> phonevault::Result<Exit> {
     let mut reader = open_archive(&args.archive, &args.password)?;
-    let bar = bar(global);
-    let report = reader.verify(bar.as_ref().map_or(&NoProgress as &dyn Progress, |b| b))?;
-    drop(bar);
+    let bars = Bars::new(global.quiet);
+    let report = reader.verify(&bars)?;
+    // Clear the bar before the report is printed.
+    drop(bars);
     let shown = for_terminal(&args.archive.display().to_string()).into_owned();
     let mut out = std::io::stdout().lock();
     if args.json {
@@ -63,7 +60,7 @@ pub fn verify(args: &ArchiveArgs, global: &GlobalArgs) -> phonevault::Result<Exi
 pub fn show(args: &ShowArgs, global: &GlobalArgs) -> phonevault::Result<Exit> {
     let _ = global;
     let reader = open_archive(&args.archive.archive, &args.archive.password)?;
-    let filter = ItemFilter::new(&args.selection)?;
+    let filter = selection(&args.selection)?.compile()?;
     let manifest = reader.manifest();
     let records: Vec<&ItemRecord> = manifest
         .items
@@ -110,7 +107,7 @@ pub fn show(args: &ShowArgs, global: &GlobalArgs) -> phonevault::Result<Exit> {
             "{:<17} {:<16} {:<8} {:>12}  {:<16}  {}",
             item.source.as_str(),
             for_terminal(&item.album),
-            kind_name(item.kind),
+            item.kind.as_str(),
             item.size,
             modified,
             for_terminal(&record.entry)
@@ -128,14 +125,11 @@ pub fn show(args: &ShowArgs, global: &GlobalArgs) -> phonevault::Result<Exit> {
 
 pub fn extract(args: &ExtractArgs, global: &GlobalArgs) -> phonevault::Result<Exit> {
     let mut reader = open_archive(&args.archive, &args.password)?;
-    let filter = ItemFilter::new(&args.selection)?;
-    let bar = bar(global);
-    let report = reader.extract(
-        &args.to,
-        &mut |record| filter.matches(&record.item),
-        bar.as_ref().map_or(&NoProgress as &dyn Progress, |b| b),
-    )?;
-    drop(bar);
+    let filter = selection(&args.selection)?.compile()?;
+    let bars = Bars::new(global.quiet);
+    let report = reader.extract(&args.to, &mut |record| filter.matches(&record.item), &bars)?;
+    // Clear the bar before the report is printed.
+    drop(bars);
     let mut out = std::io::stdout().lock();
     for problem in &report.problems {
         let _ = writeln!(
@@ -168,143 +162,4 @@ fn problems_json(problems: &[EntryProblem]) -> serde_json::Value {
         .iter()
         .map(|p| serde_json::json!({"entry": p.entry, "detail": p.detail}))
         .collect()
-}
-
-fn kind_name(kind: Kind) -> &'static str {
-    match kind {
-        Kind::Photo => "photo",
-        Kind::Video => "video",
-        Kind::Audio => "audio",
-        Kind::Document => "document",
-        Kind::Sticker => "sticker",
-        Kind::Database => "database",
-        Kind::Other => "other",
-    }
-}
-
-/// Which manifest records `show` and `extract` take. The catalog's shared selection
-/// matcher was not in main when this was written, so this covers `--source`, `--kind`,
-/// `--album`, `--include`, `--exclude` (globs on the phone path) and `--id`, and refuses
-/// the other selection flags rather than ignoring them.
-struct ItemFilter {
-    sources: Vec<Source>,
-    kinds: Vec<Kind>,
-    albums: Option<GlobSet>,
-    include: Option<GlobSet>,
-    exclude: Option<GlobSet>,
-    ids: Vec<String>,
-}
-
-impl ItemFilter {
-    fn new(args: &SelectionArgs) -> phonevault::Result<ItemFilter> {
-        let unsupported = [
-            ("--since", args.since.as_deref()),
-            ("--until", args.until.as_deref()),
-            ("--min-size", args.min_size.as_deref()),
-            ("--max-size", args.max_size.as_deref()),
-        ];
-        if let Some((flag, Some(value))) = unsupported.into_iter().find(|(_, v)| v.is_some()) {
-            return Err(Error::InvalidSelection {
-                flag,
-                value: value.to_owned(),
-                detail: "not supported by show and extract yet; use --include, --source, --kind, --album or --id".to_owned(),
-            });
-        }
-        Ok(ItemFilter {
-            sources: args
-                .source
-                .iter()
-                .map(|s| match s {
-                    SourceArg::Gallery => Source::Gallery,
-                    SourceArg::Whatsapp => Source::Whatsapp,
-                    SourceArg::WhatsappBusiness => Source::WhatsappBusiness,
-                })
-                .collect(),
-            kinds: args
-                .kind
-                .iter()
-                .map(|k| match k {
-                    KindArg::Photo => Kind::Photo,
-                    KindArg::Video => Kind::Video,
-                    KindArg::Audio => Kind::Audio,
-                    KindArg::Document => Kind::Document,
-                    KindArg::Sticker => Kind::Sticker,
-                    KindArg::Database => Kind::Database,
-                    KindArg::Other => Kind::Other,
-                })
-                .collect(),
-            albums: globs("--album", &args.album)?,
-            include: globs("--include", &args.include)?,
-            exclude: globs("--exclude", &args.exclude)?,
-            ids: args.id.clone(),
-        })
-    }
-
-    fn matches(&self, item: &MediaItem) -> bool {
-        (self.sources.is_empty() || self.sources.contains(&item.source))
-            && (self.kinds.is_empty() || self.kinds.contains(&item.kind))
-            && self.albums.as_ref().is_none_or(|g| g.is_match(&item.album))
-            && self.include.as_ref().is_none_or(|g| g.is_match(&item.path))
-            && !self
-                .exclude
-                .as_ref()
-                .is_some_and(|g| g.is_match(&item.path))
-            && (self.ids.is_empty() || self.ids.iter().any(|id| id.eq_ignore_ascii_case(&item.id)))
-    }
-}
-
-fn globs(flag: &'static str, patterns: &[String]) -> phonevault::Result<Option<GlobSet>> {
-    if patterns.is_empty() {
-        return Ok(None);
-    }
-    let mut set = GlobSetBuilder::new();
-    for pattern in patterns {
-        let glob = Glob::new(pattern).map_err(|e| Error::InvalidSelection {
-            flag,
-            value: pattern.clone(),
-            detail: e.kind().to_string(),
-        })?;
-        set.add(glob);
-    }
-    set.build().map(Some).map_err(|e| Error::InvalidSelection {
-        flag,
-        value: patterns.join(" "),
-        detail: e.to_string(),
-    })
-}
-
-/// A byte bar on standard error, when it is a terminal and not `--quiet`.
-fn bar(global: &GlobalArgs) -> Option<Bar> {
-    if global.quiet || !std::io::stderr().is_terminal() {
-        return None;
-    }
-    let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
-    bar.set_style(
-        ProgressStyle::with_template("{msg:12} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec}")
-            .unwrap_or_else(|_| ProgressStyle::default_bar())
-            .progress_chars("=> "),
-    );
-    Some(Bar(bar))
-}
-
-struct Bar(ProgressBar);
-
-impl Progress for Bar {
-    fn event(&self, event: Event<'_>) {
-        match event {
-            Event::Phase { name, bytes, .. } => {
-                self.0.set_message(name);
-                self.0.set_length(bytes);
-                self.0.set_position(0);
-            }
-            Event::Bytes(n) => self.0.inc(n),
-            _ => {}
-        }
-    }
-}
-
-impl Drop for Bar {
-    fn drop(&mut self) {
-        self.0.finish_and_clear();
-    }
 }

@@ -102,3 +102,12 @@ impl Progress for Bars {
         }
     }
 }
+
+impl Drop for Bars {
+    /// A bar left over (an error ended the phase early) is cleared, not left half drawn.
+    fn drop(&mut self) {
+        if let Some(bar) = self.bar.get_mut().ok().and_then(Option::take) {
+            bar.finish_and_clear();
+        }
+    }
+}

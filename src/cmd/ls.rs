@@ -4,7 +4,6 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::io::Write as _;
 
-use phonevault::adb::{self, ConnectOptions};
 use phonevault::catalog::{self, Catalog, CatalogOptions, ListMethod, MediaItem, Source};
 use phonevault::escape::for_terminal;
 use phonevault::progress::{Event, Progress};
@@ -12,7 +11,7 @@ use serde_json::{json, Value};
 
 use crate::cli::{GlobalArgs, LsArgs};
 use crate::cmd::selection::selection;
-use crate::cmd::Exit;
+use crate::cmd::{human, open_handset, Exit};
 
 /// Prints the library's warnings (unreadable folders, fallbacks) when asked to be verbose.
 struct StderrProgress {
@@ -32,11 +31,7 @@ impl Progress for StderrProgress {
 
 pub fn run(args: &LsArgs, global: &GlobalArgs) -> phonevault::Result<Exit> {
     let matcher = selection(&args.selection)?.compile()?;
-    let server = adb::connect(&ConnectOptions {
-        adb_program: global.adb.clone(),
-        ..ConnectOptions::default()
-    })?;
-    let handset = server.open(global.serial.as_deref())?;
+    let handset = open_handset(global)?;
     let progress = StderrProgress {
         verbose: global.verbose,
     };
@@ -179,13 +174,13 @@ fn items_table(items: &[&MediaItem]) -> String {
             item.source.as_str(),
             for_terminal(&item.album),
             item.kind.as_str(),
-            human_size(item.size),
+            human::size(item.size),
             date,
             for_terminal(&item.path)
         );
     }
     let total: u64 = items.iter().map(|i| i.size).sum();
-    let _ = writeln!(out, "{} items, {}", items.len(), human_size(total));
+    let _ = writeln!(out, "{} items, {}", items.len(), human::size(total));
     out
 }
 
@@ -204,7 +199,7 @@ fn albums_table(items: &[&MediaItem]) -> String {
             source.as_str(),
             for_terminal(album),
             count,
-            human_size(*size)
+            human::size(*size)
         );
     }
     let total: u64 = items.iter().map(|i| i.size).sum();
@@ -213,24 +208,9 @@ fn albums_table(items: &[&MediaItem]) -> String {
         "{} albums, {} items, {}",
         albums.len(),
         items.len(),
-        human_size(total)
+        human::size(total)
     );
     out
-}
-
-fn human_size(bytes: u64) -> String {
-    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
-    let mut value = bytes as f64;
-    let mut unit = 0;
-    while value >= 1024.0 && unit < UNITS.len() - 1 {
-        value /= 1024.0;
-        unit += 1;
-    }
-    if unit == 0 {
-        format!("{bytes} B")
-    } else {
-        format!("{value:.1} {}", UNITS[unit])
-    }
 }
 
 /// A closed pipe (`phonevault ls | head`) is not an error.

@@ -12,6 +12,7 @@
 
 pub mod cache;
 pub mod exif;
+pub mod handset;
 pub mod sheet;
 pub mod thumb;
 
@@ -24,6 +25,7 @@ use crate::{Error, Result};
 
 pub use cache::PreviewCache;
 pub use exif::{parse_head, Container, Gps, PhotoInfo, HEAD_BYTES};
+pub use handset::HandsetSource;
 pub use sheet::{records, render_sheet, PreviewRecord};
 pub use thumb::{make_thumbnail, Thumbnail, THUMB_LONG_SIDE};
 
