@@ -44,11 +44,11 @@ fn sha256_file(path: &Path) -> String {
         }
         hasher.update(&buf[..n]);
     }
-    hasher
-        .finalize()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    hasher.finalize().iter().fold(String::new(), |mut hex, b| {
+        use std::fmt::Write as _;
+        let _ = write!(hex, "{b:02x}");
+        hex
+    })
 }
 
 fn show_items(env: &TestEnv, archive: &Path) -> Vec<Value> {
@@ -151,7 +151,7 @@ fn a_killed_backup_leaves_only_a_partial_which_the_rerun_cleans_up_and_completes
             .unwrap()
             .map(|e| e.unwrap().path())
             .find(|p| p.to_string_lossy().ends_with(".zip.partial"));
-        if let Some(p) = found.filter(|p| fs::metadata(p).map(|m| m.len()).unwrap_or(0) > 0) {
+        if let Some(p) = found.filter(|p| fs::metadata(p).is_ok_and(|m| m.len() > 0)) {
             break p;
         }
         assert!(Instant::now() < deadline, "no .partial appeared");
