@@ -5,7 +5,11 @@
 //! Android's own userland (mksh and toybox) in a private mount namespace where the handset's
 //! storage folder is `/sdcard`.
 
+pub mod adb;
 pub mod android_env;
+pub mod faults;
+pub mod link;
 pub mod populate;
 pub mod profile;
 pub mod serve;
+pub mod stats;

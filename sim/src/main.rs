@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use clap::{Parser, Subcommand};
 
 use phonevault_sim::android_env::EnvOptions;
-use phonevault_sim::populate::PopulateOptions;
+use phonevault_sim::populate::{self, PopulateOptions, SizeRange};
 use phonevault_sim::serve::ServeOptions;
 
 /// A simulated Android handset for phonevault's tests and benchmarks.
@@ -76,6 +76,15 @@ enum Command {
         /// Where to write the JSON truth file.
         #[arg(long, value_name = "FILE")]
         truth: PathBuf,
+        /// Camera photo sizes in bytes, MIN-MAX with K/M/G suffixes (e.g. 2M-4M).
+        #[arg(long, value_name = "MIN-MAX", default_value_t = populate::DEFAULT_PHOTO_SIZE)]
+        photo_size: SizeRange,
+        /// Gallery video sizes in bytes, MIN-MAX (e.g. 30M-60M).
+        #[arg(long, value_name = "MIN-MAX", default_value_t = populate::DEFAULT_VIDEO_SIZE)]
+        video_size: SizeRange,
+        /// WhatsApp image sizes in bytes, MIN-MAX (e.g. 100K-300K); WhatsApp videos get 5x.
+        #[arg(long, value_name = "MIN-MAX", default_value_t = populate::DEFAULT_WHATSAPP_SIZE)]
+        whatsapp_size: SizeRange,
     },
     /// Run one command in the handset's userland (no ADB) and exit with its status.
     Shell {
@@ -140,7 +149,10 @@ fn main() -> anyhow::Result<()> {
             huge,
             seed,
             truth,
-        } => phonevault_sim::populate::run(&PopulateOptions {
+            photo_size,
+            video_size,
+            whatsapp_size,
+        } => populate::run(&PopulateOptions {
             dir,
             profile,
             photos,
@@ -149,6 +161,9 @@ fn main() -> anyhow::Result<()> {
             huge,
             seed,
             truth,
+            photo_size,
+            video_size,
+            whatsapp_size,
         }),
         Command::Shell {
             storage,
