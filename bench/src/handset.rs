@@ -344,8 +344,9 @@ impl Phone {
     pub fn summary(&self) -> String {
         let included: Vec<&Truth> = self.included().collect();
         format!(
-            "{} files, {}; {} catalogued items, {}",
+            "{} file{}, {}; {} catalogued items, {}",
             self.files(),
+            if self.files() == 1 { "" } else { "s" },
             crate::report::bytes(self.bytes()),
             included.len(),
             crate::report::bytes(included.iter().map(|t| t.size).sum())

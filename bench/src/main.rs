@@ -466,7 +466,7 @@ fn run_rows(ctx: &Ctx, selected: &BTreeSet<&str>) -> (Vec<Row>, PhoneNotes) {
             let _ = fs::remove_dir_all(&p.dir);
         }
     }
-    rows.sort_by(|a, b| a.id.cmp(b.id).then_with(|| b.link.cmp(&a.link).reverse()));
+    rows.sort_by(|a, b| a.id.cmp(b.id).then_with(|| a.link.cmp(&b.link)));
     (rows, phones)
 }
 

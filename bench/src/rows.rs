@@ -337,13 +337,19 @@ pub fn b2(ctx: &Ctx, phone: &Result<Phone, String>, link: &str) -> Row {
     row
 }
 
-/// What the handset's stats say about file reads (`RECV` requests) when it counts them.
+/// How many whole-file reads (sync `RECV`/`RCV2`) the handset's stats count, when it counts
+/// them.
 fn recv_requests(stats: &Value) -> Option<u64> {
-    let services = stats.get("services")?.as_object()?;
     let mut found = None;
-    for (name, value) in services {
-        if name.to_ascii_lowercase().contains("recv") {
-            *found.get_or_insert(0) += value.as_u64().unwrap_or(0);
+    for group in ["sync_requests", "services"] {
+        let Some(map) = stats.get(group).and_then(Value::as_object) else {
+            continue;
+        };
+        for (name, value) in map {
+            let name = name.to_ascii_uppercase();
+            if name.contains("RECV") || name.contains("RCV2") {
+                *found.get_or_insert(0) += value.as_u64().unwrap_or(0);
+            }
         }
     }
     found
@@ -450,11 +456,11 @@ fn b3_verdict(row: &mut Row, rerun: &Side, listing_sent: Option<u64>, recv: Opti
             .push(format!("most file reads (RECV) in a rerun: {r}"));
     }
     row.figure = figure;
+    // Whole-file reads show as RECV; reads through `exec` only as bytes beyond a listing (the
+    // two listings may differ by a few requests' framing, hence the slack).
     let nothing_pulled = match (pulled, recv) {
-        (_, Some(r)) => Some(r == 0),
-        // The listing and the rerun's listing may differ by a few requests' framing.
-        (Some(p), None) => Some(p < 16 * 1024),
         (None, None) => None,
+        (p, r) => Some(p.is_none_or(|p| p < 16 * 1024) && r.is_none_or(|r| r == 0)),
     };
     row.met = match nothing_pulled {
         Some(none) => Verdict::from_bool(time <= 3.0 && none),
@@ -732,7 +738,8 @@ mod tests {
 
     #[test]
     fn recv_counts_are_found_in_services() {
-        let stats: Value = serde_json::json!({"bytes_sent": 1, "services": {"sync:RECV": 3, "shell": 2, "recv2": 1}});
+        let stats: Value = serde_json::json!({"bytes_sent": 1, "services": {"sync": 2, "shell": 2},
+            "sync_requests": {"RECV": 3, "STA2": 9, "RCV2": 1}});
         assert_eq!(recv_requests(&stats), Some(4));
         assert_eq!(
             recv_requests(&serde_json::json!({"services": {"shell": 1}})),
