@@ -105,7 +105,29 @@ fn quick_run_prints_every_row_and_writes_the_machine() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let dir = tempfile::tempdir().expect("temp dir");
     let out = dir.path().join("BENCHMARKS.md");
-    let output = Command::new("bash")
+    let mut bench = Command::new("bash");
+    // Only the user's environment, not what cargo sets for a test (LD_LIBRARY_PATH, CARGO_*):
+    // with those the script's release build differs from a plain one and rebuilds each time.
+    bench.env_clear();
+    for key in [
+        "PATH",
+        "HOME",
+        "USER",
+        "LANG",
+        "LC_ALL",
+        "TERM",
+        "TMPDIR",
+        "CARGO_HOME",
+        "CARGO_TARGET_DIR",
+        "RUSTUP_HOME",
+        "RUSTUP_TOOLCHAIN",
+        "ADB",
+    ] {
+        if let Some(value) = std::env::var_os(key) {
+            bench.env(key, value);
+        }
+    }
+    let output = bench
         .arg(root.join("scripts/bench.sh"))
         .arg("--quick")
         .arg("--out")
