@@ -55,6 +55,9 @@ pub enum Error {
     /// The handset is attached but offline.
     #[error("handset {serial} is offline: unplug and replug the cable, or restart adb with `adb kill-server`")]
     Offline { serial: String },
+    /// The handset is attached in a state we cannot use (no permissions, recovery, bootloader).
+    #[error("handset {serial} is attached but not usable (no USB permission, or in recovery or bootloader mode): check the udev rules and boot the phone normally")]
+    NotReady { serial: String },
     /// The handset went away (cable pulled, phone rebooted) during an operation.
     #[error("handset {serial} stopped answering{}: {detail}", path_suffix(path.as_deref()))]
     DeviceGone {
@@ -105,6 +108,12 @@ pub enum Error {
     },
 
     // ---- previews ---------------------------------------------------------------------
+    /// A preview source answered a batch of head reads with the wrong number of results.
+    #[error("the preview reader answered {got} results for {asked} files")]
+    PreviewSourceMismatch { asked: usize, got: usize },
+    /// The system names no cache folder for the preview cache.
+    #[error("no cache folder for previews (is HOME set?); pass a cache folder explicitly")]
+    NoCacheDir,
 
     // ---- archives ---------------------------------------------------------------------
     /// An archive could not be read or is damaged.
@@ -116,9 +125,20 @@ pub enum Error {
     /// A name from a phone or an archive would escape its folder or is not a usable path.
     #[error("refusing unsafe path {name:?}: {reason}")]
     UnsafePath { name: String, reason: &'static str },
+    /// An item's entry got a different number of bytes than the phone reported; it was
+    /// left out of the archive.
+    #[error("{entry:?}: {written} bytes written, but the phone reported {expected}; the item was left out")]
+    ItemIncomplete {
+        entry: String,
+        expected: u64,
+        written: u64,
+    },
     /// No password was available for an encrypted archive.
     #[error("a password is needed: use --password-file FILE or set PHONEVAULT_PASSWORD")]
     PasswordNeeded,
+    /// The password typed the second time differs from the first.
+    #[error("the two passwords typed differ; nothing was written")]
+    PasswordMismatch,
 
     // ---- backup and restore -----------------------------------------------------------
     /// There is not enough room for the data.

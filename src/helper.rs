@@ -1,1 +1,551 @@
-//! (to be filled in)
+//! The on-device helper (`android-helper/phonevault-helper.sh`): pushed to the phone, run with
+//! its shell, and its output parsed here. The wire format is written down in
+//! `android-helper/README.md`.
+//!
+//! Why a script: listing a phone folder by folder over sync costs one round trip per folder;
+//! the helper lists every tree in one shell call with `find`, and reads file heads and hashes
+//! in one call for many files.
+
+use std::io::{BufRead, BufReader, Read};
+
+use crate::adb::Handset;
+use crate::{Error, Result};
+
+/// The script, as pushed to the phone.
+pub const SCRIPT: &str = include_str!("../android-helper/phonevault-helper.sh");
+/// Its version; the phone's copy is replaced when it says another one.
+pub const VERSION: &str = include_str!("../android-helper/VERSION").trim_ascii();
+/// Where the script lives on the phone.
+pub const DEVICE_PATH: &str = "/data/local/tmp/phonevault-helper.sh";
+/// A root that makes `list` take the DCIM, Pictures and Movies folders of every SD card.
+pub const SD_CARDS: &str = "@sdcards";
+
+/// Exit status of the helper when its version is not the one asked for.
+const STATUS_OTHER_VERSION: i32 = 97;
+/// Exit status of the wrapper command when the script is not on the phone.
+const STATUS_MISSING: i32 = 98;
+
+/// One regular file from a listing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListedFile {
+    pub path: String,
+    pub size: u64,
+    /// Seconds since the Unix epoch.
+    pub mtime: i64,
+}
+
+/// What a listing found.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Listing {
+    pub files: Vec<ListedFile>,
+    /// Folders that could not be read.
+    pub unreadable: Vec<String>,
+    /// SD card roots (`/storage/XXXX-XXXX`).
+    pub sd_cards: Vec<String>,
+    /// Messages the phone printed while listing (e.g. `find` errors), and names that were
+    /// not valid UTF-8.
+    pub messages: Vec<String>,
+    /// Records in the helper's output.
+    pub records: usize,
+    /// Folders read one by one (sync walk only).
+    pub folders_walked: usize,
+}
+
+/// The result of [`list`].
+#[derive(Debug, Clone)]
+pub struct ListRun {
+    pub listing: Listing,
+    /// Whether the helper had to be pushed first.
+    pub pushed: bool,
+}
+
+/// Quotes a word for the phone's shell.
+pub fn shell_quote(word: &str) -> String {
+    format!("'{}'", word.replace('\'', r"'\''"))
+}
+
+fn helper_command(args: &str) -> String {
+    // The version line is checked before the script runs, so a damaged or foreign file at
+    // the helper's path is replaced instead of being trusted.
+    format!(
+        "H={DEVICE_PATH}; [ -f \"$H\" ] || exit {STATUS_MISSING}; \
+         grep -qx 'PVH_VERSION={VERSION}' \"$H\" || exit {STATUS_OTHER_VERSION}; \
+         exec sh \"$H\" --expect {VERSION} {args}"
+    )
+}
+
+fn push_helper(handset: &Handset) -> Result<()> {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(0));
+    handset.push(&mut SCRIPT.as_bytes(), DEVICE_PATH, 0o755, now)
+}
+
+/// Runs a helper command with shell v2, pushing the helper first when the phone's copy is
+/// missing or another version. Returns the output and whether a push happened.
+fn run_shell(handset: &Handset, args: &str) -> Result<(crate::adb::ShellOutput, bool)> {
+    let command = helper_command(args);
+    let mut pushed = false;
+    loop {
+        let out = handset.shell(&command)?;
+        if !pushed && matches!(out.status, STATUS_OTHER_VERSION | STATUS_MISSING) {
+            push_helper(handset)?;
+            pushed = true;
+            continue;
+        }
+        if out.status != 0 {
+            return Err(Error::Shell {
+                serial: handset.serial().to_string(),
+                command,
+                status: out.status,
+                stderr: String::from_utf8_lossy(&out.stderr).trim().to_string(),
+            });
+        }
+        return Ok((out, pushed));
+    }
+}
+
+/// Makes sure the phone has this version of the helper (one shell call; a push when needed).
+/// Returns whether it was pushed.
+///
+/// # Errors
+/// Transport errors; `Shell` when the helper cannot run.
+pub fn ensure(handset: &Handset) -> Result<bool> {
+    let (out, pushed) = run_shell(handset, "version")?;
+    if out.stdout.trim_ascii() != VERSION.as_bytes() {
+        return Err(Error::HelperOutput {
+            serial: handset.serial().to_string(),
+            detail: format!(
+                "`version` printed {:?}",
+                String::from_utf8_lossy(&out.stdout)
+            ),
+        });
+    }
+    Ok(pushed)
+}
+
+/// Lists every tree under `roots` in one helper call (roots that do not exist are skipped;
+/// [`SD_CARDS`] stands for the SD cards' media folders).
+///
+/// # Errors
+/// Transport errors; `Shell` when the helper fails; `HelperOutput` when its output is cut
+/// short or malformed.
+pub fn list(handset: &Handset, roots: &[String]) -> Result<ListRun> {
+    let args: Vec<String> = roots.iter().map(|r| shell_quote(r)).collect();
+    let (out, pushed) = run_shell(handset, &format!("list {}", args.join(" ")))?;
+    let listing = parse_list(handset.serial(), &out.stdout)?;
+    Ok(ListRun { listing, pushed })
+}
+
+/// Parses the output of `list`: records `TYPE SIZE MTIME PATH` each ended by NUL, the last
+/// one `z 0 0 end`.
+///
+/// # Errors
+/// `HelperOutput` when a record is malformed or the end record is missing (output cut short).
+pub fn parse_list(serial: &str, output: &[u8]) -> Result<Listing> {
+    let bad = |detail: String| Error::HelperOutput {
+        serial: serial.to_string(),
+        detail,
+    };
+    let mut listing = Listing::default();
+    let mut ended = false;
+    let mut records = output.split(|&b| b == 0).peekable();
+    while let Some(record) = records.next() {
+        if records.peek().is_none() {
+            if !record.is_empty() {
+                return Err(bad(format!(
+                    "listing ends inside a record: {:?}",
+                    String::from_utf8_lossy(record)
+                )));
+            }
+            break;
+        }
+        if ended {
+            return Err(bad("records after the end record".into()));
+        }
+        listing.records += 1;
+        let mut fields = record.splitn(4, |&b| b == b' ');
+        let (Some(kind), Some(size), Some(mtime), Some(path)) =
+            (fields.next(), fields.next(), fields.next(), fields.next())
+        else {
+            return Err(bad(format!(
+                "malformed record {:?}",
+                String::from_utf8_lossy(record)
+            )));
+        };
+        let path = if let Ok(p) = std::str::from_utf8(path) {
+            p.to_string()
+        } else {
+            let lossy = String::from_utf8_lossy(path).into_owned();
+            listing
+                .messages
+                .push(format!("name is not valid UTF-8: {lossy}"));
+            lossy
+        };
+        match kind {
+            b"f" => {
+                let size = std::str::from_utf8(size)
+                    .ok()
+                    .and_then(|s| s.parse::<u64>().ok())
+                    .ok_or_else(|| bad(format!("bad size in record for {path}")))?;
+                // find -printf %T@ prints fractions of a second; the catalog keeps seconds.
+                let mtime = std::str::from_utf8(mtime)
+                    .ok()
+                    .map(|s| s.split('.').next().unwrap_or(s))
+                    .and_then(|s| s.parse::<i64>().ok())
+                    .ok_or_else(|| bad(format!("bad mtime in record for {path}")))?;
+                listing.files.push(ListedFile { path, size, mtime });
+            }
+            b"u" => listing.unreadable.push(path),
+            b"s" => listing.sd_cards.push(path),
+            b"e" => listing.messages.push(path),
+            b"z" => ended = true,
+            _ => {
+                return Err(bad(format!(
+                    "unknown record type {:?}",
+                    String::from_utf8_lossy(kind)
+                )))
+            }
+        }
+    }
+    if !ended {
+        return Err(bad("listing cut short (no end record)".into()));
+    }
+    Ok(listing)
+}
+
+const S_IFMT: u32 = 0o170_000;
+const S_IFDIR: u32 = 0o040_000;
+const S_IFREG: u32 = 0o100_000;
+
+/// Lists the same trees as [`list`] folder by folder over sync (LIS2): the way when the helper
+/// cannot run.
+///
+/// # Errors
+/// Transport errors; an unreadable folder is recorded, not an error.
+pub fn walk(handset: &Handset, roots: &[String]) -> Result<Listing> {
+    let mut listing = Listing::default();
+    for root in roots {
+        if root == SD_CARDS {
+            let Ok(entries) = handset.list("/storage") else {
+                continue;
+            };
+            for entry in entries {
+                if is_sd_card_name(&entry.name) && entry.stat.mode & S_IFMT == S_IFDIR {
+                    let card = format!("/storage/{}", entry.name);
+                    for sub in crate::catalog::gallery::FOLDERS {
+                        walk_root(handset, &format!("{card}/{sub}"), &mut listing)?;
+                    }
+                    listing.sd_cards.push(card);
+                }
+            }
+        } else {
+            walk_root(handset, root, &mut listing)?;
+        }
+    }
+    Ok(listing)
+}
+
+/// `XXXX-XXXX` in upper-case hex: how Android names an SD card's volume.
+pub fn is_sd_card_name(name: &str) -> bool {
+    let b = name.as_bytes();
+    b.len() == 9
+        && b[4] == b'-'
+        && b.iter()
+            .enumerate()
+            .all(|(i, c)| i == 4 || c.is_ascii_digit() || (b'A'..=b'F').contains(c))
+}
+
+fn walk_root(handset: &Handset, root: &str, listing: &mut Listing) -> Result<()> {
+    match handset.stat(root)? {
+        Some(stat) if stat.mode & S_IFMT == S_IFDIR => {}
+        _ => return Ok(()),
+    }
+    let mut pending = vec![root.to_string()];
+    while let Some(dir) = pending.pop() {
+        listing.folders_walked += 1;
+        let entries = match handset.list(&dir) {
+            Ok(entries) => entries,
+            Err(Error::Remote { .. }) => {
+                listing.unreadable.push(dir);
+                continue;
+            }
+            Err(err) => return Err(err),
+        };
+        for entry in entries {
+            let path = format!("{dir}/{}", entry.name);
+            match entry.stat.mode & S_IFMT {
+                S_IFDIR => pending.push(path),
+                S_IFREG => listing.files.push(ListedFile {
+                    path,
+                    size: entry.stat.size,
+                    mtime: entry.stat.mtime,
+                }),
+                _ => {}
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Receives each file's index, status and first bytes from [`heads`].
+pub type HeadSink<'a> = dyn FnMut(usize, FileStatus, &[u8]) -> Result<()> + 'a;
+
+/// How the helper found a file it was asked about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FileStatus {
+    Ok,
+    Missing,
+    Denied,
+    Directory,
+    Error,
+}
+
+impl FileStatus {
+    fn parse(word: &[u8]) -> Option<FileStatus> {
+        Some(match word {
+            b"ok" => FileStatus::Ok,
+            b"missing" => FileStatus::Missing,
+            b"denied" => FileStatus::Denied,
+            b"directory" => FileStatus::Directory,
+            b"error" => FileStatus::Error,
+            _ => return None,
+        })
+    }
+}
+
+/// The paths as the helper reads them: each followed by NUL.
+fn path_list(paths: &[String]) -> Vec<u8> {
+    let mut list = Vec::new();
+    for p in paths {
+        list.extend_from_slice(p.as_bytes());
+        list.push(0);
+    }
+    list
+}
+
+/// Pushes the path list next to the helper and runs `CMD LISTFILE` with exec (binary-safe).
+fn run_with_list(
+    handset: &Handset,
+    command: &str,
+    paths: &[String],
+) -> Result<crate::adb::ExecStream> {
+    ensure(handset)?;
+    let list_path = format!(
+        "/data/local/tmp/phonevault-helper.paths.{}",
+        std::process::id()
+    );
+    handset.push(&mut path_list(paths).as_slice(), &list_path, 0o600, 0)?;
+    handset.exec(&format!(
+        "sh {DEVICE_PATH} --expect {VERSION} {command} {list}; rm -f {list}",
+        list = shell_quote(&list_path)
+    ))
+}
+
+/// Reads the first `n` bytes of each path in one helper call; `sink` gets each path's index,
+/// status and bytes (empty unless `Ok`) in order.
+///
+/// # Errors
+/// Transport errors; `HelperOutput` when the stream is malformed or cut short; errors from
+/// `sink`.
+pub fn heads(handset: &Handset, paths: &[String], n: u64, sink: &mut HeadSink<'_>) -> Result<()> {
+    if paths.is_empty() {
+        return Ok(());
+    }
+    let stream = run_with_list(handset, &format!("heads {n}"), paths)?;
+    read_heads(handset.serial(), stream, paths.len(), n, sink)
+}
+
+/// Splits the `heads` stream: per path a line `STATUS LENGTH` then LENGTH bytes.
+///
+/// # Errors
+/// `HelperOutput` when the stream is malformed or holds fewer than `count` frames.
+pub fn read_heads(
+    serial: &str,
+    stream: impl Read,
+    count: usize,
+    limit: u64,
+    sink: &mut HeadSink<'_>,
+) -> Result<()> {
+    let bad = |detail: String| Error::HelperOutput {
+        serial: serial.to_string(),
+        detail,
+    };
+    let mut reader = BufReader::new(stream);
+    let mut line = Vec::new();
+    let mut bytes = Vec::new();
+    for index in 0..count {
+        line.clear();
+        reader
+            .read_until(b'\n', &mut line)
+            .map_err(|e| bad(format!("reading heads: {e}")))?;
+        let (status, len) = parse_status_line(&line).ok_or_else(|| {
+            bad(format!(
+                "bad heads frame {index}: {:?}",
+                String::from_utf8_lossy(&line)
+            ))
+        })?;
+        let len: u64 = std::str::from_utf8(len)
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .filter(|&l| l <= limit)
+            .ok_or_else(|| bad(format!("bad length in heads frame {index}")))?;
+        bytes.clear();
+        let got = (&mut reader)
+            .take(len)
+            .read_to_end(&mut bytes)
+            .map_err(|e| bad(format!("reading heads: {e}")))?;
+        if got as u64 != len {
+            return Err(bad(format!("heads stream cut short in frame {index}")));
+        }
+        sink(index, status, &bytes)?;
+    }
+    Ok(())
+}
+
+fn parse_status_line(line: &[u8]) -> Option<(FileStatus, &[u8])> {
+    let line = line.strip_suffix(b"\n")?;
+    let (status, rest) = line.split_at(line.iter().position(|&b| b == b' ')?);
+    Some((FileStatus::parse(status)?, &rest[1..]))
+}
+
+/// SHA-256 of one file on the phone, when it could be read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RemoteHash {
+    pub status: FileStatus,
+    /// Lower-case hex; empty unless `status` is `Ok`.
+    pub sha256: String,
+}
+
+/// Hashes each path on the phone in one helper call, in order.
+///
+/// # Errors
+/// Transport errors; `HelperOutput` when the output is malformed.
+pub fn hash(handset: &Handset, paths: &[String]) -> Result<Vec<RemoteHash>> {
+    if paths.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut stream = run_with_list(handset, "hash", paths)?;
+    let mut out = Vec::new();
+    stream
+        .read_to_end(&mut out)
+        .map_err(|e| Error::HelperOutput {
+            serial: handset.serial().to_string(),
+            detail: format!("reading hashes: {e}"),
+        })?;
+    parse_hash(handset.serial(), &out, paths.len())
+}
+
+/// Parses the `hash` output: per path a line `STATUS HEX` (HEX is `-` unless ok).
+///
+/// # Errors
+/// `HelperOutput` when a line is malformed or lines are missing.
+pub fn parse_hash(serial: &str, output: &[u8], count: usize) -> Result<Vec<RemoteHash>> {
+    let bad = |detail: String| Error::HelperOutput {
+        serial: serial.to_string(),
+        detail,
+    };
+    let mut hashes = Vec::with_capacity(count);
+    for line in output.split_inclusive(|&b| b == b'\n') {
+        let (status, hex) = parse_status_line(line)
+            .ok_or_else(|| bad(format!("bad hash line {:?}", String::from_utf8_lossy(line))))?;
+        let sha256 = if status == FileStatus::Ok {
+            if hex.len() != 64 || !hex.iter().all(u8::is_ascii_hexdigit) {
+                return Err(bad(format!("bad hash {:?}", String::from_utf8_lossy(hex))));
+            }
+            String::from_utf8_lossy(hex).to_ascii_lowercase()
+        } else {
+            String::new()
+        };
+        hashes.push(RemoteHash { status, sha256 });
+    }
+    if hashes.len() != count {
+        return Err(bad(format!("{} hashes for {count} paths", hashes.len())));
+    }
+    Ok(hashes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn version_file_matches_the_script() {
+        assert!(
+            SCRIPT.contains(&format!("\nPVH_VERSION={VERSION}\n")),
+            "android-helper/VERSION ({VERSION}) differs from PVH_VERSION in the script"
+        );
+    }
+
+    #[test]
+    fn list_records_are_parsed() {
+        let out = b"f 3 1710257412.25 /sdcard/DCIM/a b.jpg\0f 5000000000 17 /sdcard/DCIM/new\nline\0u 0 0 /sdcard/DCIM/Secret\0s 0 0 /storage/1234-ABCD\0e 0 0 find: oops\0z 0 0 end\0";
+        let l = parse_list("S", out).unwrap();
+        assert_eq!(
+            l.files,
+            vec![
+                ListedFile {
+                    path: "/sdcard/DCIM/a b.jpg".into(),
+                    size: 3,
+                    mtime: 1_710_257_412
+                },
+                ListedFile {
+                    path: "/sdcard/DCIM/new\nline".into(),
+                    size: 5_000_000_000,
+                    mtime: 17
+                },
+            ]
+        );
+        assert_eq!(l.unreadable, vec!["/sdcard/DCIM/Secret".to_string()]);
+        assert_eq!(l.sd_cards, vec!["/storage/1234-ABCD".to_string()]);
+        assert_eq!(l.messages, vec!["find: oops".to_string()]);
+        assert_eq!(l.records, 6, "the end record counts too");
+    }
+
+    #[test]
+    fn cut_listings_are_errors() {
+        assert!(parse_list("S", b"f 3 1 /a\0").is_err());
+        assert!(parse_list("S", b"f 3 1 /a\0z 0 0 end\0f 3").is_err());
+        assert!(parse_list("S", b"f x 1 /a\0z 0 0 end\0").is_err());
+        assert!(parse_list("S", b"").is_err());
+    }
+
+    #[test]
+    fn heads_frames_are_split() {
+        let stream: &[u8] = b"ok 2\nhimissing 0\nok 1\nzdenied 0\n";
+        let mut got = Vec::new();
+        read_heads("S", stream, 4, 2, &mut |i, s, b| {
+            got.push((i, s, b.to_vec()));
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(
+            got,
+            vec![
+                (0, FileStatus::Ok, b"hi".to_vec()),
+                (1, FileStatus::Missing, vec![]),
+                (2, FileStatus::Ok, b"z".to_vec()),
+                (3, FileStatus::Denied, vec![]),
+            ]
+        );
+        assert!(read_heads("S", &b"ok 5\nabc"[..], 1, 8, &mut |_, _, _| Ok(())).is_err());
+        assert!(read_heads("S", &b"ok 9\nabcdefghi"[..], 1, 8, &mut |_, _, _| Ok(())).is_err());
+    }
+
+    #[test]
+    fn hash_lines_are_parsed() {
+        let hex = "98ea6e4f216f2fb4b69fff9b3a44842c38686ca685f3f55dc48c5d3fb1107be4";
+        let out = format!("ok {hex}\nmissing -\n");
+        let h = parse_hash("S", out.as_bytes(), 2).unwrap();
+        assert_eq!(h[0].sha256, hex);
+        assert_eq!(h[1].status, FileStatus::Missing);
+        assert!(parse_hash("S", out.as_bytes(), 3).is_err());
+    }
+
+    #[test]
+    fn sd_card_names() {
+        assert!(is_sd_card_name("1234-ABCD"));
+        assert!(!is_sd_card_name("emulated"));
+        assert!(!is_sd_card_name("1234-abcd"));
+    }
+}

@@ -10,7 +10,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime};
 
-use common::{HandsetSpec, TestEnv};
+use common::{device_path, HandsetSpec, TestEnv, DEVICE_ROOT};
 
 /// Deterministic, incompressible-looking bytes (xorshift), so tests need no stored data.
 fn pseudo_random(len: usize, seed: u64) -> Vec<u8> {
@@ -120,6 +120,98 @@ fn shell_returns_stdout_stderr_and_exit_status() {
 }
 
 #[test]
+fn shell_v2_passes_stdin_and_the_harness_sees_media_scans() {
+    let env = TestEnv::new();
+    let phone = env.start_handset(HandsetSpec::android14());
+    let script = format!(
+        "printf 'line one\\nline two\\n' | adb -s {} shell 'cat; echo done'",
+        phone.serial()
+    );
+    let out = common::run_with_timeout(
+        env.command("sh").args(["-c", &script]),
+        common::COMMAND_TIMEOUT,
+    );
+    assert_ok(&out, "adb shell with stdin");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "line one\nline two\ndone\n"
+    );
+    let out = phone.shell(
+        "am broadcast -a android.intent.action.MEDIA_SCANNER_SCAN_FILE \
+         --receiver-include-background -d file:///sdcard/DCIM/Camera",
+    );
+    assert_ok(&out, "am broadcast");
+    let log = phone.scan_log();
+    assert!(
+        log.contains("file:///sdcard/DCIM/Camera"),
+        "scan log: {log:?}"
+    );
+}
+
+#[test]
+fn populated_handset_serves_every_file_of_its_truth_file() {
+    let env = TestEnv::new();
+    let populate = common::Populate {
+        photos: 4,
+        videos: 1,
+        whatsapp: 4,
+        ..common::Populate::default()
+    };
+    let phone = env.start_handset(HandsetSpec::android14().populate(populate));
+    let truth = phone.truth();
+    let records = truth.as_array().expect("a JSON array");
+    assert!(!records.is_empty(), "empty truth file");
+    // `adb pull -a` of the whole storage brings back every generated file (odd names
+    // included) with its bytes and mtime.
+    let dest = env.new_dir("pulled");
+    let out = phone.adb(&["pull", "-a", DEVICE_ROOT, dest.to_str().unwrap()]);
+    assert_ok(&out, "pull of the populated storage");
+    for r in records {
+        let rel = r["path"]
+            .as_str()
+            .unwrap()
+            .strip_prefix("/sdcard/")
+            .unwrap();
+        let got = dest.join("sdcard").join(rel);
+        let bytes = fs::read(&got).unwrap_or_else(|e| panic!("{}: {e}", got.display()));
+        assert_eq!(bytes.len() as u64, r["size"].as_u64().unwrap(), "{rel}");
+        assert!(
+            bytes == fs::read(phone.storage().join(rel)).unwrap(),
+            "{rel}"
+        );
+        assert_eq!(mtime(&got), r["mtime"].as_u64().unwrap(), "{rel}");
+    }
+}
+
+#[test]
+fn dropping_the_env_stops_its_handsets() {
+    let env = TestEnv::new();
+    let phone = env.start_handset(HandsetSpec::android14());
+    let pid = phone.pid().expect("a running sim");
+    assert!(Path::new(&format!("/proc/{pid}")).exists());
+    // A command still running when the test ends must not outlive it either (a raw
+    // command gets a grace period after the host hangs up, so this one still runs).
+    let _ = env.adb_timeout(
+        &["-s", &phone.serial(), "exec-out", "sleep 987; echo"],
+        Duration::from_millis(500),
+    );
+    let sleeper_runs = || {
+        fs::read_dir("/proc").unwrap().flatten().any(|e| {
+            fs::read(e.path().join("cmdline"))
+                .is_ok_and(|c| c.windows(9).any(|w| w == b"sleep\x00987"))
+        })
+    };
+    assert!(sleeper_runs(), "the command under test did not start");
+    drop(phone);
+    drop(env);
+    assert!(
+        !Path::new(&format!("/proc/{pid}")).exists(),
+        "sim {pid} outlived its TestEnv"
+    );
+    assert!(!sleeper_runs(), "a command of the sim outlived its TestEnv");
+}
+
+#[test]
 fn exec_out_cat_of_10_mb_is_byte_identical() {
     let env = TestEnv::new();
     let phone = env.start_handset(HandsetSpec::android14());
@@ -131,7 +223,7 @@ fn exec_out_cat_of_10_mb_is_byte_identical() {
     );
     let out = phone.adb(&[
         "exec-out",
-        &format!("cat {}", phone.device_path("Download/big.bin")),
+        &format!("cat {}", device_path("Download/big.bin")),
     ]);
     assert_ok(&out, "adb exec-out cat");
     assert_eq!(out.stdout.len(), data.len());
@@ -152,7 +244,7 @@ fn exec_in_feeds_stdin() {
     let local = env.path().join("in.bin");
     fs::write(&local, &data).unwrap();
     fs::create_dir_all(phone.storage().join("Download")).unwrap();
-    let target = phone.device_path("Download/in.bin");
+    let target = device_path("Download/in.bin");
     let script = format!(
         "adb -s {} exec-in 'cat > \"{target}\"' < \"{}\"",
         phone.serial(),
@@ -185,7 +277,7 @@ fn pull_of_a_tree_is_identical_and_pull_a_keeps_mtimes() {
         if keep_times {
             args.push("-a");
         }
-        let src = phone.device_path("DCIM");
+        let src = device_path("DCIM");
         let dest_s = dest.to_str().unwrap().to_string();
         args.extend([src.as_str(), dest_s.as_str()]);
         let out = phone.adb(&args);
@@ -205,7 +297,7 @@ fn pull_of_a_tree_is_identical_and_pull_a_keeps_mtimes() {
     }
     // The whole storage, odd names and deep folders included.
     let dest = env.new_dir("all");
-    let root = phone.device_root().to_string();
+    let root = DEVICE_ROOT.to_string();
     let out = phone.adb(&["pull", "-a", &root, dest.to_str().unwrap()]);
     assert_ok(&out, "adb pull of the storage");
     let pulled = dest.join(Path::new(&root).file_name().unwrap());
@@ -237,7 +329,7 @@ fn push_sets_mode_and_mtime_and_creates_folders() {
     let data = pseudo_random(777_777, 3);
     write_file(&local, &data, 1_234_567_890);
     fs::set_permissions(&local, fs::Permissions::from_mode(0o640)).unwrap();
-    let target = phone.device_path("Pictures/new/deeper/up.bin");
+    let target = device_path("Pictures/new/deeper/up.bin");
     let out = phone.adb(&["push", local.to_str().unwrap(), &target]);
     assert_ok(&out, "adb push");
     let on_phone = phone.storage().join("Pictures/new/deeper/up.bin");
@@ -261,7 +353,7 @@ fn v1_only_handset_makes_adb_fall_back() {
     );
     let files = make_tree(phone.storage());
     let dest = env.new_dir("pulled");
-    let src = phone.device_path("DCIM");
+    let src = device_path("DCIM");
     let out = phone.adb(&["pull", "-a", &src, dest.to_str().unwrap()]);
     assert_ok(&out, "adb pull from a v1 handset");
     for (rel, t) in files.iter().filter(|(r, _)| r.starts_with("DCIM")) {
@@ -328,7 +420,7 @@ fn disconnect_after_fails_a_running_pull_and_restart_recovers() {
         &data,
         1_700_000_000,
     );
-    let src = phone.device_path("Movies/long.mp4");
+    let src = device_path("Movies/long.mp4");
     let dest = env.path().join("long.mp4");
     let t0 = Instant::now();
     let out = env
@@ -370,7 +462,7 @@ fn stall_after_freezes_the_handset() {
         &data,
         1_700_000_000,
     );
-    let src = phone.device_path("Movies/stuck.mp4");
+    let src = device_path("Movies/stuck.mp4");
     let dest = env.path().join("stuck.mp4");
     // adb 29 has no timeout of its own on a silent TCP device: it waits forever, so the
     // test bounds it and checks the sim stopped sending.
@@ -414,7 +506,7 @@ fn usb2_link_is_bandwidth_limited() {
     let t0 = Instant::now();
     let out = phone.adb(&[
         "pull",
-        &phone.device_path("Movies/slow.mp4"),
+        &device_path("Movies/slow.mp4"),
         dest.to_str().unwrap(),
     ]);
     let took = t0.elapsed();
@@ -439,14 +531,29 @@ fn capacity_makes_a_too_large_push_fail_with_no_space() {
     let out = phone.adb(&[
         "push",
         local.to_str().unwrap(),
-        &phone.device_path("Download/huge.bin"),
+        &device_path("Download/huge.bin"),
     ]);
     assert!(
         !out.status.success(),
         "push past the capacity worked: {out:?}"
     );
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("No space left on device"), "{err}");
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(said.contains("No space left on device"), "{said}");
+    // The partial file is gone and the handset still answers.
+    let out = phone.shell("ls /sdcard/Download/huge.bin");
+    assert!(!out.status.success(), "the partial upload stayed: {out:?}");
+    let small = env.path().join("small.bin");
+    fs::write(&small, b"fits").unwrap();
+    let out = phone.adb(&[
+        "push",
+        small.to_str().unwrap(),
+        "/sdcard/Download/small.bin",
+    ]);
+    assert_ok(&out, "a push that fits, after a failed one");
 }
 
 #[test]
@@ -484,6 +591,25 @@ fn denied_paths_fail_sync_with_permission_denied() {
         !out.status.success(),
         "pull of a denied file worked: {out:?}"
     );
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("Permission denied"), "{err}");
+    // adb 29 prints this error on stdout.
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(said.contains("Permission denied"), "{said}");
+    // A pull of the folder above skips what it may not read, as on a phone.
+    let dest = env.new_dir("pictures");
+    let out = phone.adb(&["pull", "/sdcard/Secret", dest.to_str().unwrap()]);
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!dest.join("Secret/x.jpg").exists(), "{said}");
+    let stats = phone.stats();
+    assert!(
+        stats["sync_requests"]["STA2"].as_u64().unwrap() >= 2,
+        "{stats}"
+    );
 }

@@ -85,6 +85,9 @@ enum Command {
         /// WhatsApp image sizes in bytes, MIN-MAX (e.g. 100K-300K); WhatsApp videos get 5x.
         #[arg(long, value_name = "MIN-MAX", default_value_t = populate::DEFAULT_WHATSAPP_SIZE)]
         whatsapp_size: SizeRange,
+        /// Also fill the other WhatsApp layout (as a phone updated across Android 11 has).
+        #[arg(long)]
+        both_layouts: bool,
     },
     /// Run one command in the handset's userland (no ADB) and exit with its status.
     Shell {
@@ -152,6 +155,7 @@ fn main() -> anyhow::Result<()> {
             photo_size,
             video_size,
             whatsapp_size,
+            both_layouts,
         } => populate::run(&PopulateOptions {
             dir,
             profile,
@@ -164,6 +168,7 @@ fn main() -> anyhow::Result<()> {
             photo_size,
             video_size,
             whatsapp_size,
+            both_layouts,
         }),
         Command::Shell {
             storage,

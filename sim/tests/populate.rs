@@ -90,6 +90,9 @@ fn snapshot(dir: &Path) -> BTreeMap<String, (Vec<u8>, i64)> {
             let path = entry.path();
             let meta = fs::symlink_metadata(&path).expect("metadata");
             if meta.is_dir() {
+                let rel = path.strip_prefix(root).expect("below root");
+                let rel = format!("{}/", rel.to_str().expect("generated names are UTF-8"));
+                out.insert(rel, (Vec::new(), meta.mtime()));
                 walk(root, &path, out);
             } else {
                 assert!(meta.is_file(), "not a regular file: {}", path.display());
@@ -146,7 +149,8 @@ fn same_seed_same_phone_other_seed_other_phone() {
 }
 
 fn assert_truth_matches_folder(phone: &Phone) {
-    let on_disk = snapshot(&phone.sdcard);
+    let mut on_disk = snapshot(&phone.sdcard);
+    on_disk.retain(|name, _| !name.ends_with('/'));
     let listed: BTreeSet<String> = phone
         .records
         .iter()
@@ -454,12 +458,37 @@ fn assert_whatsapp_layout(phone: &Phone, profile: &str) {
 
 #[test]
 fn included_and_left_out_follow_the_contract_on_both_profiles() {
-    // Enough images that the seeded 15% Sent and 5% Private certainly occur.
-    let args = ["--photos", "12", "--videos", "4", "--whatsapp", "40"];
     for profile in ["android-10", "android-14"] {
-        let phone = populate(profile, 11, &args);
+        let phone = populate(profile, 11, SMALL);
         assert_contract(&phone, profile);
         assert_whatsapp_layout(&phone, profile);
+    }
+}
+
+#[test]
+fn both_layouts_puts_whatsapp_in_both_places() {
+    let args = [
+        "--photos",
+        "2",
+        "--videos",
+        "4",
+        "--whatsapp",
+        "10",
+        "--both-layouts",
+    ];
+    let phone = populate("android-14", 4, &args);
+    assert_contract(&phone, "android-14 --both-layouts");
+    assert_truth_matches_folder(&phone);
+    for root in [
+        "/sdcard/WhatsApp/",
+        "/sdcard/Android/media/com.whatsapp/WhatsApp/",
+    ] {
+        let items = phone
+            .records
+            .iter()
+            .filter(|r| r.source.as_deref() == Some("whatsapp") && r.path.starts_with(root))
+            .count();
+        assert!(items >= 10, "{items} WhatsApp items under {root}");
     }
 }
 

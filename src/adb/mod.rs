@@ -3,12 +3,17 @@
 //!
 //! Why not `adb_client` for everything: see the README's dependency notes. In short, its sync
 //! path is v1 only (sizes wrap at 4 GiB, mtimes lost on push) and its shell path drops exit
-//! codes, so the file and command paths are written here; `adb_client` keeps the server
-//! lifecycle.
+//! codes, so the file and command paths are written here; and its server lifecycle prints to the
+//! terminal and hides failures, so starting the server is done here too (`server.rs`).
 
 pub mod device;
+pub mod server;
+pub mod shell;
+pub mod sync;
 
 pub use device::{
-    connect, AdbServer, ConnectOptions, DeviceInfo, DeviceState, ExecStream, Handset, Identity,
-    PullEvent, RemoteEntry, RemoteStat, ShellOutput, StorageSpace,
+    choose_device, connect, parse_identity, parse_storage, state_word, AdbServer, ConnectOptions,
+    DeviceInfo, DeviceState, ExecStream, Handset, Identity, PullEvent, PullOptions, RemoteEntry,
+    RemoteStat, ShellOutput, StorageSpace, DEFAULT_TIMEOUT,
 };
+pub use server::{find_adb, parse_devices_l, DEFAULT_PORT, HOW_TO_INSTALL_ADB};

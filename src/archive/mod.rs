@@ -1,1 +1,141 @@
-//! (to be filled in)
+//! Backup archives: zip files (zip64 where needed, optionally AES-256) holding the media
+//! stored as-is under `<source>/<rel_path>`, plus `phonevault/manifest.json`.
+//!
+//! The format is written down in `docs/archive.md`. [`ArchiveWriter`] streams items in
+//! while hashing them and only ever leaves a `.zip` that is whole; [`ArchiveReader`] reads
+//! the manifest, verifies, extracts and streams entries back; [`BackupFolder`] lists the
+//! archives of a backup folder for incremental backups.
+
+mod folder;
+mod manifest;
+mod reader;
+mod writer;
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+pub use folder::{archive_stem, BackupFolder, FolderScan};
+pub use manifest::{
+    entry_name, HandsetRecord, ItemRecord, Manifest, FORMAT_NAME, FORMAT_VERSION, MANIFEST_ENTRY,
+    PREVIEWS_ENTRY,
+};
+pub use reader::{ArchiveReader, EntryProblem, EntryReader, ExtractReport, VerifyReport};
+pub use writer::{ArchiveWriter, ItemWriter};
+
+use crate::{Error, Result};
+
+/// Suffix of an archive still being written.
+pub const PARTIAL_SUFFIX: &str = ".zip.partial";
+
+/// An archive password. Kept out of `Debug` output.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Password(String);
+
+impl Password {
+    /// Wraps a password.
+    ///
+    /// # Errors
+    /// `PasswordNeeded` for an empty password, which would protect nothing.
+    pub fn new(text: impl Into<String>) -> Result<Password> {
+        let text = text.into();
+        if text.is_empty() {
+            return Err(Error::PasswordNeeded);
+        }
+        Ok(Password(text))
+    }
+
+    pub(crate) fn as_bytes(&self) -> &[u8] {
+        self.0.as_bytes()
+    }
+}
+
+impl fmt::Debug for Password {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Password(..)")
+    }
+}
+
+/// Checks that a zip entry name (or a `rel_path`) is a plain relative path with `/`
+/// separators that stays inside the folder it is joined to.
+///
+/// # Errors
+/// `UnsafePath` saying why: empty, NUL, backslash, absolute, drive letter, `.`/`..` or
+/// empty components.
+pub fn check_entry_name(name: &str) -> Result<()> {
+    let unsafe_path = |reason| {
+        Err(Error::UnsafePath {
+            name: name.to_owned(),
+            reason,
+        })
+    };
+    if name.is_empty() {
+        return unsafe_path("empty name");
+    }
+    if name.contains('\0') {
+        return unsafe_path("contains a NUL byte");
+    }
+    if name.contains('\\') {
+        return unsafe_path("contains a backslash");
+    }
+    if name.starts_with('/') {
+        return unsafe_path("absolute path");
+    }
+    let bytes = name.as_bytes();
+    if bytes.len() >= 2 && bytes[0].is_ascii_alphabetic() && bytes[1] == b':' {
+        return unsafe_path("starts with a drive letter");
+    }
+    for part in name.split('/') {
+        match part {
+            "" => return unsafe_path("empty path component"),
+            "." => return unsafe_path("`.` path component"),
+            ".." => return unsafe_path("`..` path component"),
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+/// Joins a checked entry name under `dir`.
+///
+/// # Errors
+/// `UnsafePath` when [`check_entry_name`] refuses the name.
+pub fn safe_join(dir: &Path, name: &str) -> Result<PathBuf> {
+    check_entry_name(name)?;
+    let mut path = dir.to_path_buf();
+    path.extend(name.split('/'));
+    Ok(path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn entry_names_that_escape_are_refused() {
+        for bad in [
+            "",
+            "../evil",
+            "gallery/../../evil",
+            "/etc/passwd",
+            "a\\b",
+            "C:/x",
+            "a//b",
+            "./a",
+            "a\0b",
+        ] {
+            assert!(
+                matches!(check_entry_name(bad), Err(Error::UnsafePath { .. })),
+                "{bad:?} was accepted"
+            );
+        }
+        for good in ["gallery/Camera/x.jpg", "whatsapp/Media/a b.jpg", "x..y/..z"] {
+            check_entry_name(good).unwrap();
+        }
+    }
+
+    #[test]
+    fn password_debug_hides_the_secret() {
+        let p = Password::new("hunter2").unwrap();
+        assert!(!format!("{p:?}").contains("hunter2"));
+    }
+}

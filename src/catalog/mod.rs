@@ -5,7 +5,17 @@ pub mod gallery;
 pub mod select;
 pub mod whatsapp;
 
+use std::collections::HashSet;
+use std::fmt::Write as _;
+use std::time::{Duration, Instant};
+
 use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::adb::Handset;
+use crate::helper::{self, ListedFile, Listing};
+use crate::progress::{Event, Progress};
+use crate::Result;
 
 /// Where an item belongs, as the user thinks of it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -86,3 +96,262 @@ pub struct MediaItem {
     #[serde(default)]
     pub private: bool,
 }
+
+/// How to build the catalog.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CatalogOptions {
+    /// Also list what the Gallery hides: dot-folders, dot-files with media extensions and
+    /// folders holding a `.nomedia` file (`ls --all`).
+    pub include_hidden: bool,
+}
+
+/// How the phone's files were listed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ListMethod {
+    /// One call of the on-device helper for the whole phone.
+    Helper,
+    /// Folder by folder over the sync protocol (the helper could not run).
+    SyncWalk,
+}
+
+/// What listing the phone cost, for `-v` and for tests that count round trips.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ScanStats {
+    pub method: ListMethod,
+    /// Shell calls that ran the helper's `list` (1 for a whole phone; 0 on the sync walk).
+    pub helper_calls: u32,
+    /// Whether the helper had to be pushed first (missing or another version).
+    pub helper_pushed: bool,
+    /// Records the listing returned (files, unreadable folders, notes).
+    pub records: usize,
+    /// Folders read one by one on the sync walk.
+    pub folders_walked: usize,
+    pub elapsed: Duration,
+}
+
+/// What is on the phone.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Catalog {
+    pub serial: String,
+    /// Items sorted by path.
+    pub items: Vec<MediaItem>,
+    /// Folders under the listed roots that could not be read (their contents are unknown).
+    pub unreadable: Vec<String>,
+    /// SD cards found (`/storage/XXXX-XXXX`).
+    pub sd_cards: Vec<String>,
+    /// Things a person should know (e.g. why the helper was not used).
+    pub notes: Vec<String>,
+    pub stats: ScanStats,
+}
+
+/// The storage root of internal storage as users and the Gallery see it.
+pub const SDCARD: &str = "/sdcard";
+
+/// Every tree the catalog reads, in one helper call (`@sdcards` asks the helper for the
+/// DCIM, Pictures and Movies folders of every SD card).
+pub fn listing_roots() -> Vec<String> {
+    let mut roots: Vec<String> = gallery::FOLDERS
+        .iter()
+        .map(|f| format!("{SDCARD}/{f}"))
+        .collect();
+    roots.extend(whatsapp::ROOTS.iter().map(|r| r.path.to_string()));
+    roots.push(helper::SD_CARDS.to_string());
+    roots
+}
+
+/// Lists the whole phone and sorts what it finds into Gallery and WhatsApp items.
+///
+/// The on-device helper lists every root in one shell call; when it cannot run, the folders
+/// are walked over the sync protocol instead (slower, same result).
+///
+/// # Errors
+/// Transport errors from the handset, when even the sync walk cannot read the phone.
+pub fn scan(
+    handset: &Handset,
+    options: &CatalogOptions,
+    progress: &dyn Progress,
+) -> Result<Catalog> {
+    progress.event(Event::Phase {
+        name: "listing",
+        items: 0,
+        bytes: 0,
+    });
+    let started = Instant::now();
+    let roots = listing_roots();
+    let mut notes = Vec::new();
+    let (listing, method, helper_calls, helper_pushed) = match helper::list(handset, &roots) {
+        Ok(run) => (run.listing, ListMethod::Helper, 1, run.pushed),
+        Err(err) => {
+            let note = format!(
+                "the on-device helper could not run ({err}); listing folder by folder instead"
+            );
+            progress.event(Event::Warning {
+                path: None,
+                message: &note,
+            });
+            notes.push(note);
+            (
+                helper::walk(handset, &roots)?,
+                ListMethod::SyncWalk,
+                0,
+                false,
+            )
+        }
+    };
+    for folder in &listing.unreadable {
+        progress.event(Event::Warning {
+            path: Some(folder),
+            message: "folder cannot be read",
+        });
+    }
+    notes.extend(listing.messages.iter().cloned());
+    let items = build(handset.serial(), &listing, options);
+    progress.event(Event::PhaseDone);
+    Ok(Catalog {
+        serial: handset.serial().to_string(),
+        items,
+        unreadable: listing.unreadable.clone(),
+        sd_cards: listing.sd_cards.clone(),
+        notes,
+        stats: ScanStats {
+            method,
+            helper_calls,
+            helper_pushed,
+            records: listing.records,
+            folders_walked: listing.folders_walked,
+            elapsed: started.elapsed(),
+        },
+    })
+}
+
+/// Sorts listed files into items: pure, so it is tested on made-up listings.
+pub fn build(serial: &str, listing: &Listing, options: &CatalogOptions) -> Vec<MediaItem> {
+    let nomedia: HashSet<&str> = listing
+        .files
+        .iter()
+        .filter_map(|f| f.path.strip_suffix("/.nomedia"))
+        .collect();
+    let mut gallery_roots = vec![SDCARD.to_string()];
+    gallery_roots.extend(listing.sd_cards.iter().cloned());
+    let mut items: Vec<MediaItem> = listing
+        .files
+        .iter()
+        .filter_map(|file| {
+            let placement = whatsapp::classify(&file.path, options).or_else(|| {
+                gallery_roots
+                    .iter()
+                    .find_map(|root| gallery::classify(root, &file.path, &nomedia, options))
+            })?;
+            Some(item(serial, file, placement))
+        })
+        .collect();
+    items.sort_by(|a, b| a.path.cmp(&b.path));
+    items.dedup_by(|a, b| a.path == b.path);
+    items
+}
+
+/// Where a file belongs once classified.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Placement {
+    pub root: String,
+    pub source: Source,
+    pub album: String,
+    pub kind: Kind,
+    pub sent: bool,
+    pub private: bool,
+}
+
+fn item(serial: &str, file: &ListedFile, placement: Placement) -> MediaItem {
+    let rel_path = file
+        .path
+        .strip_prefix(placement.root.as_str())
+        .and_then(|r| r.strip_prefix('/'))
+        .unwrap_or(&file.path)
+        .to_string();
+    let name = file.path.rsplit('/').next().unwrap_or_default();
+    MediaItem {
+        id: item_id(serial, &file.path),
+        path: file.path.clone(),
+        root: placement.root,
+        rel_path,
+        source: placement.source,
+        album: placement.album,
+        kind: placement.kind,
+        size: file.size,
+        mtime: file.mtime,
+        taken: dates::from_name(name),
+        sent: placement.sent,
+        private: placement.private,
+    }
+}
+
+/// The stable id of a file on a handset: the first 12 hex digits of SHA-256 of
+/// `serial`, a NUL and the path.
+pub fn item_id(serial: &str, path: &str) -> String {
+    let mut hasher = Sha256::new();
+    hasher.update(serial.as_bytes());
+    hasher.update([0]);
+    hasher.update(path.as_bytes());
+    let digest = hasher.finalize();
+    digest[..6]
+        .iter()
+        .fold(String::with_capacity(12), |mut id, b| {
+            let _ = write!(id, "{b:02x}");
+            id
+        })
+}
+
+const PHOTO_EXTENSIONS: &[&str] = &["jpg", "jpeg", "png", "heic", "heif", "webp", "gif", "dng"];
+const VIDEO_EXTENSIONS: &[&str] = &["mp4", "3gp", "mkv", "webm", "mov"];
+const AUDIO_EXTENSIONS: &[&str] = &[
+    "opus", "m4a", "mp3", "aac", "amr", "ogg", "oga", "wav", "3ga", "flac",
+];
+
+/// Photo or video by the file name's extension (case-insensitive); `None` otherwise.
+pub fn media_kind(name: &str) -> Option<Kind> {
+    let ext = name.rsplit_once('.')?.1.to_ascii_lowercase();
+    if PHOTO_EXTENSIONS.contains(&ext.as_str()) {
+        Some(Kind::Photo)
+    } else if VIDEO_EXTENSIONS.contains(&ext.as_str()) {
+        Some(Kind::Video)
+    } else if AUDIO_EXTENSIONS.contains(&ext.as_str()) {
+        Some(Kind::Audio)
+    } else {
+        None
+    }
+}
+
+impl Kind {
+    /// The name used in JSON and on the command line.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Photo => "photo",
+            Kind::Video => "video",
+            Kind::Audio => "audio",
+            Kind::Document => "document",
+            Kind::Sticker => "sticker",
+            Kind::Database => "database",
+            Kind::Other => "other",
+        }
+    }
+}
+
+impl Taken {
+    /// RFC 3339-like text: `2024-03-12T15:30:12+00:00` with an offset, `2024-03-12T15:30:12`
+    /// without.
+    pub fn to_text(&self) -> String {
+        let local = self.local.format("%Y-%m-%dT%H:%M:%S");
+        match self.offset_seconds {
+            Some(off) => {
+                let sign = if off < 0 { '-' } else { '+' };
+                let off = off.unsigned_abs();
+                format!("{local}{sign}{:02}:{:02}", off / 3600, off % 3600 / 60)
+            }
+            None => local.to_string(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,9 +1,145 @@
-//! `phonevault backup` (stub until its work lands).
+//! `phonevault backup`: copy what is new on the phone into an archive in the backup folder.
+
+use std::io::Write as _;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use phonevault::backup::{self, BackupOptions, BackupReport};
+use phonevault::catalog::CatalogOptions;
+use phonevault::escape::for_terminal;
+use phonevault::Error;
+use serde_json::json;
 
 use crate::cli::{BackupArgs, GlobalArgs};
-use crate::cmd::Exit;
+use crate::cmd::bars::Bars;
+use crate::cmd::selection::selection;
+use crate::cmd::{human, open_handset, password, Exit};
 
 pub fn run(args: &BackupArgs, global: &GlobalArgs) -> phonevault::Result<Exit> {
-    let _ = (args, global);
-    unimplemented!("phonevault backup")
+    let matcher = selection(&args.selection)?.compile()?;
+    let handset = open_handset(global)?;
+    let folder = match &args.to {
+        Some(dir) => dir.clone(),
+        None => backup::default_folder(&handset.identity().serial)?,
+    };
+    let password = if args.encrypt {
+        Some(password::for_new_archive(&args.password)?)
+    } else {
+        password::given(&args.password)?
+    };
+    let cancel = Arc::new(AtomicBool::new(false));
+    let on_interrupt = Arc::clone(&cancel);
+    // A second Ctrl-C while the archive is being finished is ignored on purpose: finishing
+    // takes a moment and leaves a valid archive.
+    let _ = ctrlc::set_handler(move || on_interrupt.store(true, Ordering::Relaxed));
+    let bars = Bars::new(global.quiet);
+    let report = backup::run(
+        &handset,
+        &BackupOptions {
+            folder: folder.clone(),
+            matcher,
+            password,
+            catalog: CatalogOptions::default(),
+            cancel: Some(cancel),
+        },
+        &bars,
+    )?;
+    if args.json {
+        print_json(&report);
+    } else {
+        print_text(&report, &folder);
+    }
+    Ok(match &report.stopped {
+        Some(Error::Interrupted) => Exit::Interrupted,
+        _ if report.is_complete() => Exit::Success,
+        _ => Exit::Partial,
+    })
+}
+
+fn print_json(report: &BackupReport) {
+    let value = json!({
+        "archive": report.archive,
+        "selected": report.selected,
+        "items": report.items,
+        "bytes": report.bytes,
+        "skipped": report.skipped,
+        "failed": report.failed.len(),
+        "failures": report.failed,
+        "not_attempted": report.not_attempted,
+        "stopped": report.stopped.as_ref().map(ToString::to_string),
+        "removed_partials": report.removed_partials,
+        "unreadable_folders": report.unreadable_folders,
+    });
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{value:#}");
+}
+
+fn print_text(report: &BackupReport, folder: &std::path::Path) {
+    let mut out = std::io::stdout().lock();
+    for partial in &report.removed_partials {
+        let _ = writeln!(
+            out,
+            "Removed an unfinished archive from an earlier run: {}",
+            partial.display()
+        );
+    }
+    match &report.archive {
+        Some(archive) => {
+            let _ = writeln!(
+                out,
+                "Backed up {} items ({}) to {}",
+                report.items,
+                human::size(report.bytes),
+                archive.display()
+            );
+            if report.skipped > 0 {
+                let _ = writeln!(
+                    out,
+                    "Skipped {} items already in earlier backups.",
+                    report.skipped
+                );
+            }
+        }
+        None if report.stopped.is_none() && report.failed.is_empty() => {
+            let _ = writeln!(
+                out,
+                "Nothing new: all {} selected items are already backed up in {} (0 bytes copied).",
+                report.selected,
+                folder.display()
+            );
+        }
+        None => {
+            let _ = writeln!(out, "No archive was written: no item arrived whole.");
+        }
+    }
+    if !report.failed.is_empty() {
+        let _ = writeln!(
+            out,
+            "Could not back up {} items (they stay on the phone; the next backup tries again):",
+            report.failed.len()
+        );
+        for failed in &report.failed {
+            let _ = writeln!(
+                out,
+                "  {}: {}",
+                for_terminal(&failed.path),
+                for_terminal(&failed.message)
+            );
+        }
+    }
+    for folder in &report.unreadable_folders {
+        let _ = writeln!(
+            out,
+            "Folder could not be read, its files were not backed up: {}",
+            for_terminal(folder)
+        );
+    }
+    if let Some(stopped) = &report.stopped {
+        let _ = writeln!(
+            out,
+            "The backup stopped early ({stopped}). What arrived whole is saved; {} items were not \
+             copied: run the same command again to copy them.",
+            report.not_attempted
+        );
+    }
 }

@@ -1,9 +1,189 @@
-//! `phonevault devices` (stub until its work lands).
+//! `phonevault devices`: one row per handset the adb server knows.
+
+use std::io::Write;
+
+use indicatif::HumanBytes;
+use phonevault::adb::{self, ConnectOptions, DeviceInfo, DeviceState};
+use phonevault::escape::for_terminal;
+use serde::Serialize;
 
 use crate::cli::{DevicesArgs, GlobalArgs};
 use crate::cmd::Exit;
 
+/// One handset as printed (and as `--json` emits it).
+#[derive(Debug, Serialize)]
+struct Row {
+    /// The adb serial: what `-s` takes.
+    serial: String,
+    state: DeviceState,
+    /// `ro.serialno`, when the phone could be asked.
+    hardware_serial: Option<String>,
+    model: Option<String>,
+    manufacturer: Option<String>,
+    android_version: Option<String>,
+    sdk: Option<u32>,
+    storage_total: Option<u64>,
+    storage_free: Option<u64>,
+    /// What to do about this handset, or why its details are missing.
+    note: Option<String>,
+}
+
 pub fn run(args: &DevicesArgs, global: &GlobalArgs) -> phonevault::Result<Exit> {
-    let _ = (args, global);
-    unimplemented!("phonevault devices")
+    let server = adb::connect(&ConnectOptions {
+        adb_program: global.adb.clone(),
+        ..ConnectOptions::default()
+    })?;
+    let devices = if args.wait {
+        server.wait_for_device(None)?
+    } else {
+        server.devices()?
+    };
+    let rows: Vec<Row> = devices.iter().map(|d| describe(&server, d)).collect();
+    let mut out = std::io::stdout().lock();
+    let written = if args.json {
+        serde_json::to_writer_pretty(&mut out, &rows)
+            .map_err(std::io::Error::from)
+            .and_then(|()| writeln!(out))
+    } else {
+        print_table(&mut out, &rows)
+    };
+    match written {
+        Ok(()) => Ok(Exit::Success),
+        // A closed pipe (`| head`) is not a failure.
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(Exit::Success),
+        Err(e) => Err(phonevault::Error::io(
+            "writing the device list",
+            "stdout",
+            e,
+        )),
+    }
+}
+
+fn describe(server: &adb::AdbServer, info: &DeviceInfo) -> Row {
+    let mut row = Row {
+        serial: info.serial.clone(),
+        state: info.state,
+        hardware_serial: None,
+        model: info.model.as_ref().map(|m| m.replace('_', " ")),
+        manufacturer: None,
+        android_version: None,
+        sdk: None,
+        storage_total: None,
+        storage_free: None,
+        note: None,
+    };
+    match info.state {
+        DeviceState::Device => {}
+        DeviceState::Unauthorized => {
+            row.note = Some("unlock the phone and accept the USB debugging prompt".into());
+            return row;
+        }
+        DeviceState::Offline => {
+            row.note =
+                Some("unplug and replug the cable, or restart adb with `adb kill-server`".into());
+            return row;
+        }
+        DeviceState::Other => {
+            row.note = Some(
+                "not usable: check USB permissions (udev rules) and boot the phone normally".into(),
+            );
+            return row;
+        }
+    }
+    match server.open(Some(&info.serial)) {
+        Ok(handset) => {
+            let id = handset.identity();
+            row.hardware_serial = Some(id.serial.clone());
+            row.model = Some(id.model.clone());
+            row.manufacturer = Some(id.manufacturer.clone());
+            row.android_version = Some(id.android_version.clone());
+            row.sdk = Some(id.sdk);
+            match handset.storage() {
+                Ok(space) => {
+                    row.storage_total = Some(space.total);
+                    row.storage_free = Some(space.free);
+                }
+                Err(e) => row.note = Some(format!("storage unknown: {e}")),
+            }
+        }
+        Err(e) => row.note = Some(e.to_string()),
+    }
+    row
+}
+
+fn print_table(out: &mut impl Write, rows: &[Row]) -> std::io::Result<()> {
+    if rows.is_empty() {
+        writeln!(
+            out,
+            "No handset attached: plug the phone in with a USB cable and turn on USB debugging \
+             (Settings > Developer options)."
+        )?;
+        return Ok(());
+    }
+    let dash = || "-".to_string();
+    let text = |v: &Option<String>| {
+        v.as_deref()
+            .map_or_else(dash, |s| for_terminal(s).into_owned())
+    };
+    let table: Vec<[String; 7]> = rows
+        .iter()
+        .map(|r| {
+            [
+                for_terminal(&r.serial).into_owned(),
+                adb::state_word(r.state).to_string(),
+                text(&r.model),
+                text(&r.manufacturer),
+                text(&r.android_version),
+                r.sdk.map_or_else(dash, |s| s.to_string()),
+                match (r.storage_free, r.storage_total) {
+                    (Some(free), Some(total)) => {
+                        format!("{} free of {}", HumanBytes(free), HumanBytes(total))
+                    }
+                    _ => dash(),
+                },
+            ]
+        })
+        .collect();
+    let header = [
+        "SERIAL",
+        "STATE",
+        "MODEL",
+        "MANUFACTURER",
+        "ANDROID",
+        "SDK",
+        "STORAGE",
+    ];
+    let mut widths = header.map(str::len);
+    for cells in &table {
+        for (w, cell) in widths.iter_mut().zip(cells) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let line = |out: &mut dyn Write, cells: &[&str]| -> std::io::Result<()> {
+        let mut text = String::new();
+        for (i, (cell, w)) in cells.iter().zip(widths).enumerate() {
+            if i + 1 == cells.len() {
+                text.push_str(cell);
+            } else {
+                let pad = w - cell.chars().count();
+                text.push_str(cell);
+                text.push_str(&" ".repeat(pad + 2));
+            }
+        }
+        writeln!(out, "{}", text.trim_end())
+    };
+    line(out, &header)?;
+    for (row, cells) in rows.iter().zip(&table) {
+        let cells: Vec<&str> = cells.iter().map(String::as_str).collect();
+        line(out, &cells)?;
+        if let Some(note) = &row.note {
+            writeln!(
+                out,
+                "  {}: {}",
+                for_terminal(&row.serial),
+                for_terminal(note)
+            )?;
+        }
+    }
+    Ok(())
 }

@@ -5,14 +5,20 @@ use std::process::ExitCode;
 
 use phonevault::Error;
 
-use crate::cli::{Cli, Command};
+use phonevault::adb::{self, ConnectOptions, Handset};
+
+use crate::cli::{Cli, Command, GlobalArgs};
 
 mod archive;
 mod backup;
+mod bars;
 mod devices;
+mod human;
 mod ls;
+mod password;
 mod preview;
 mod restore;
+mod selection;
 
 /// Exit codes, in one place.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -70,4 +76,14 @@ pub fn run(cli: Cli) -> phonevault::Result<Exit> {
         Command::Extract(args) => archive::extract(&args, global),
         Command::Restore(args) => restore::run(&args, global),
     }
+}
+
+/// Reaches the adb server and opens the handset the user chose (`-s`, `ANDROID_SERIAL`, or
+/// the only one attached).
+pub(crate) fn open_handset(global: &GlobalArgs) -> phonevault::Result<Handset> {
+    let server = adb::connect(&ConnectOptions {
+        adb_program: global.adb.clone(),
+        ..ConnectOptions::default()
+    })?;
+    server.open(global.serial.as_deref())
 }

@@ -72,6 +72,14 @@ pub fn sim_bin() -> &'static Path {
     })
 }
 
+/// Where a handset's storage is, as its shell and sync see it.
+pub const DEVICE_ROOT: &str = "/sdcard";
+
+/// The device path of `rel` (relative to the storage), e.g. `DCIM/Camera/x.jpg`.
+pub fn device_path(rel: &str) -> String {
+    format!("{DEVICE_ROOT}/{}", rel.trim_start_matches('/'))
+}
+
 /// A free TCP port on 127.0.0.1 (bound and released; good enough for tests).
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
@@ -402,7 +410,6 @@ impl TestEnv {
             storage,
             port: 0,
             slot,
-            device_root: OnceLock::new(),
             spec,
         };
         handset.launch(0);
@@ -438,9 +445,52 @@ fn stop_slot(slot: &SimSlot) {
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
     if let Some(mut child) = guard.take() {
+        // Commands the sim runs live in their own process groups and would outlive it.
+        let orphans = descendants(child.id());
         let _ = child.kill();
         let _ = wait_timeout(&mut child, Duration::from_secs(10));
+        if !orphans.is_empty() {
+            let pids: Vec<String> = orphans.iter().map(u32::to_string).collect();
+            let _ = try_run_with_timeout(
+                Command::new("kill").arg("-9").args(&pids),
+                Duration::from_secs(10),
+            );
+        }
     }
+}
+
+/// Every process below `root`, from /proc.
+fn descendants(root: u32) -> Vec<u32> {
+    let mut parent_of = Vec::new();
+    for entry in fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|n| n.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        let Ok(stat) = fs::read_to_string(entry.path().join("stat")) else {
+            continue;
+        };
+        // `pid (comm) state ppid ...`; comm may hold spaces and parentheses.
+        let ppid = stat
+            .rsplit_once(')')
+            .and_then(|(_, rest)| rest.split_whitespace().nth(1))
+            .and_then(|p| p.parse::<u32>().ok());
+        if let Some(ppid) = ppid {
+            parent_of.push((pid, ppid));
+        }
+    }
+    let mut found = vec![root];
+    let mut i = 0;
+    while i < found.len() {
+        let p = found[i];
+        found.extend(parent_of.iter().filter(|(_, pp)| *pp == p).map(|(c, _)| *c));
+        i += 1;
+    }
+    found.remove(0);
+    found
 }
 
 /// A running simulated handset.
@@ -450,7 +500,6 @@ pub struct Handset {
     storage: PathBuf,
     port: u16,
     slot: SimSlot,
-    device_root: OnceLock<String>,
     spec: HandsetSpec,
 }
 
@@ -469,34 +518,11 @@ impl Handset {
         self.port
     }
 
-    /// The host folder that is the handset's `/sdcard`.
+    /// The host folder that is the handset's `/sdcard` (bind-mounted: changes show on both
+    /// sides). With a capacity the handset runs on a tmpfs copy of it made at start, so
+    /// later changes on either side stay unseen by the other.
     pub fn storage(&self) -> &Path {
         &self.storage
-    }
-
-    /// How the handset's shell and sync name its storage: `/sdcard` once the sim runs in its
-    /// Android environment (the storage folder is mounted there), else the storage folder's
-    /// host path (a sim without that environment sees host paths).
-    pub fn device_root(&self) -> &str {
-        self.device_root.get_or_init(|| {
-            use std::os::unix::fs::MetadataExt;
-            let ino = fs::metadata(&self.storage).expect("the storage dir").ino();
-            let out = self.shell("stat -L -c %i /sdcard 2>/dev/null");
-            let seen = String::from_utf8_lossy(&out.stdout).trim().to_string();
-            if seen == ino.to_string() {
-                "/sdcard".to_string()
-            } else {
-                self.storage
-                    .to_str()
-                    .expect("a UTF-8 temp path")
-                    .to_string()
-            }
-        })
-    }
-
-    /// The device path of `rel` (relative to the storage), e.g. `DCIM/Camera/x.jpg`.
-    pub fn device_path(&self, rel: &str) -> String {
-        format!("{}/{}", self.device_root(), rel.trim_start_matches('/'))
     }
 
     /// The handset's own temp folder (stats, scan log, truth file, sim log).
@@ -556,6 +582,15 @@ impl Handset {
         self.ctx.adb(&all)
     }
 
+    /// The sim's process id while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.slot
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .as_ref()
+            .map(Child::id)
+    }
+
     /// Whether the sim process still runs (false after a `disconnect-after` fault fired).
     pub fn is_running(&self) -> bool {
         let mut guard = self
@@ -589,7 +624,6 @@ impl Handset {
         let _ = self.ctx.adb(&["disconnect", &self.serial()]);
         if let Some(s) = &spec.storage {
             self.storage.clone_from(s);
-            self.device_root = OnceLock::new();
         }
         self.spec = spec;
         let port = self.port;

@@ -360,20 +360,17 @@ fn write_loop(sock: TcpStream, rx: &Receiver<Outgoing>, conn: &ConnShared) {
             }
             Err(mpsc::TryRecvError::Disconnected) => return,
         };
-        if let Some(ready) = handset.link.outbound_ready(msg.queued) {
-            if ready > Instant::now() {
+        account(handset, &msg);
+        let arrives = handset
+            .link
+            .schedule_outbound(msg.queued, 24 + msg.payload.len());
+        if let Some(at) = arrives {
+            if at > Instant::now() {
                 if w.flush().is_err() {
                     return;
                 }
-                thread::sleep(ready.saturating_duration_since(Instant::now()));
+                thread::sleep(at.saturating_duration_since(Instant::now()));
             }
-        }
-        account(handset, &msg);
-        if let Some(done) = handset.link.pace_outbound(24 + msg.payload.len()) {
-            if w.flush().is_err() {
-                return;
-            }
-            thread::sleep(done.saturating_duration_since(Instant::now()));
         }
         if w.write_all(&msg.header).is_err() || w.write_all(&msg.payload).is_err() {
             return;

@@ -8,6 +8,7 @@ use std::process::{Child, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread;
+use std::time::{Duration, Instant};
 
 use nix::sys::signal::{killpg, Signal};
 use nix::unistd::Pid;
@@ -20,6 +21,9 @@ const ID_STDOUT: u8 = 1;
 const ID_STDERR: u8 = 2;
 const ID_EXIT: u8 = 3;
 const ID_CLOSE_STDIN: u8 = 4;
+
+/// How long a raw command may run on after the host closed its stream.
+const RAW_GRACE: Duration = Duration::from_secs(10);
 
 /// Big pipes let one read fill a whole WRTE when the command writes faster than we send.
 const PIPE_SIZE: i32 = 1024 * 1024;
@@ -206,8 +210,11 @@ pub fn raw(stream: &Arc<Stream>, handset: &Handset, cmd: &[u8]) {
         }
     };
     let stdin = child.stdin.take();
+    let pid = child.id();
+    let finished = Arc::new(AtomicBool::new(false));
     let stdin_thread = {
         let stream = Arc::clone(stream);
+        let finished = Arc::clone(&finished);
         thread::spawn(move || {
             let mut stdin = stdin;
             while let Some(chunk) = stream.recv() {
@@ -215,6 +222,18 @@ pub fn raw(stream: &Arc<Stream>, handset: &Handset, cmd: &[u8]) {
                     if s.write_all(&chunk).is_err() {
                         stdin = None;
                     }
+                }
+            }
+            drop(stdin);
+            // The host hung up: give the command time to finish what it was fed (`exec-in`),
+            // then stop it rather than leave it running with nobody listening.
+            if stream.is_host_closed() {
+                let deadline = Instant::now() + RAW_GRACE;
+                while !finished.load(Ordering::SeqCst) && Instant::now() < deadline {
+                    thread::sleep(Duration::from_millis(20));
+                }
+                if !finished.load(Ordering::SeqCst) {
+                    kill_group(pid);
                 }
             }
         })
@@ -234,6 +253,7 @@ pub fn raw(stream: &Arc<Stream>, handset: &Handset, cmd: &[u8]) {
     }
     drop(reader);
     let _ = child.wait();
+    finished.store(true, Ordering::SeqCst);
     stream.close();
     let _ = stdin_thread.join();
 }

@@ -60,7 +60,7 @@ fn pick_orientation(phone: &mut Phone) -> u16 {
 
 /// A camera photo, as a Pixel or a Samsung names and tags it.
 fn camera_photos(phone: &mut Phone, options: &PopulateOptions) -> anyhow::Result<()> {
-    for _ in 0..options.photos {
+    for i in 0..options.photos {
         let pixel = phone.rng.random_bool(0.6);
         let offset = pick_offset(phone);
         let (instant, millis, rel) = loop {
@@ -97,7 +97,12 @@ fn camera_photos(phone: &mut Phone, options: &PopulateOptions) -> anyhow::Result
                     .expect("not empty"),
             )
         };
-        let orientation = pick_orientation(phone);
+        // By position rather than by chance, so every small phone has each rotation.
+        let orientation = if i % 5 == 4 {
+            [6, 3, 8][(i as usize / 5) % 3]
+        } else {
+            1
+        };
         let with_thumbnail = phone.rng.random_range(0..5) != 0;
         let gps = phone.rng.random_bool(0.35).then(|| {
             (

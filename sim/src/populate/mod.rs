@@ -110,6 +110,29 @@ pub struct PopulateOptions {
     pub photo_size: SizeRange,
     pub video_size: SizeRange,
     pub whatsapp_size: SizeRange,
+    /// Also fill the other WhatsApp layout (legacy and `Android/media`) with a few items.
+    pub both_layouts: bool,
+}
+
+impl PopulateOptions {
+    /// The command line's defaults: 20 photos, 3 videos, 20 WhatsApp images, seed 1, small
+    /// sizes, no huge file.
+    pub fn new(dir: PathBuf, profile: &str, truth: PathBuf) -> PopulateOptions {
+        PopulateOptions {
+            dir,
+            profile: profile.to_owned(),
+            photos: 20,
+            videos: 3,
+            whatsapp: 20,
+            huge: false,
+            seed: 1,
+            truth,
+            photo_size: DEFAULT_PHOTO_SIZE,
+            video_size: DEFAULT_VIDEO_SIZE,
+            whatsapp_size: DEFAULT_WHATSAPP_SIZE,
+            both_layouts: false,
+        }
+    }
 }
 
 /// One line of the truth file; see the shared contract in the project brief and
@@ -180,7 +203,7 @@ fn format_taken(local: NaiveDateTime, offset: Option<FixedOffset>) -> String {
 }
 
 /// Distinct pictures made per size; later files reuse them with their own EXIF and bytes.
-const PICTURE_POOL: usize = 12;
+const PICTURE_POOL: usize = 6;
 
 /// An encoded picture, shared by several files.
 #[derive(Debug, Clone)]
@@ -348,6 +371,33 @@ fn set_mtime(path: &Path, mtime: i64) -> anyhow::Result<()> {
         .with_context(|| format!("setting the mtime of {}", path.display()))
 }
 
+/// Gives every folder the newest mtime below it, as on a phone where folders change when
+/// files arrive; this also makes folder times the same on every run.
+fn set_folder_mtimes(root: &Path, records: &[TruthRecord]) -> anyhow::Result<()> {
+    let mut newest: BTreeMap<&str, i64> = BTreeMap::new();
+    for record in records {
+        let rel = record
+            .path
+            .strip_prefix("/sdcard/")
+            .expect("generated paths");
+        let mut at = rel;
+        while let Some((parent, _)) = at.rsplit_once('/') {
+            let entry = newest.entry(parent).or_insert(record.mtime);
+            *entry = (*entry).max(record.mtime);
+            at = parent;
+        }
+    }
+    let all = records.iter().map(|r| r.mtime).max();
+    for (rel, mtime) in newest.into_iter().chain(all.map(|m| ("", m))) {
+        let path = root.join(rel);
+        let at = UNIX_EPOCH + Duration::from_secs(mtime.try_into().context("mtime before 1970")?);
+        File::open(&path)
+            .and_then(|f| f.set_times(FileTimes::new().set_modified(at).set_accessed(at)))
+            .with_context(|| format!("setting the mtime of {}", path.display()))?;
+    }
+    Ok(())
+}
+
 /// Fills `options.dir` (the phone's `/sdcard`, absent or empty) and writes the truth file.
 pub fn run(options: &PopulateOptions) -> anyhow::Result<()> {
     let summary = populate(options)?;
@@ -406,9 +456,21 @@ pub fn populate(options: &PopulateOptions) -> anyhow::Result<Summary> {
         for business in [false, true] {
             whatsapp::populate(&mut phone, options, &profile, business)?;
         }
+        if options.both_layouts {
+            // What a phone updated across Android 11 keeps: the other layout's folder with
+            // older media in it, which a backup must list as well.
+            let mut other = profile.clone();
+            other.legacy_whatsapp = !other.legacy_whatsapp;
+            let fewer = PopulateOptions {
+                whatsapp: (options.whatsapp / 5).max(2),
+                ..options.clone()
+            };
+            whatsapp::populate(&mut phone, &fewer, &other, false)?;
+        }
     }
 
     phone.records.sort_by(|a, b| a.path.cmp(&b.path));
+    set_folder_mtimes(&options.dir, &phone.records)?;
     let json = serde_json::to_vec_pretty(&phone.records)?;
     if let Some(parent) = options.truth.parent().filter(|p| !p.as_os_str().is_empty()) {
         fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;

@@ -248,13 +248,13 @@ fn images_and_videos(
         (&image_dir, "Images", "IMG", "jpg", "photo", images),
         (&video_dir, "Video", "VID", "mp4", "video", videos),
     ] {
-        for _ in 0..count {
+        for i in 0..count {
             let (day, mtime) = pick_day(phone, pkg);
             let name = pkg.name(prefix, day, ext);
-            let roll: f64 = phone.rng.random();
-            let (sub, sent, private) = if roll < 0.15 {
+            // By position rather than by chance, so even a small phone has both kinds.
+            let (sub, sent, private) = if i % 6 == 2 {
                 ("Sent/", true, false)
-            } else if roll < 0.2 && ext == "jpg" {
+            } else if i % 20 == 9 && ext == "jpg" {
                 ("Private/", false, true)
             } else {
                 ("", false, false)

@@ -1,0 +1,470 @@
+//! Reading archives back: the manifest, verification, extraction, one entry as a stream.
+
+use std::fs::File;
+use std::io::{self, BufReader, Read, Write};
+use std::path::{Path, PathBuf};
+
+use sha2::{Digest, Sha256};
+use zip::read::ZipFile;
+use zip::result::ZipError;
+use zip::ZipArchive;
+
+use super::manifest::{Manifest, FORMAT_NAME, FORMAT_VERSION, MANIFEST_ENTRY};
+use super::writer::hex;
+use super::{safe_join, ItemRecord, Password};
+use crate::progress::{Event, Progress};
+use crate::{Error, Result};
+
+/// The manifest is small; anything bigger is not one of ours.
+const MANIFEST_LIMIT: u64 = 512 * 1024 * 1024;
+
+/// An open archive with its manifest loaded.
+pub struct ArchiveReader {
+    path: PathBuf,
+    zip: ZipArchive<BufReader<File>>,
+    password: Option<Password>,
+    manifest: Manifest,
+}
+
+impl std::fmt::Debug for ArchiveReader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ArchiveReader")
+            .field("path", &self.path)
+            .field("items", &self.manifest.items.len())
+            .finish_non_exhaustive()
+    }
+}
+
+/// One entry that failed a check.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EntryProblem {
+    /// The zip entry name (from the archive: escape before printing).
+    pub entry: String,
+    pub detail: String,
+}
+
+/// What [`ArchiveReader::verify`] found.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct VerifyReport {
+    /// Entries that were read and matched the manifest.
+    pub good: usize,
+    /// Bytes read from good entries.
+    pub bytes: u64,
+    /// Entries that are missing, damaged or differ from the manifest.
+    pub problems: Vec<EntryProblem>,
+}
+
+impl VerifyReport {
+    pub fn is_clean(&self) -> bool {
+        self.problems.is_empty()
+    }
+}
+
+/// What [`ArchiveReader::extract`] did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ExtractReport {
+    /// Files written, with their original mtimes.
+    pub written: Vec<PathBuf>,
+    pub bytes: u64,
+    /// Entries not written because they are damaged or differ from the manifest.
+    pub problems: Vec<EntryProblem>,
+}
+
+impl ArchiveReader {
+    /// Opens an archive and reads its manifest.
+    ///
+    /// # Errors
+    /// `Io` when the file cannot be opened; `Archive` when it is not a whole zip (truncated,
+    /// damaged) or holds no valid phonevault manifest; `PasswordNeeded` when it is encrypted
+    /// and no password was given; `WrongPassword` when the password does not open it.
+    pub fn open(path: &Path, password: Option<&Password>) -> Result<ArchiveReader> {
+        let file = File::open(path).map_err(|e| Error::io("cannot open the archive", path, e))?;
+        let zip = ZipArchive::new(BufReader::new(file)).map_err(|e| Error::Archive {
+            path: path.to_path_buf(),
+            detail: format!("not a whole zip archive (truncated or damaged?): {e}"),
+        })?;
+        let password = password.cloned();
+        let mut zip = zip;
+        let json = read_small(&mut zip, path, password.as_ref(), MANIFEST_ENTRY).map_err(|e| match e {
+            Error::Archive { path, detail } if detail.starts_with("has no entry") => {
+                Error::Archive {
+                    path,
+                    detail: format!(
+                        "has no {MANIFEST_ENTRY}: not a phonevault archive, or one that was never finished"
+                    ),
+                }
+            }
+            other => other,
+        })?;
+        let manifest: Manifest = serde_json::from_slice(&json).map_err(|e| Error::Archive {
+            path: path.to_path_buf(),
+            detail: format!("{MANIFEST_ENTRY} is not a valid manifest: {e}"),
+        })?;
+        if manifest.format != FORMAT_NAME || manifest.format_version > FORMAT_VERSION {
+            return Err(Error::Archive {
+                path: path.to_path_buf(),
+                detail: format!(
+                    "manifest format {:?} version {} is not one this phonevault reads (it reads {FORMAT_NAME:?} up to version {FORMAT_VERSION})",
+                    manifest.format, manifest.format_version
+                ),
+            });
+        }
+        Ok(ArchiveReader {
+            path: path.to_path_buf(),
+            zip,
+            password,
+            manifest,
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub fn manifest(&self) -> &Manifest {
+        &self.manifest
+    }
+
+    /// The previews blob the backup stored, if any.
+    ///
+    /// # Errors
+    /// As for reading any entry.
+    pub fn previews(&mut self) -> Result<Option<Vec<u8>>> {
+        match self.manifest.previews.clone() {
+            Some(name) => self.read_small(&name).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// Opens one item's bytes as a stream. The stream checks size and SHA-256 when it reaches
+    /// the end and fails the last read (`InvalidData`) when they differ from the manifest.
+    ///
+    /// # Errors
+    /// `Archive` when the entry is missing or unreadable; `WrongPassword`; `PasswordNeeded`.
+    pub fn open_entry(&mut self, record: &ItemRecord) -> Result<EntryReader<'_>> {
+        let path = self.path.clone();
+        let inner = self.open_zip_entry(&record.entry)?;
+        Ok(EntryReader {
+            inner,
+            path,
+            entry: record.entry.clone(),
+            expected_size: record.item.size,
+            expected_sha: record.sha256.clone(),
+            hasher: Sha256::new(),
+            read: 0,
+            checked: false,
+        })
+    }
+
+    /// Re-reads every item and checks its size and SHA-256 against the manifest.
+    ///
+    /// # Errors
+    /// `WrongPassword` or `PasswordNeeded` (no entry can be checked). Damaged or missing
+    /// entries are not errors: they are listed in the report.
+    pub fn verify(&mut self, progress: &dyn Progress) -> Result<VerifyReport> {
+        let records = self.manifest.items.clone();
+        progress.event(Event::Phase {
+            name: "verify",
+            items: records.len() as u64,
+            bytes: self.manifest.total_size(),
+        });
+        let mut report = VerifyReport::default();
+        for record in &records {
+            progress.event(Event::ItemStarted {
+                path: &record.entry,
+                size: record.item.size,
+            });
+            match self.check_entry(record, &mut io::sink(), progress) {
+                Ok(n) => {
+                    report.good += 1;
+                    report.bytes += n;
+                }
+                Err(Error::WrongPassword { path }) => return Err(Error::WrongPassword { path }),
+                Err(Error::PasswordNeeded) => return Err(Error::PasswordNeeded),
+                Err(e) => report.problems.push(EntryProblem {
+                    entry: record.entry.clone(),
+                    detail: problem_detail(&e),
+                }),
+            }
+            progress.event(Event::ItemDone {
+                path: &record.entry,
+            });
+        }
+        if let Some(name) = self.manifest.previews.clone() {
+            if let Err(e) = self.read_small(&name) {
+                report.problems.push(EntryProblem {
+                    entry: name,
+                    detail: problem_detail(&e),
+                });
+            }
+        }
+        progress.event(Event::PhaseDone);
+        Ok(report)
+    }
+
+    /// Writes the items `filter` accepts under `to_dir` as `<source>/<rel_path>`, with their
+    /// original mtimes. Every chosen name is checked before anything is written.
+    ///
+    /// # Errors
+    /// `UnsafePath` when a chosen entry name would escape `to_dir` (nothing is written);
+    /// `Io` when a file cannot be written; `WrongPassword`/`PasswordNeeded`. Damaged entries
+    /// are listed in the report and not written.
+    pub fn extract(
+        &mut self,
+        to_dir: &Path,
+        filter: &mut dyn FnMut(&ItemRecord) -> bool,
+        progress: &dyn Progress,
+    ) -> Result<ExtractReport> {
+        let mut chosen = Vec::new();
+        for record in &self.manifest.items {
+            if filter(record) {
+                let dest = safe_join(to_dir, &record.entry)?;
+                chosen.push((record.clone(), dest));
+            }
+        }
+        progress.event(Event::Phase {
+            name: "extract",
+            items: chosen.len() as u64,
+            bytes: chosen.iter().map(|(r, _)| r.item.size).sum(),
+        });
+        let mut report = ExtractReport::default();
+        for (record, dest) in chosen {
+            progress.event(Event::ItemStarted {
+                path: &record.entry,
+                size: record.item.size,
+            });
+            let parent = dest.parent().unwrap_or(to_dir);
+            std::fs::create_dir_all(parent)
+                .map_err(|e| Error::io("cannot create folder", parent, e))?;
+            let mut tmp = tempfile::Builder::new()
+                .prefix(".phonevault-extract-")
+                .tempfile_in(parent)
+                .map_err(|e| Error::io("cannot create a file in", parent, e))?;
+            match self.check_entry(&record, tmp.as_file_mut(), progress) {
+                Ok(n) => {
+                    let mtime = std::time::UNIX_EPOCH
+                        .checked_add(std::time::Duration::from_secs(
+                            u64::try_from(record.item.mtime).unwrap_or(0),
+                        ))
+                        .unwrap_or(std::time::UNIX_EPOCH);
+                    let file = tmp.as_file();
+                    file.set_modified(mtime)
+                        .and_then(|()| file.sync_all())
+                        .map_err(|e| Error::io("cannot write", &dest, e))?;
+                    tmp.persist(&dest)
+                        .map_err(|e| Error::io("cannot write", &dest, e.error))?;
+                    report.written.push(dest);
+                    report.bytes += n;
+                }
+                Err(Error::WrongPassword { path }) => return Err(Error::WrongPassword { path }),
+                Err(Error::PasswordNeeded) => return Err(Error::PasswordNeeded),
+                Err(e @ Error::Io { .. }) => return Err(e),
+                Err(e) => report.problems.push(EntryProblem {
+                    entry: record.entry.clone(),
+                    detail: problem_detail(&e),
+                }),
+            }
+            progress.event(Event::ItemDone {
+                path: &record.entry,
+            });
+        }
+        progress.event(Event::PhaseDone);
+        Ok(report)
+    }
+
+    /// Copies one entry into `out`, checking size and SHA-256; returns the byte count.
+    /// Errors writing to `out` come back as `Io`; everything about the entry as `Archive`.
+    fn check_entry(
+        &mut self,
+        record: &ItemRecord,
+        out: &mut dyn Write,
+        progress: &dyn Progress,
+    ) -> Result<u64> {
+        let path = self.path.clone();
+        let mut entry = self.open_zip_entry(&record.entry)?;
+        let mut hasher = Sha256::new();
+        let mut buf = vec![0u8; 256 * 1024];
+        let mut total = 0u64;
+        loop {
+            let n = match entry.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    return Err(Error::Archive {
+                        path,
+                        detail: format!("entry {:?} is damaged: {e}", record.entry),
+                    })
+                }
+            };
+            hasher.update(&buf[..n]);
+            out.write_all(&buf[..n])
+                .map_err(|e| Error::io("cannot write the extracted file", &path, e))?;
+            total += n as u64;
+            progress.event(Event::Bytes(n as u64));
+        }
+        if total != record.item.size {
+            return Err(Error::Archive {
+                path,
+                detail: format!(
+                    "entry {:?} holds {total} bytes, the manifest says {}",
+                    record.entry, record.item.size
+                ),
+            });
+        }
+        let sha = hex(&hasher.finalize());
+        if !sha.eq_ignore_ascii_case(&record.sha256) {
+            return Err(Error::Archive {
+                path,
+                detail: format!(
+                    "entry {:?} has SHA-256 {sha}, the manifest says {}",
+                    record.entry, record.sha256
+                ),
+            });
+        }
+        Ok(total)
+    }
+
+    fn read_small(&mut self, name: &str) -> Result<Vec<u8>> {
+        read_small(&mut self.zip, &self.path, self.password.as_ref(), name)
+    }
+
+    fn open_zip_entry(&mut self, name: &str) -> Result<ZipFile<'_, BufReader<File>>> {
+        open_zip_entry(&mut self.zip, &self.path, self.password.as_ref(), name)
+    }
+}
+
+fn read_small(
+    zip: &mut ZipArchive<BufReader<File>>,
+    path: &Path,
+    password: Option<&Password>,
+    name: &str,
+) -> Result<Vec<u8>> {
+    let entry = open_zip_entry(zip, path, password, name)?;
+    let mut out = Vec::new();
+    entry
+        .take(MANIFEST_LIMIT)
+        .read_to_end(&mut out)
+        .map_err(|e| Error::Archive {
+            path: path.to_path_buf(),
+            detail: format!("entry {name:?} is damaged: {e}"),
+        })?;
+    Ok(out)
+}
+
+fn open_zip_entry<'z>(
+    zip: &'z mut ZipArchive<BufReader<File>>,
+    path: &Path,
+    password: Option<&Password>,
+    name: &str,
+) -> Result<ZipFile<'z, BufReader<File>>> {
+    let Some(index) = zip.index_for_name(name) else {
+        return Err(Error::Archive {
+            path: path.to_path_buf(),
+            detail: format!("has no entry {name:?}"),
+        });
+    };
+    let encrypted = zip
+        .by_index_data(index)
+        .map(|d| d.encrypted())
+        .map_err(|e| Error::Archive {
+            path: path.to_path_buf(),
+            detail: format!("entry {name:?} is unreadable: {e}"),
+        })?;
+    let result = if encrypted {
+        let Some(password) = password else {
+            return Err(Error::PasswordNeeded);
+        };
+        zip.by_index_decrypt(index, password.as_bytes())
+    } else {
+        // A password is not applied to plain entries: the zip crate would take them for
+        // ZipCrypto ones.
+        zip.by_index(index)
+    };
+    result.map_err(|e| match e {
+        ZipError::InvalidPassword => Error::WrongPassword {
+            path: path.to_path_buf(),
+        },
+        other => Error::Archive {
+            path: path.to_path_buf(),
+            detail: format!("entry {name:?} is unreadable: {other}"),
+        },
+    })
+}
+
+/// The detail of an entry problem, without repeating the archive's path.
+fn problem_detail(err: &Error) -> String {
+    match err {
+        Error::Archive { detail, .. } => detail.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// One item's bytes, checked against the manifest as they are read.
+pub struct EntryReader<'a> {
+    inner: ZipFile<'a, BufReader<File>>,
+    path: PathBuf,
+    entry: String,
+    expected_size: u64,
+    expected_sha: String,
+    hasher: Sha256,
+    read: u64,
+    checked: bool,
+}
+
+impl std::fmt::Debug for EntryReader<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EntryReader")
+            .field("entry", &self.entry)
+            .field("read", &self.read)
+            .finish_non_exhaustive()
+    }
+}
+
+impl EntryReader<'_> {
+    /// The size the manifest records.
+    pub fn size(&self) -> u64 {
+        self.expected_size
+    }
+
+    fn mismatch(&self, detail: String) -> io::Error {
+        io::Error::new(
+            io::ErrorKind::InvalidData,
+            Error::Archive {
+                path: self.path.clone(),
+                detail,
+            },
+        )
+    }
+}
+
+impl Read for EntryReader<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self
+            .inner
+            .read(buf)
+            .map_err(|e| self.mismatch(format!("entry {:?} is damaged: {e}", self.entry)))?;
+        if n > 0 {
+            self.hasher.update(&buf[..n]);
+            self.read += n as u64;
+            return Ok(n);
+        }
+        if !self.checked && !buf.is_empty() {
+            self.checked = true;
+            if self.read != self.expected_size {
+                return Err(self.mismatch(format!(
+                    "entry {:?} holds {} bytes, the manifest says {}",
+                    self.entry, self.read, self.expected_size
+                )));
+            }
+            let sha = hex(&std::mem::take(&mut self.hasher).finalize());
+            if !sha.eq_ignore_ascii_case(&self.expected_sha) {
+                return Err(self.mismatch(format!(
+                    "entry {:?} has SHA-256 {sha}, the manifest says {}",
+                    self.entry, self.expected_sha
+                )));
+            }
+        }
+        Ok(0)
+    }
+}

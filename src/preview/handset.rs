@@ -1,0 +1,66 @@
+//! Preview bytes from a phone: first bytes of many files through the on-device helper (one
+//! exec call per batch), whole files over sync, partial reads with `head -c`.
+
+use std::io::Read;
+
+use super::{Head, PreviewSource};
+use crate::adb::Handset;
+use crate::catalog::MediaItem;
+use crate::helper::{self, FileStatus};
+use crate::{Error, Result};
+
+/// A [`PreviewSource`] that reads from a handset.
+#[derive(Debug)]
+pub struct HandsetSource<'a> {
+    handset: &'a Handset,
+}
+
+impl<'a> HandsetSource<'a> {
+    pub fn new(handset: &'a Handset) -> Self {
+        HandsetSource { handset }
+    }
+}
+
+impl PreviewSource for HandsetSource<'_> {
+    fn heads(&mut self, items: &[&MediaItem], limit: usize) -> Result<Vec<Head>> {
+        let paths: Vec<String> = items.iter().map(|i| i.path.clone()).collect();
+        let mut heads = Vec::with_capacity(items.len());
+        helper::heads(
+            self.handset,
+            &paths,
+            limit as u64,
+            &mut |_, status, bytes| {
+                heads.push(match status {
+                    FileStatus::Ok => Head::Bytes(bytes.to_vec()),
+                    FileStatus::Missing => Head::Unreadable("gone since it was listed".into()),
+                    FileStatus::Denied => Head::Unreadable("permission denied".into()),
+                    FileStatus::Directory => Head::Unreadable("is a folder".into()),
+                    FileStatus::Error => Head::Unreadable("could not be read".into()),
+                });
+                Ok(())
+            },
+        )?;
+        Ok(heads)
+    }
+
+    fn whole(&mut self, item: &MediaItem, max: u64) -> Result<Vec<u8>> {
+        let mut bytes = Vec::new();
+        if max >= item.size {
+            self.handset.pull(&item.path, &mut bytes)?;
+            return Ok(bytes);
+        }
+        // Sync has no offset or length: a part of a file comes through `head -c`.
+        let command = format!("head -c {max} {}", helper::shell_quote(&item.path));
+        let mut stream = self.handset.exec(&command)?;
+        stream
+            .by_ref()
+            .take(max)
+            .read_to_end(&mut bytes)
+            .map_err(|e| Error::DeviceGone {
+                serial: self.handset.serial().to_string(),
+                path: Some(item.path.clone()),
+                detail: e.to_string(),
+            })?;
+        Ok(bytes)
+    }
+}

@@ -1,0 +1,131 @@
+//! `phonevault preview` end to end: 500 camera-sized photos on a simulated handset, previews
+//! read through the on-device helper, the bytes that crossed the cable counted by the sim.
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::fs;
+use std::process::Output;
+
+use common::{sim_bin, HandsetSpec, TestEnv};
+use serde_json::Value;
+
+fn ok(out: &Output, what: &str) {
+    assert!(
+        out.status.success(),
+        "{what} failed ({:?})\nstdout: {}\nstderr: {}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn bytes_sent(stats: &Value) -> u64 {
+    stats["bytes_sent"]
+        .as_u64()
+        .expect("bytes_sent in the sim's stats")
+}
+
+#[test]
+fn previews_of_500_photos_read_at_most_5_percent_and_nothing_when_warm() {
+    let env = TestEnv::new();
+    let storage = env.new_dir("storage");
+    let truth_path = env.path().join("truth.json");
+    let populate = env
+        .command(sim_bin())
+        .arg("populate")
+        .arg(&storage)
+        .args([
+            "--profile",
+            "android-14",
+            "--photos",
+            "500",
+            "--videos",
+            "1",
+        ])
+        .args(["--whatsapp", "4", "--photo-size", "2M-4M", "--seed", "5"])
+        .arg("--truth")
+        .arg(&truth_path)
+        .output()
+        .unwrap();
+    ok(&populate, "populate");
+    let truth: Value = serde_json::from_slice(&fs::read(&truth_path).unwrap()).unwrap();
+    let photos: Vec<&Value> = truth
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["include"].as_bool() == Some(true) && r["kind"] == "photo")
+        .collect();
+    assert!(photos.len() >= 500, "{} photos", photos.len());
+    let photo_bytes: u64 = photos.iter().map(|r| r["size"].as_u64().unwrap()).sum();
+
+    let phone = env.start_handset(HandsetSpec::android14().storage(&storage));
+    let sheet = env.path().join("sheet.html");
+    let before = bytes_sent(&phone.stats());
+    let out = env.phonevault(&[
+        "-s",
+        &phone.serial(),
+        "-q",
+        "preview",
+        "--kind",
+        "photo",
+        "--out",
+        sheet.to_str().unwrap(),
+        "--json",
+    ]);
+    ok(&out, "cold preview");
+    let read = bytes_sent(&phone.stats()) - before;
+    assert!(
+        read * 100 <= photo_bytes * 5,
+        "previews moved {read} bytes for {photo_bytes} bytes of photos ({:.2}%)",
+        read as f64 * 100.0 / photo_bytes as f64
+    );
+
+    // One record and one tile per photo, with the dates the generator wrote.
+    let records: Vec<Value> = serde_json::from_slice(&out.stdout).expect("JSON records");
+    assert_eq!(records.len(), photos.len());
+    let html = fs::read_to_string(&sheet).unwrap();
+    let mut ids = BTreeSet::new();
+    for record in &records {
+        let id = record["id"].as_str().unwrap();
+        assert!(html.contains(id), "tile for {id} missing from the sheet");
+        ids.insert(id.to_string());
+        let want = photos
+            .iter()
+            .find(|p| p["path"] == record["path"])
+            .unwrap_or_else(|| panic!("{} not in the truth", record["path"]));
+        assert_eq!(record["taken"], want["taken"], "{}", record["path"]);
+        assert_eq!(
+            record["taken_source"], want["taken_source"],
+            "{}",
+            record["path"]
+        );
+        if want["exif_thumbnail"].as_bool() == Some(true) {
+            assert_eq!(record["thumbnail"], "exif", "{}", record["path"]);
+        }
+    }
+    assert_eq!(ids.len(), photos.len());
+
+    // Warm: everything from the cache; only the listing crosses the cable.
+    let recv_before = phone.stats()["sync_requests"]["RECV"].as_u64().unwrap_or(0);
+    let out = env.phonevault(&[
+        "-s",
+        &phone.serial(),
+        "-q",
+        "preview",
+        "--kind",
+        "photo",
+        "--out",
+        sheet.to_str().unwrap(),
+    ]);
+    ok(&out, "warm preview");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("read 0 B from the phone"),
+        "the warm run read from the phone: {stderr}"
+    );
+    assert_eq!(
+        phone.stats()["sync_requests"]["RECV"].as_u64().unwrap_or(0),
+        recv_before
+    );
+}
