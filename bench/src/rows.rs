@@ -1,0 +1,758 @@
+//! The six measurements. Each returns its row whatever happens: a command that fails makes its
+//! side `n/a (command failed: ...)`, and the run goes on.
+//!
+//! Our side and the peer take turns (ours first in even runs, the peer first in odd ones) so
+//! neither always finds the host's page cache warmer.
+
+use std::ffi::{OsStr, OsString};
+use std::fmt::Write as _;
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use serde_json::Value;
+
+use crate::handset::{self, Phone, Sim, Stats};
+use crate::measure::{Outcome, Runner};
+use crate::report::{bytes, median, median_u64, secs, Row, Verdict};
+use crate::Ctx;
+
+fn os<S: AsRef<OsStr>>(args: &[S]) -> Vec<OsString> {
+    args.iter().map(|a| a.as_ref().to_owned()).collect()
+}
+
+fn start_sim<'a>(ctx: &'a Ctx, storage: &Path, link: &str) -> Result<Sim<'a>, String> {
+    let adb = ctx.adb.as_ref().map_err(Clone::clone)?;
+    Sim::start(adb, &ctx.sim, storage, link, &ctx.logs)
+}
+
+fn sent_since(sim: &Sim, before: Option<&Stats>) -> Option<u64> {
+    Some(sim.stats()?.sent.saturating_sub(before?.sent))
+}
+
+fn received_since(sim: &Sim, before: Option<&Stats>) -> Option<u64> {
+    Some(sim.stats()?.received.saturating_sub(before?.received))
+}
+
+/// The samples of one side of a row.
+#[derive(Debug)]
+struct Side {
+    /// What failed, for the table: `command` (ours) or the peer's name.
+    what: &'static str,
+    times: Vec<f64>,
+    moved: Vec<u64>,
+    rss: Vec<u64>,
+    /// Why the side is `n/a`, ready for the table.
+    failure: Option<String>,
+}
+
+impl Side {
+    fn new(what: &'static str) -> Side {
+        Side {
+            what,
+            times: Vec::new(),
+            moved: Vec::new(),
+            rss: Vec::new(),
+            failure: None,
+        }
+    }
+
+    fn record(&mut self, outcome: &Outcome, moved: Option<u64>) {
+        match &outcome.failure {
+            None => {
+                self.times.push(outcome.secs);
+                self.rss.push(outcome.max_rss);
+                if let Some(m) = moved {
+                    self.moved.push(m);
+                }
+            }
+            Some(why) => {
+                if self.failure.is_none() {
+                    self.failure = Some(format!("{} failed: {why}", self.what));
+                }
+            }
+        }
+    }
+
+    /// Stop measuring a side once it failed: the row is `n/a` anyway.
+    fn gave_up(&self) -> bool {
+        self.failure.is_some()
+    }
+
+    fn time(&self) -> Option<f64> {
+        if self.failure.is_some() {
+            None
+        } else {
+            median(&self.times)
+        }
+    }
+
+    fn moved(&self) -> Option<u64> {
+        median_u64(&self.moved)
+    }
+
+    /// `1.23 s, 4.31 GB sent` (what the handset sent or received, per `verb`).
+    fn cell(&self, verb: &str) -> String {
+        match (&self.failure, self.time()) {
+            (Some(why), _) => format!("n/a ({why})"),
+            (None, Some(t)) => match self.moved() {
+                Some(m) if !verb.is_empty() => format!("{}, {} {verb}", secs(t), bytes(m)),
+                _ => secs(t),
+            },
+            (None, None) => "n/a (not run)".to_owned(),
+        }
+    }
+
+    fn note(&self, name: &str) -> String {
+        let times: Vec<String> = self.times.iter().map(|t| format!("{t:.3}")).collect();
+        let moved: Vec<String> = self.moved.iter().map(u64::to_string).collect();
+        format!(
+            "{name}: times [{}] s, bytes moved [{}]{}",
+            times.join(", "),
+            moved.join(", "),
+            self.failure
+                .as_ref()
+                .map(|f| format!("; {f}"))
+                .unwrap_or_default()
+        )
+    }
+}
+
+fn order(i: usize) -> [bool; 2] {
+    if i.is_multiple_of(2) {
+        [true, false]
+    } else {
+        [false, true]
+    }
+}
+
+fn phonevault(ctx: &Ctx, label: &str, args: &[OsString], env: &[(&str, &OsStr)]) -> Outcome {
+    ctx.runner.run(label, &ctx.phonevault, args, env)
+}
+
+fn adb(runner: &Runner, ctx: &Ctx, label: &str, args: &[OsString]) -> Outcome {
+    runner.run(label, &ctx.adb_program, args, &[])
+}
+
+/// `phonevault -s SERIAL backup --to DEST -q --json`, the backup every row runs.
+fn backup_args(serial: &str, dest: &Path) -> Vec<OsString> {
+    os(&[
+        OsStr::new("-s"),
+        OsStr::new(serial),
+        OsStr::new("backup"),
+        OsStr::new("--to"),
+        dest.as_os_str(),
+        OsStr::new("-q"),
+        OsStr::new("--json"),
+    ])
+}
+
+fn remove(path: &Path) {
+    if path.is_dir() {
+        let _ = fs::remove_dir_all(path);
+    } else {
+        let _ = fs::remove_file(path);
+    }
+}
+
+fn phone_or_fail<'p>(row: &mut Row, phone: &'p Result<Phone, String>) -> Option<&'p Phone> {
+    match phone {
+        Ok(p) => Some(p),
+        Err(why) => {
+            row.fail(why);
+            if row.peer != "-" {
+                row.peer = format!("n/a ({why})");
+            }
+            None
+        }
+    }
+}
+
+fn sim_or_fail<'a>(row: &mut Row, ctx: &'a Ctx, storage: &Path, link: &str) -> Option<Sim<'a>> {
+    match start_sim(ctx, storage, link) {
+        Ok(sim) => Some(sim),
+        Err(why) => {
+            row.fail(&why);
+            if row.peer != "-" {
+                row.peer = format!("n/a ({why})");
+            }
+            None
+        }
+    }
+}
+
+/// B1: `phonevault backup` of everything against `adb pull` of the media folders.
+pub fn b1(ctx: &Ctx, phone: &Result<Phone, String>, link: &str, keep: Option<&Path>) -> Row {
+    let limit = if link == "usb2" { 1.0 } else { 0.8 };
+    let mut row = Row::new(
+        "B1",
+        "full backup of Gallery + WhatsApp",
+        link,
+        &format!("time ratio <= {limit:.1}"),
+    );
+    row.peer = String::new();
+    let Some(phone) = phone_or_fail(&mut row, phone) else {
+        return row;
+    };
+    let Some(sim) = sim_or_fail(&mut row, ctx, &phone.dir, link) else {
+        return row;
+    };
+    let roots = phone.media_roots();
+    let (mut ours, mut peer) = (Side::new("command"), Side::new("adb pull"));
+    for i in 0..ctx.plan.runs {
+        for our_turn in order(i) {
+            if our_turn && !ours.gave_up() {
+                let dest = ctx.work.join(format!("b1-{link}-backup-{i}"));
+                let before = sim.stats();
+                let out = phonevault(ctx, "b1-backup", &backup_args(&sim.serial, &dest), &[]);
+                ours.record(&out, sent_since(&sim, before.as_ref()));
+                match keep {
+                    Some(keep) if out.ok() && i + 1 == ctx.plan.runs => {
+                        remove(keep);
+                        if fs::rename(&dest, keep).is_err() {
+                            remove(&dest);
+                        }
+                    }
+                    _ => remove(&dest),
+                }
+            } else if !our_turn && !peer.gave_up() {
+                let dest = ctx.work.join(format!("b1-{link}-pull-{i}"));
+                let _ = fs::create_dir_all(&dest);
+                let mut args = os(&["-s", sim.serial.as_str(), "pull"]);
+                args.extend(roots.iter().map(OsString::from));
+                args.push(dest.clone().into_os_string());
+                let before = sim.stats();
+                let out = adb(&ctx.runner, ctx, "b1-pull", &args);
+                peer.record(&out, sent_since(&sim, before.as_ref()));
+                remove(&dest);
+            }
+        }
+    }
+    row.figure = ours.cell("sent");
+    row.peer = format!("adb pull: {}", peer.cell("sent"));
+    if let (Some(a), Some(b)) = (ours.time(), peer.time()) {
+        let ratio = a / b;
+        row.ratio = format!("{ratio:.2}");
+        row.met = Verdict::from_bool(ratio <= limit);
+    } else {
+        "n/a".clone_into(&mut row.ratio);
+    }
+    row.notes.push(ours.note("phonevault backup"));
+    row.notes.push(peer.note("adb pull"));
+    row
+}
+
+/// B2: a cold and a warm contact sheet of every photo against pulling those photos.
+pub fn b2(ctx: &Ctx, phone: &Result<Phone, String>, link: &str) -> Row {
+    let mut row = Row::new(
+        "B2",
+        "previews of all photos",
+        link,
+        "<= 5% of the bytes, >= 15x faster; warm rerun <= 1 s",
+    );
+    row.peer = String::new();
+    let Some(phone) = phone_or_fail(&mut row, phone) else {
+        return row;
+    };
+    let photos: Vec<String> = phone
+        .included()
+        .filter(|t| t.kind.as_deref() == Some("photo"))
+        .map(|t| t.path.clone())
+        .collect();
+    let Some(sim) = sim_or_fail(&mut row, ctx, &phone.dir, link) else {
+        return row;
+    };
+    let (mut cold, mut warm, mut peer) = (
+        Side::new("command"),
+        Side::new("command"),
+        Side::new("adb pull"),
+    );
+    for i in 0..ctx.plan.runs {
+        for our_turn in order(i) {
+            if our_turn && !cold.gave_up() {
+                let cache = ctx.work.join(format!("b2-cache-{i}"));
+                let sheet = ctx.work.join(format!("b2-sheet-{i}.html"));
+                let _ = fs::create_dir_all(&cache);
+                let args = os(&[
+                    OsStr::new("-s"),
+                    OsStr::new(&sim.serial),
+                    OsStr::new("preview"),
+                    OsStr::new("--kind"),
+                    OsStr::new("photo"),
+                    OsStr::new("--out"),
+                    sheet.as_os_str(),
+                    OsStr::new("--json"),
+                ]);
+                let env = [("XDG_CACHE_HOME", cache.as_os_str())];
+                let before = sim.stats();
+                let out = phonevault(ctx, "b2-preview-cold", &args, &env);
+                cold.record(&out, sent_since(&sim, before.as_ref()));
+                if out.ok() {
+                    let before = sim.stats();
+                    let out = phonevault(ctx, "b2-preview-warm", &args, &env);
+                    warm.record(&out, sent_since(&sim, before.as_ref()));
+                }
+                remove(&cache);
+                remove(&sheet);
+            } else if !our_turn && !peer.gave_up() {
+                let dest = ctx.work.join(format!("b2-pull-{i}"));
+                let _ = fs::create_dir_all(&dest);
+                let mut args = os(&["-s", sim.serial.as_str(), "pull"]);
+                args.extend(photos.iter().map(OsString::from));
+                args.push(dest.clone().into_os_string());
+                let before = sim.stats();
+                let out = adb(&ctx.runner, ctx, "b2-pull", &args);
+                peer.record(&out, sent_since(&sim, before.as_ref()));
+                remove(&dest);
+            }
+        }
+    }
+    row.figure = match (&cold.failure, &warm.failure) {
+        (Some(_), _) => cold.cell("sent"),
+        (None, Some(_)) => format!("cold {}; warm {}", cold.cell("sent"), warm.cell("sent")),
+        (None, None) => format!(
+            "cold {}; warm {}",
+            cold.cell("sent"),
+            warm.time().map_or_else(|| "n/a".to_owned(), secs)
+        ),
+    };
+    row.peer = format!("adb pull of {} photos: {}", photos.len(), peer.cell("sent"));
+    match (
+        cold.time(),
+        cold.moved(),
+        warm.time(),
+        peer.time(),
+        peer.moved(),
+    ) {
+        (Some(ct), Some(cb), Some(wt), Some(pt), Some(pb)) if pb > 0 && ct > 0.0 => {
+            let share = cb as f64 / pb as f64 * 100.0;
+            let faster = pt / ct;
+            row.ratio = format!("{share:.1}% of the bytes, {faster:.1}x faster");
+            row.met = Verdict::from_bool(share <= 5.0 && faster >= 15.0 && wt <= 1.0);
+        }
+        _ => "n/a".clone_into(&mut row.ratio),
+    }
+    row.notes.push(cold.note("phonevault preview, cold cache"));
+    row.notes.push(warm.note("phonevault preview, warm cache"));
+    row.notes.push(peer.note("adb pull of the photos"));
+    row
+}
+
+/// How many whole-file reads (sync `RECV`/`RCV2`) the handset's stats count, when it counts
+/// them.
+fn recv_requests(stats: &Value) -> Option<u64> {
+    let mut found = None;
+    for group in ["sync_requests", "services"] {
+        let Some(map) = stats.get(group).and_then(Value::as_object) else {
+            continue;
+        };
+        for (name, value) in map {
+            let name = name.to_ascii_uppercase();
+            if name.contains("RECV") || name.contains("RCV2") {
+                *found.get_or_insert(0) += value.as_u64().unwrap_or(0);
+            }
+        }
+    }
+    found
+}
+
+/// B3: a second backup when nothing is new.
+pub fn b3(ctx: &Ctx, phone: &Result<Phone, String>, link: &str) -> Row {
+    let mut row = Row::new(
+        "B3",
+        "backup rerun with nothing new",
+        link,
+        "<= 3 s, 0 bytes pulled",
+    );
+    let Some(phone) = phone_or_fail(&mut row, phone) else {
+        return row;
+    };
+    let Some(sim) = sim_or_fail(&mut row, ctx, &phone.dir, link) else {
+        return row;
+    };
+    let dest = ctx.work.join("b3-backup");
+    let backup = backup_args(&sim.serial, &dest);
+    let first = phonevault(ctx, "b3-first-backup", &backup, &[]);
+    if let Some(why) = &first.failure {
+        row.fail(&format!("command failed: {why}"));
+        return row;
+    }
+    row.notes.push(format!(
+        "first backup of {} items: {:.3} s",
+        phone.included().count(),
+        first.secs
+    ));
+    // Listing alone is the least any rerun must ask for; what a rerun sends beyond it was pulled.
+    let before = sim.stats();
+    let listing = phonevault(
+        ctx,
+        "b3-ls",
+        &os(&["-s", sim.serial.as_str(), "ls", "--json"]),
+        &[],
+    );
+    let listing_sent = if listing.ok() {
+        sent_since(&sim, before.as_ref())
+    } else {
+        None
+    };
+    let mut rerun = Side::new("command");
+    let mut recvs = Vec::new();
+    for _ in 0..ctx.plan.runs {
+        let before = sim.stats();
+        let out = phonevault(ctx, "b3-rerun", &backup, &[]);
+        let after = sim.stats();
+        let sent = match (&before, &after) {
+            (Some(b), Some(a)) => Some(a.sent.saturating_sub(b.sent)),
+            _ => None,
+        };
+        rerun.record(&out, sent);
+        if let (Some(b), Some(a)) = (&before, &after) {
+            if let (Some(rb), Some(ra)) = (recv_requests(&b.raw), recv_requests(&a.raw)) {
+                recvs.push(ra.saturating_sub(rb));
+            }
+        }
+        if rerun.gave_up() {
+            break;
+        }
+    }
+    remove(&dest);
+    row.notes.push(rerun.note("phonevault backup, rerun"));
+    if let Some(why) = &rerun.failure {
+        row.fail(why);
+        return row;
+    }
+    b3_verdict(&mut row, &rerun, listing_sent, recvs.iter().copied().max());
+    row
+}
+
+/// B3's figure and verdict from the reruns, the listing's cost and the file reads seen.
+fn b3_verdict(row: &mut Row, rerun: &Side, listing_sent: Option<u64>, recv: Option<u64>) {
+    let time = rerun.time().unwrap_or(f64::NAN);
+    let sent = rerun.moved();
+    let pulled = match (sent, listing_sent) {
+        (Some(s), Some(l)) => Some(s.saturating_sub(l)),
+        _ => None,
+    };
+    let mut figure = format!(
+        "{}, handset sent {}",
+        secs(time),
+        sent.map_or("n/a".into(), bytes)
+    );
+    match (pulled, recv) {
+        (Some(p), _) => {
+            let _ = write!(figure, " ({} beyond a listing)", bytes(p));
+        }
+        (None, Some(r)) => {
+            let _ = write!(figure, " ({r} file reads)");
+        }
+        (None, None) => figure.push_str(" (bytes pulled unknown: `ls` failed)"),
+    }
+    if let Some(l) = listing_sent {
+        row.notes.push(format!(
+            "`phonevault ls --json` alone: handset sent {l} bytes"
+        ));
+    }
+    if let Some(r) = recv {
+        row.notes
+            .push(format!("most file reads (RECV) in a rerun: {r}"));
+    }
+    row.figure = figure;
+    // Whole-file reads show as RECV; reads through `exec` only as bytes beyond a listing (the
+    // two listings may differ by a few requests' framing, hence the slack).
+    let nothing_pulled = match (pulled, recv) {
+        (None, None) => None,
+        (p, r) => Some(p.is_none_or(|p| p < 16 * 1024) && r.is_none_or(|r| r == 0)),
+    };
+    row.met = match nothing_pulled {
+        Some(none) => Verdict::from_bool(time <= 3.0 && none),
+        None => Verdict::NotAvailable,
+    };
+}
+
+/// Every `.zip` under `dir`.
+fn archives(dir: &Path) -> Vec<PathBuf> {
+    let mut found = Vec::new();
+    let mut stack = vec![dir.to_owned()];
+    while let Some(d) = stack.pop() {
+        let Ok(entries) = fs::read_dir(&d) else {
+            continue;
+        };
+        for e in entries.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if p.extension().is_some_and(|x| x.eq_ignore_ascii_case("zip")) {
+                found.push(p);
+            }
+        }
+    }
+    found.sort();
+    found
+}
+
+/// B4: `phonevault restore` onto an empty handset against `adb push` of the same files.
+pub fn b4(ctx: &Ctx, phone: &Result<Phone, String>, backup: &Path, link: &str) -> Row {
+    let mut row = Row::new(
+        "B4",
+        "restore onto an empty handset",
+        link,
+        "time ratio <= 1.1",
+    );
+    row.peer = String::new();
+    let Some(phone) = phone_or_fail(&mut row, phone) else {
+        return row;
+    };
+    let mut zips = archives(backup);
+    // Why our side cannot run at all, when it cannot.
+    let mut blocker = None;
+    if zips.is_empty() {
+        // B1 did not leave a backup (not asked for, or it failed): make one, untimed.
+        match start_sim(ctx, &phone.dir, link) {
+            Err(why) => blocker = Some(why),
+            Ok(sim) => {
+                let out = phonevault(ctx, "b4-backup", &backup_args(&sim.serial, backup), &[]);
+                zips = archives(backup);
+                if let Some(why) = &out.failure {
+                    blocker = Some(format!("no archive to restore: backup failed: {why}"));
+                } else if zips.is_empty() {
+                    blocker = Some("no archive to restore: backup wrote no .zip".to_owned());
+                }
+            }
+        }
+    }
+    let stage = ctx.work.join("b4-stage");
+    let mut peer = Side::new("adb push");
+    if let Err(why) = handset::stage_included(phone, &stage) {
+        peer.failure = Some(why);
+    }
+    let mut pushed: Vec<OsString> = fs::read_dir(&stage)
+        .map(|rd| rd.flatten().map(|e| e.path().into_os_string()).collect())
+        .unwrap_or_default();
+    pushed.sort();
+    let target = ctx.work.join("b4-phone");
+    let mut ours = Side::new("command");
+    ours.failure.clone_from(&blocker);
+    for i in 0..ctx.plan.runs {
+        for our_turn in order(i) {
+            let side = if our_turn { &mut ours } else { &mut peer };
+            if side.gave_up() {
+                continue;
+            }
+            if let Err(why) = handset::reset_empty_phone(&target) {
+                side.failure = Some(why);
+                continue;
+            }
+            let sim = match start_sim(ctx, &target, link) {
+                Ok(sim) => sim,
+                Err(why) => {
+                    side.failure = Some(why);
+                    continue;
+                }
+            };
+            let before = sim.stats();
+            let out = if our_turn {
+                let mut args = os(&["-s", sim.serial.as_str(), "restore"]);
+                args.extend(zips.iter().map(|z| z.clone().into_os_string()));
+                args.extend(os(&["-q", "--json"]));
+                phonevault(ctx, "b4-restore", &args, &[])
+            } else {
+                let mut args = os(&["-s", sim.serial.as_str(), "push"]);
+                args.extend(pushed.iter().cloned());
+                args.push("/sdcard/".into());
+                adb(&ctx.runner, ctx, "b4-push", &args)
+            };
+            side.record(&out, received_since(&sim, before.as_ref()));
+        }
+    }
+    remove(&target);
+    remove(&stage);
+    row.figure = ours.cell("received");
+    row.peer = format!("adb push: {}", peer.cell("received"));
+    if let (Some(a), Some(b)) = (ours.time(), peer.time()) {
+        let ratio = a / b;
+        row.ratio = format!("{ratio:.2}");
+        row.met = Verdict::from_bool(ratio <= 1.1);
+    } else {
+        "n/a".clone_into(&mut row.ratio);
+    }
+    row.notes.push(format!("archives: {}", zips.len()));
+    row.notes.push(ours.note("phonevault restore"));
+    row.notes.push(peer.note("adb push"));
+    row
+}
+
+/// B5: peak memory of a backup of one very large file.
+pub fn b5(ctx: &Ctx, phone: &Result<Phone, String>, link: &str) -> Row {
+    let mut row = Row::new(
+        "B5",
+        "backup of one 5 GiB file",
+        link,
+        "peak memory <= 100 MB",
+    );
+    let Some(phone) = phone_or_fail(&mut row, phone) else {
+        return row;
+    };
+    row.what = if ctx.plan.quick {
+        "backup of one large file (quick: small)"
+    } else {
+        "backup of one 5 GiB file"
+    };
+    let Some(sim) = sim_or_fail(&mut row, ctx, &phone.dir, link) else {
+        return row;
+    };
+    let mut ours = Side::new("command");
+    for i in 0..ctx.plan.runs {
+        let dest = ctx.work.join(format!("b5-backup-{i}"));
+        let before = sim.stats();
+        let out = phonevault(ctx, "b5-backup", &backup_args(&sim.serial, &dest), &[]);
+        ours.record(&out, sent_since(&sim, before.as_ref()));
+        remove(&dest);
+        if ours.gave_up() {
+            break;
+        }
+    }
+    let rss: Vec<String> = ours.rss.iter().map(u64::to_string).collect();
+    row.notes.push(ours.note("phonevault backup"));
+    row.notes
+        .push(format!("peak RSS per run: [{}] bytes", rss.join(", ")));
+    if let Some(why) = &ours.failure {
+        row.fail(why);
+        return row;
+    }
+    let peak = median_u64(&ours.rss).unwrap_or(0);
+    let worst = ours.rss.iter().copied().max().unwrap_or(0);
+    row.figure = format!(
+        "peak RSS {} (worst run {}), {} for {}",
+        bytes(peak),
+        bytes(worst),
+        ours.time().map_or("n/a".into(), secs),
+        bytes(phone.bytes())
+    );
+    row.met = Verdict::from_bool(peak <= 100_000_000);
+    row
+}
+
+fn shell_quote(s: &str) -> String {
+    format!("'{}'", s.replace('\'', r"'\''"))
+}
+
+/// How many items `phonevault ls --json` printed: a JSON array, an object holding an `items`
+/// array, or one JSON object per line.
+fn count_items(text: &str) -> usize {
+    match serde_json::from_str::<Value>(text) {
+        Ok(Value::Array(items)) => items.len(),
+        Ok(Value::Object(map)) => map
+            .get("items")
+            .and_then(Value::as_array)
+            .map_or(1, Vec::len),
+        _ => text
+            .lines()
+            .filter(|l| serde_json::from_str::<Value>(l).is_ok_and(|v| v.is_object()))
+            .count(),
+    }
+}
+
+/// B6: listing the phone against `find` over the same folders.
+pub fn b6(ctx: &Ctx, phone: &Result<Phone, String>, link: &str) -> Row {
+    let mut row = Row::new(
+        "B6",
+        "listing a phone of 20,000 files",
+        link,
+        "time ratio <= 1.5",
+    );
+    row.peer = String::new();
+    let Some(phone) = phone_or_fail(&mut row, phone) else {
+        return row;
+    };
+    if ctx.plan.quick {
+        row.what = "listing a phone (quick: small)";
+    }
+    let Some(sim) = sim_or_fail(&mut row, ctx, &phone.dir, link) else {
+        return row;
+    };
+    let roots: Vec<String> = phone.media_roots().iter().map(|r| shell_quote(r)).collect();
+    let find = format!("find {} -type f", roots.join(" "));
+    let (mut ours, mut peer) = (Side::new("command"), Side::new("adb shell find"));
+    let (mut items, mut lines) = (0, 0);
+    for i in 0..ctx.plan.runs {
+        for our_turn in order(i) {
+            if our_turn && !ours.gave_up() {
+                let out = phonevault(
+                    ctx,
+                    "b6-ls",
+                    &os(&["-s", sim.serial.as_str(), "ls", "--json"]),
+                    &[],
+                );
+                ours.record(&out, None);
+                if out.ok() {
+                    items = count_items(&out.stdout_text());
+                }
+            } else if !our_turn && !peer.gave_up() {
+                let out = adb(
+                    &ctx.runner,
+                    ctx,
+                    "b6-find",
+                    &os(&["-s", sim.serial.as_str(), "shell", find.as_str()]),
+                );
+                peer.record(&out, None);
+                if out.ok() {
+                    lines = out.stdout_text().lines().count();
+                }
+            }
+        }
+    }
+    row.figure = match ours.time() {
+        Some(t) => format!("{} ({items} items)", secs(t)),
+        None => ours.cell(""),
+    };
+    row.peer = match peer.time() {
+        Some(t) => format!("adb shell find: {} ({lines} files)", secs(t)),
+        None => format!("adb shell find: {}", peer.cell("")),
+    };
+    if let (Some(a), Some(b)) = (ours.time(), peer.time()) {
+        let ratio = a / b;
+        row.ratio = format!("{ratio:.2}");
+        row.met = Verdict::from_bool(ratio <= 1.5);
+    } else {
+        "n/a".clone_into(&mut row.ratio);
+    }
+    row.notes.push(ours.note("phonevault ls --json"));
+    row.notes.push(peer.note("adb shell find"));
+    row.notes.push(format!(
+        "files under the media folders: {}",
+        phone.files_under_media_roots()
+    ));
+    row
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn items_are_counted_in_each_json_shape() {
+        assert_eq!(count_items(r#"[{"a":1},{"a":2}]"#), 2);
+        assert_eq!(count_items(r#"{"items":[{"a":1}],"total":1}"#), 1);
+        assert_eq!(count_items("{\"a\":1}\n{\"a\":2}\n{\"a\":3}\n"), 3);
+        assert_eq!(count_items(""), 0);
+    }
+
+    #[test]
+    fn recv_counts_are_found_in_services() {
+        let stats: Value = serde_json::json!({"bytes_sent": 1, "services": {"sync": 2, "shell": 2},
+            "sync_requests": {"RECV": 3, "STA2": 9, "RCV2": 1}});
+        assert_eq!(recv_requests(&stats), Some(4));
+        assert_eq!(
+            recv_requests(&serde_json::json!({"services": {"shell": 1}})),
+            None
+        );
+    }
+
+    #[test]
+    fn quoting_survives_spaces_and_quotes() {
+        assert_eq!(
+            shell_quote("/sdcard/WhatsApp Business"),
+            "'/sdcard/WhatsApp Business'"
+        );
+        assert_eq!(shell_quote("a'b"), r"'a'\''b'");
+    }
+}
