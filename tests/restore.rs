@@ -233,6 +233,38 @@ fn android_10_archive_restores_onto_android_14_then_a_rerun_pushes_nothing() {
     );
     let target = env.start_handset(HandsetSpec::android14());
 
+    // The dry run plans every item at its mapped path and pushes nothing.
+    let out = restore(&env, &target.serial(), &archive, &["--dry-run"]);
+    ok(&out, "dry run");
+    let plan = json(&out);
+    let mut planned: Vec<(String, String)> = plan["items"]
+        .as_array()
+        .expect("planned items")
+        .iter()
+        .map(|i| {
+            assert_eq!(i["action"].as_str(), Some("push"), "{i}");
+            (
+                i["from"].as_str().unwrap().to_string(),
+                i["target"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    planned.sort();
+    let mut expected: Vec<(String, String)> = items
+        .iter()
+        .map(|i| (i.path.clone(), mapped_on_14(&i.path)))
+        .collect();
+    expected.sort();
+    assert_eq!(planned, expected);
+    // (Only the on-device helper may have been pushed, to /data/local/tmp.)
+    let listing = target.shell("find /sdcard -type f");
+    ok(&listing, "find on the handset");
+    assert_eq!(
+        String::from_utf8_lossy(&listing.stdout).trim(),
+        "",
+        "the dry run put files on the phone"
+    );
+
     let out = restore(&env, &target.serial(), &archive, &[]);
     ok(&out, "restore");
     let summary = json(&out);
