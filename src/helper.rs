@@ -94,12 +94,7 @@ fn run_shell(handset: &Handset, args: &str) -> Result<(crate::adb::ShellOutput, 
             continue;
         }
         if out.status != 0 {
-            return Err(Error::Shell {
-                serial: handset.serial().to_string(),
-                command,
-                status: out.status,
-                stderr: String::from_utf8_lossy(&out.stderr).trim().to_string(),
-            });
+            return Err(handset.shell_failed(&command, &out));
         }
         return Ok((out, pushed));
     }

@@ -1007,15 +1007,7 @@ fn run_batched(handset: &Handset, prefix: &str, paths: &[String]) -> Result<()> 
     let words: Vec<String> = paths.iter().map(|p| shell_quote(p)).collect();
     for batch in budget_batches(&words, COMMAND_BUDGET) {
         let command = format!("{prefix} {}", words[batch].join(" "));
-        let out = handset.shell(&command)?;
-        if out.status != 0 {
-            return Err(Error::Shell {
-                serial: handset.serial().to_string(),
-                command,
-                status: out.status,
-                stderr: String::from_utf8_lossy(&out.stderr).trim().to_string(),
-            });
-        }
+        handset.shell_checked(&command)?;
     }
     Ok(())
 }

@@ -9,28 +9,8 @@ use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
-use common::{HandsetSpec, Populate, TestEnv};
+use common::{assert_success, stdout_json, HandsetSpec, Populate, TestEnv};
 use serde_json::Value;
-
-fn ok(out: &Output, what: &str) {
-    assert!(
-        out.status.success(),
-        "{what} failed ({:?})\nstdout: {}\nstderr: {}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-fn json(out: &Output) -> Value {
-    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-        panic!(
-            "not JSON ({e}): {}\nstderr: {}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        )
-    })
-}
 
 /// Truth records the catalog must list: device path -> (size, mtime).
 fn included(truth: &Value) -> BTreeMap<String, (u64, i64)> {
@@ -60,7 +40,7 @@ fn backup(env: &TestEnv, serial: &str, to: &Path, extra: &[&str]) -> (Output, Va
     ];
     args.extend_from_slice(extra);
     let out = env.phonevault(&args);
-    let value = json(&out);
+    let value = stdout_json(&out);
     (out, value)
 }
 
@@ -77,8 +57,8 @@ fn archives(dir: &Path) -> Vec<PathBuf> {
 /// The manifest of an archive, through `phonevault show --json`.
 fn manifest_items(env: &TestEnv, archive: &Path) -> Vec<Value> {
     let out = env.phonevault(&["show", archive.to_str().unwrap(), "--json"]);
-    ok(&out, "show --json");
-    let value = json(&out);
+    assert_success(&out, "show --json");
+    let value = stdout_json(&out);
     value["items"]
         .as_array()
         .or_else(|| value.as_array())
@@ -94,7 +74,7 @@ fn full_backup_round_trip(spec: HandsetSpec) {
     let want = included(&phone.truth());
     let to = env.new_dir("backups");
     let (out, summary) = backup(&env, &phone.serial(), &to, &[]);
-    ok(&out, "backup");
+    assert_success(&out, "backup");
     assert_eq!(
         summary["items"].as_u64(),
         Some(want.len() as u64),
@@ -113,7 +93,7 @@ fn full_backup_round_trip(spec: HandsetSpec) {
         "--to",
         out_dir.to_str().unwrap(),
     ]);
-    ok(&out, "extract");
+    assert_success(&out, "extract");
     let items = manifest_items(&env, &archive);
     assert_eq!(items.len(), want.len());
     let mut seen = BTreeSet::new();
@@ -154,7 +134,7 @@ fn full_backup_round_trip(spec: HandsetSpec) {
             .map(|(p, _)| format!("'{}'", p.replace('\'', r"'\''")))
             .collect();
         let out = phone.shell(&format!("sha256sum {}", quoted.join(" ")));
-        ok(&out, "sha256sum on the handset");
+        assert_success(&out, "sha256sum on the handset");
         let text = String::from_utf8_lossy(&out.stdout).into_owned();
         for (line, (path, sha)) in text.lines().zip(batch) {
             assert_eq!(line.split_whitespace().next(), Some(sha.as_str()), "{path}");
@@ -162,7 +142,7 @@ fn full_backup_round_trip(spec: HandsetSpec) {
         assert_eq!(text.lines().count(), batch.len());
     }
     let out = env.phonevault(&["verify", archive.to_str().unwrap()]);
-    ok(&out, "verify");
+    assert_success(&out, "verify");
 }
 
 #[test]
@@ -190,13 +170,13 @@ fn second_backup_pulls_nothing_and_third_takes_exactly_the_new_photos() {
     }));
     let to = env.new_dir("backups");
     let (out, first) = backup(&env, &phone.serial(), &to, &[]);
-    ok(&out, "first backup");
+    assert_success(&out, "first backup");
     let selected = first["items"].as_u64().unwrap();
     assert!(selected > 10, "{first}");
 
     let recv_before = recv_count(&phone.stats());
     let (out, second) = backup(&env, &phone.serial(), &to, &[]);
-    ok(&out, "second backup");
+    assert_success(&out, "second backup");
     assert_eq!(second["items"].as_u64(), Some(0), "{second}");
     assert_eq!(second["bytes"].as_u64(), Some(0), "{second}");
     assert_eq!(second["skipped"].as_u64(), Some(selected), "{second}");
@@ -214,7 +194,7 @@ fn second_backup_pulls_nothing_and_third_takes_exactly_the_new_photos() {
         "--to",
         to.to_str().unwrap(),
     ]);
-    ok(&out, "third backup, text");
+    assert_success(&out, "third backup, text");
     assert!(
         String::from_utf8_lossy(&out.stdout).contains("Nothing new"),
         "{}",
@@ -235,7 +215,7 @@ fn second_backup_pulls_nothing_and_third_takes_exactly_the_new_photos() {
         new_paths.insert(format!("/sdcard/DCIM/Camera/{name}"));
     }
     let (out, fourth) = backup(&env, &phone.serial(), &to, &[]);
-    ok(&out, "backup after adding 3 photos");
+    assert_success(&out, "backup after adding 3 photos");
     assert_eq!(fourth["items"].as_u64(), Some(3), "{fourth}");
     let archive = PathBuf::from(fourth["archive"].as_str().unwrap());
     let got: BTreeSet<String> = manifest_items(&env, &archive)
@@ -274,7 +254,7 @@ fn pulled_cable_then_rerun_stores_every_item_exactly_once() {
         "--json",
     ]);
     assert!(!out.status.success(), "a backup cut short must not exit 0");
-    let first = json(&out);
+    let first = stdout_json(&out);
     assert!(!first["stopped"].is_null(), "{first}");
     let saved = first["items"].as_u64().unwrap();
     assert!(saved > 0 && saved < want.len() as u64, "{first}");
@@ -290,7 +270,7 @@ fn pulled_cable_then_rerun_stores_every_item_exactly_once() {
 
     phone.restart(HandsetSpec::android14().storage(&storage));
     let (out, second) = backup(&env, &phone.serial(), &to, &[]);
-    ok(&out, "rerun");
+    assert_success(&out, "rerun");
     assert_eq!(second["skipped"].as_u64(), Some(saved), "{second}");
     assert_eq!(
         second["items"].as_u64().unwrap() + saved,
@@ -301,7 +281,7 @@ fn pulled_cable_then_rerun_stores_every_item_exactly_once() {
     let mut union = BTreeMap::new();
     for archive in archives(&to) {
         let out = env.phonevault(&["verify", archive.to_str().unwrap()]);
-        ok(&out, "verify");
+        assert_success(&out, "verify");
         for item in manifest_items(&env, &archive) {
             let path = item["path"].as_str().unwrap().to_string();
             assert!(
@@ -332,14 +312,14 @@ fn encrypted_backup_opens_in_7zip_with_the_password() {
         .env("PHONEVAULT_PASSWORD", "correct horse")
         .output()
         .unwrap();
-    ok(&out, "encrypted backup");
-    let archive = PathBuf::from(json(&out)["archive"].as_str().unwrap().to_string());
+    assert_success(&out, "encrypted backup");
+    let archive = PathBuf::from(stdout_json(&out)["archive"].as_str().unwrap().to_string());
     let test = env
         .command("7zz")
         .args(["t", "-pcorrect horse", archive.to_str().unwrap()])
         .output()
         .unwrap();
-    ok(&test, "7zz t");
+    assert_success(&test, "7zz t");
     let listing = env
         .command("7zz")
         .args(["l", "-slt", "-pcorrect horse", archive.to_str().unwrap()])
@@ -354,7 +334,7 @@ fn encrypted_backup_opens_in_7zip_with_the_password() {
         .arg(&archive)
         .output()
         .unwrap();
-    ok(&x, "7zz x");
+    assert_success(&x, "7zz x");
     let want = included(&phone.truth());
     let mut compared = 0;
     for path in want.keys() {

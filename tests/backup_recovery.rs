@@ -6,32 +6,12 @@ use std::collections::BTreeSet;
 use std::fs;
 use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::process::{Output, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use common::{HandsetSpec, Populate, TestEnv};
+use common::{assert_success, stdout_json, HandsetSpec, Populate, TestEnv};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
-
-fn ok(out: &Output, what: &str) {
-    assert!(
-        out.status.success(),
-        "{what} failed ({:?})\nstdout: {}\nstderr: {}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-fn json(out: &Output) -> Value {
-    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-        panic!(
-            "not JSON ({e}): {}\nstderr: {}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        )
-    })
-}
 
 fn sha256_file(path: &Path) -> String {
     let mut file = fs::File::open(path).unwrap();
@@ -53,8 +33,8 @@ fn sha256_file(path: &Path) -> String {
 
 fn show_items(env: &TestEnv, archive: &Path) -> Vec<Value> {
     let out = env.phonevault(&["show", archive.to_str().unwrap(), "--json"]);
-    ok(&out, "show --json");
-    let value = json(&out);
+    assert_success(&out, "show --json");
+    let value = stdout_json(&out);
     value
         .as_array()
         .or_else(|| value["items"].as_array())
@@ -93,8 +73,8 @@ fn a_sparse_file_over_4_gib_round_trips_through_zip64_with_its_hash() {
         &path,
         "--json",
     ]);
-    ok(&out, "backup of the huge file");
-    let summary = json(&out);
+    assert_success(&out, "backup of the huge file");
+    let summary = stdout_json(&out);
     assert_eq!(summary["items"].as_u64(), Some(1), "{summary}");
     assert_eq!(summary["bytes"].as_u64(), Some(size), "{summary}");
     let archive = PathBuf::from(summary["archive"].as_str().unwrap());
@@ -111,7 +91,7 @@ fn a_sparse_file_over_4_gib_round_trips_through_zip64_with_its_hash() {
     );
     // verify re-reads the 4.5 GiB entry through zip64 and checks it against that hash.
     let out = env.phonevault(&["verify", archive.to_str().unwrap()]);
-    ok(&out, "verify");
+    assert_success(&out, "verify");
     fs::remove_file(&archive).unwrap();
 }
 
@@ -182,8 +162,8 @@ fn a_killed_backup_leaves_only_a_partial_which_the_rerun_cleans_up_and_completes
         to.to_str().unwrap(),
         "--json",
     ]);
-    ok(&out, "rerun");
-    let summary = json(&out);
+    assert_success(&out, "rerun");
+    let summary = stdout_json(&out);
     assert_eq!(
         summary["removed_partials"][0].as_str(),
         partial.to_str(),
@@ -196,7 +176,7 @@ fn a_killed_backup_leaves_only_a_partial_which_the_rerun_cleans_up_and_completes
         .map(|i| i["path"].as_str().unwrap().to_string())
         .collect();
     assert_eq!(got, want);
-    ok(
+    assert_success(
         &env.phonevault(&["verify", archive.to_str().unwrap()]),
         "verify",
     );
@@ -216,7 +196,7 @@ impl SmallDisk {
             .arg(&dir)
             .output()
             .unwrap();
-        ok(&out, "mount a small tmpfs (the tests run as root)");
+        assert_success(&out, "mount a small tmpfs (the tests run as root)");
         SmallDisk(dir)
     }
 }

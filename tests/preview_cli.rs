@@ -5,20 +5,9 @@ mod common;
 
 use std::collections::BTreeSet;
 use std::fs;
-use std::process::Output;
 
-use common::{sim_bin, HandsetSpec, TestEnv};
+use common::{assert_success, sim_bin, HandsetSpec, TestEnv};
 use serde_json::Value;
-
-fn ok(out: &Output, what: &str) {
-    assert!(
-        out.status.success(),
-        "{what} failed ({:?})\nstdout: {}\nstderr: {}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
 
 fn bytes_sent(stats: &Value) -> u64 {
     stats["bytes_sent"]
@@ -48,7 +37,7 @@ fn previews_of_500_photos_read_at_most_5_percent_and_nothing_when_warm() {
         .arg(&truth_path)
         .output()
         .unwrap();
-    ok(&populate, "populate");
+    assert_success(&populate, "populate");
     let truth: Value = serde_json::from_slice(&fs::read(&truth_path).unwrap()).unwrap();
     let photos: Vec<&Value> = truth
         .as_array()
@@ -73,7 +62,7 @@ fn previews_of_500_photos_read_at_most_5_percent_and_nothing_when_warm() {
         sheet.to_str().unwrap(),
         "--json",
     ]);
-    ok(&out, "cold preview");
+    assert_success(&out, "cold preview");
     let read = bytes_sent(&phone.stats()) - before;
     assert!(
         read * 100 <= photo_bytes * 5,
@@ -118,7 +107,7 @@ fn previews_of_500_photos_read_at_most_5_percent_and_nothing_when_warm() {
         "--out",
         sheet.to_str().unwrap(),
     ]);
-    ok(&out, "warm preview");
+    assert_success(&out, "warm preview");
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
         stderr.contains("read 0 B from the phone"),

@@ -9,28 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::Output;
 use std::time::Duration;
 
-use common::{HandsetSpec, Populate, TestEnv};
-use serde_json::Value;
-
-fn ok(out: &Output, what: &str) {
-    assert!(
-        out.status.success(),
-        "{what} failed ({:?})\nstdout: {}\nstderr: {}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-fn json(out: &Output) -> Value {
-    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-        panic!(
-            "not JSON ({e}): {}\nstderr: {}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        )
-    })
-}
+use common::{assert_success, stdout_json, HandsetSpec, Populate, TestEnv};
 
 fn small() -> Populate {
     Populate {
@@ -84,8 +63,8 @@ fn make_archive(
     args[1] = &serial;
     args.extend_from_slice(extra);
     let out = env.phonevault(&args);
-    ok(&out, "backup");
-    let summary = json(&out);
+    assert_success(&out, "backup");
+    let summary = stdout_json(&out);
     assert_eq!(
         summary["items"].as_u64(),
         Some(items.len() as u64),
@@ -146,7 +125,7 @@ fn phone_mtimes(phone: &common::Handset, paths: &[String]) -> Vec<i64> {
     for batch in paths.chunks(40) {
         let quoted: Vec<String> = batch.iter().map(|p| quote(p)).collect();
         let out = phone.shell(&format!("stat -c '%Y' {}", quoted.join(" ")));
-        ok(&out, "stat on the handset");
+        assert_success(&out, "stat on the handset");
         let text = String::from_utf8_lossy(&out.stdout).into_owned();
         all.extend(
             text.lines()
@@ -235,8 +214,8 @@ fn android_10_archive_restores_onto_android_14_then_a_rerun_pushes_nothing() {
 
     // The dry run plans every item at its mapped path and pushes nothing.
     let out = restore(&env, &target.serial(), &archive, &["--dry-run"]);
-    ok(&out, "dry run");
-    let plan = json(&out);
+    assert_success(&out, "dry run");
+    let plan = stdout_json(&out);
     let mut planned: Vec<(String, String)> = plan["items"]
         .as_array()
         .expect("planned items")
@@ -258,7 +237,7 @@ fn android_10_archive_restores_onto_android_14_then_a_rerun_pushes_nothing() {
     assert_eq!(planned, expected);
     // (Only the on-device helper may have been pushed, to /data/local/tmp.)
     let listing = target.shell("find /sdcard -type f");
-    ok(&listing, "find on the handset");
+    assert_success(&listing, "find on the handset");
     assert_eq!(
         String::from_utf8_lossy(&listing.stdout).trim(),
         "",
@@ -266,8 +245,8 @@ fn android_10_archive_restores_onto_android_14_then_a_rerun_pushes_nothing() {
     );
 
     let out = restore(&env, &target.serial(), &archive, &[]);
-    ok(&out, "restore");
-    let summary = json(&out);
+    assert_success(&out, "restore");
+    let summary = stdout_json(&out);
     let total: u64 = items.iter().map(|i| i.size).sum();
     assert_eq!(
         summary["restored"].as_u64(),
@@ -307,8 +286,8 @@ fn android_10_archive_restores_onto_android_14_then_a_rerun_pushes_nothing() {
     // Again: everything is identical, nothing is pushed.
     let sends_before = send_count(&target);
     let out = restore(&env, &target.serial(), &archive, &[]);
-    ok(&out, "second restore");
-    let again = json(&out);
+    assert_success(&out, "second restore");
+    let again = stdout_json(&out);
     assert_eq!(again["restored"].as_u64(), Some(0), "{again}");
     assert_eq!(
         again["skipped"].as_u64(),
@@ -337,8 +316,8 @@ fn conflicts_keep_both_by_default_and_overwrite_only_when_asked() {
     let original = fs::read(host_path(&source_storage, &victim.path)).unwrap();
 
     let out = restore(&env, &target.serial(), &archive, &[]);
-    ok(&out, "restore with a conflict");
-    let summary = json(&out);
+    assert_success(&out, "restore with a conflict");
+    let summary = stdout_json(&out);
     assert_eq!(summary["conflicts"].as_u64(), Some(1), "{summary}");
     assert_eq!(
         summary["restored"].as_u64(),
@@ -361,12 +340,12 @@ fn conflicts_keep_both_by_default_and_overwrite_only_when_asked() {
 
     // A rerun with keep-both finds the numbered copy identical: nothing new.
     let out = restore(&env, &target.serial(), &archive, &[]);
-    ok(&out, "second keep-both restore");
-    let again = json(&out);
+    assert_success(&out, "second keep-both restore");
+    let again = stdout_json(&out);
     assert_eq!(again["restored"].as_u64(), Some(0), "{again}");
 
     let out = restore(&env, &target.serial(), &archive, &["--on-conflict", "skip"]);
-    ok(&out, "restore with skip");
+    assert_success(&out, "restore with skip");
     assert_eq!(
         fs::read(&on_target).unwrap(),
         b"a different photo already on the phone"
@@ -378,8 +357,8 @@ fn conflicts_keep_both_by_default_and_overwrite_only_when_asked() {
         &archive,
         &["--on-conflict", "overwrite"],
     );
-    ok(&out, "restore with overwrite");
-    let summary = json(&out);
+    assert_success(&out, "restore with overwrite");
+    let summary = stdout_json(&out);
     assert_eq!(summary["restored"].as_u64(), Some(1), "{summary}");
     assert!(fs::read(&on_target).unwrap() == original, "not overwritten");
     let mtime = phone_mtimes(&target, std::slice::from_ref(&victim.path));
@@ -401,7 +380,7 @@ fn a_handset_too_small_is_refused_before_any_push_with_both_numbers() {
         "{stderr}"
     );
     let listing = target.shell("find /sdcard -type f");
-    ok(&listing, "find on the handset");
+    assert_success(&listing, "find on the handset");
     assert_eq!(
         String::from_utf8_lossy(&listing.stdout).trim(),
         "",
@@ -411,7 +390,7 @@ fn a_handset_too_small_is_refused_before_any_push_with_both_numbers() {
     // The dry run shows the same numbers and pushes nothing either.
     let out = restore(&env, &target.serial(), &archive, &["--dry-run"]);
     assert!(!out.status.success());
-    let plan = json(&out);
+    let plan = stdout_json(&out);
     assert_eq!(plan["needed"].as_u64(), Some(total), "{plan}");
     assert_eq!(plan["fits"].as_bool(), Some(false), "{plan}");
     assert!(plan["free"].as_u64().unwrap() < total, "{plan}");
@@ -439,7 +418,7 @@ fn a_pulled_cable_leaves_no_partial_file_and_a_rerun_completes() {
         )
         .expect("restore hung after the cable was pulled");
     assert_eq!(out.status.code(), Some(3), "the cut restore: {out:?}");
-    let cut = json(&out);
+    let cut = stdout_json(&out);
     assert!(cut["stopped"].is_string(), "{cut}");
     assert!(
         cut["restored"].as_u64().unwrap() < items.len() as u64,
@@ -466,8 +445,8 @@ fn a_pulled_cable_leaves_no_partial_file_and_a_rerun_completes() {
 
     target.restart(HandsetSpec::android14());
     let out = restore(&env, &target.serial(), &archive, &[]);
-    ok(&out, "restore after reconnecting");
-    let summary = json(&out);
+    assert_success(&out, "restore after reconnecting");
+    let summary = stdout_json(&out);
     assert_eq!(
         summary["removed_leftovers"].as_array().map(Vec::len),
         Some(left_files),
@@ -517,8 +496,8 @@ fn a_wrong_password_is_a_clear_error_and_pushes_nothing() {
         &archive,
         &["--password-file", right.to_str().unwrap()],
     );
-    ok(&out, "restore with the right password");
-    let summary = json(&out);
+    assert_success(&out, "restore with the right password");
+    let summary = stdout_json(&out);
     assert_eq!(summary["failed"].as_u64(), Some(0), "{summary}");
     assert!(summary["restored"].as_u64().unwrap() >= 10, "{summary}");
 }
@@ -552,7 +531,7 @@ fn a_damaged_entry_is_reported_and_the_rest_restored() {
     let target = env.start_handset(HandsetSpec::android14());
     let out = restore(&env, &target.serial(), &archive, &[]);
     assert_eq!(out.status.code(), Some(3), "{out:?}");
-    let summary = json(&out);
+    let summary = stdout_json(&out);
     assert_eq!(summary["failed"].as_u64(), Some(1), "{summary}");
     assert_eq!(
         summary["failures"][0]["path"].as_str(),
@@ -592,7 +571,7 @@ fn a_file_the_phone_refuses_is_reported_and_the_rest_restored() {
     let target = env.start_handset(HandsetSpec::android14().fault(&format!("deny={temp}")));
     let out = restore(&env, &target.serial(), &archive, &[]);
     assert_eq!(out.status.code(), Some(3), "{out:?}");
-    let summary = json(&out);
+    let summary = stdout_json(&out);
     assert_eq!(summary["failed"].as_u64(), Some(1), "{summary}");
     assert_eq!(
         summary["failures"][0]["path"].as_str(),

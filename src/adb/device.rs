@@ -661,6 +661,30 @@ impl Handset {
         })
     }
 
+    /// Runs a shell command that must succeed: a non-zero exit is [`Error::Shell`] with the
+    /// command and what it printed on stderr.
+    ///
+    /// # Errors
+    /// As [`shell`](Self::shell), and `Shell` for a non-zero exit status.
+    pub fn shell_checked(&self, command: &str) -> Result<ShellOutput> {
+        let out = self.shell(command)?;
+        if out.status == 0 {
+            Ok(out)
+        } else {
+            Err(self.shell_failed(command, &out))
+        }
+    }
+
+    /// The error for `command` having ended with `out`'s non-zero status.
+    pub fn shell_failed(&self, command: &str, out: &ShellOutput) -> Error {
+        Error::Shell {
+            serial: self.adb_serial.clone(),
+            command: command.to_string(),
+            status: out.status,
+            stderr: String::from_utf8_lossy(&out.stderr).trim().to_string(),
+        }
+    }
+
     /// Runs a shell command (shell v2: separate stderr and the exit status).
     ///
     /// On a phone without `shell_v2` the v1 shell is used: stderr arrives merged into stdout
