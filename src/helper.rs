@@ -347,14 +347,25 @@ pub fn heads(handset: &Handset, paths: &[String], n: u64, sink: &mut HeadSink<'_
     if paths.is_empty() {
         return Ok(());
     }
+    // A file that changes or goes away while it is read spoils the batch; a second try
+    // almost always finds the phone settled.
     let stream = run_with_list(handset, &format!("heads {n}"), paths)?;
-    read_heads(handset.serial(), stream, paths.len(), n, sink)
+    match read_heads(handset.serial(), stream, paths.len(), n, sink) {
+        Err(Error::HelperOutput { .. }) => {
+            let stream = run_with_list(handset, &format!("heads {n}"), paths)?;
+            read_heads(handset.serial(), stream, paths.len(), n, sink)
+        }
+        other => other,
+    }
 }
 
-/// Splits the `heads` stream: per path a line `STATUS LENGTH` then LENGTH bytes.
+/// Splits the `heads` stream: a line `STATUS LENGTH` per path; then the first bytes of every
+/// `ok` path, in order, LENGTH each; then `end ok`. The sink is called only once the whole
+/// stream checked out, so bytes from a file that changed while it was read never reach it.
 ///
 /// # Errors
-/// `HelperOutput` when the stream is malformed or holds fewer than `count` frames.
+/// `HelperOutput` when the stream is malformed, cut short, or ends with `end changed` (a file
+/// changed size while it was read: ask again).
 pub fn read_heads(
     serial: &str,
     stream: impl Read,
@@ -368,7 +379,7 @@ pub fn read_heads(
     };
     let mut reader = BufReader::new(stream);
     let mut line = Vec::new();
-    let mut bytes = Vec::new();
+    let mut frames = Vec::with_capacity(count);
     for index in 0..count {
         line.clear();
         reader
@@ -376,24 +387,49 @@ pub fn read_heads(
             .map_err(|e| bad(format!("reading heads: {e}")))?;
         let (status, len) = parse_status_line(&line).ok_or_else(|| {
             bad(format!(
-                "bad heads frame {index}: {:?}",
+                "bad heads line {index}: {:?}",
                 String::from_utf8_lossy(&line)
             ))
         })?;
         let len: u64 = std::str::from_utf8(len)
             .ok()
             .and_then(|s| s.parse().ok())
-            .filter(|&l| l <= limit)
-            .ok_or_else(|| bad(format!("bad length in heads frame {index}")))?;
-        bytes.clear();
+            .filter(|&l| l <= limit && (l == 0 || status == FileStatus::Ok))
+            .ok_or_else(|| bad(format!("bad length in heads line {index}")))?;
+        frames.push((status, len));
+    }
+    let mut heads = Vec::with_capacity(count);
+    for (index, &(status, len)) in frames.iter().enumerate() {
+        let mut bytes = Vec::new();
         let got = (&mut reader)
             .take(len)
             .read_to_end(&mut bytes)
             .map_err(|e| bad(format!("reading heads: {e}")))?;
         if got as u64 != len {
-            return Err(bad(format!("heads stream cut short in frame {index}")));
+            return Err(bad(format!("heads stream cut short in file {index}")));
         }
-        sink(index, status, &bytes)?;
+        heads.push((status, bytes));
+    }
+    line.clear();
+    reader
+        .read_until(b'\n', &mut line)
+        .map_err(|e| bad(format!("reading heads: {e}")))?;
+    match line.as_slice() {
+        b"end ok\n" => {}
+        b"end changed\n" => {
+            return Err(bad(
+                "a file changed while its first bytes were read; try again".to_string(),
+            ))
+        }
+        other => {
+            return Err(bad(format!(
+                "heads stream does not end where expected: {:?}",
+                String::from_utf8_lossy(&other[..other.len().min(40)])
+            )))
+        }
+    }
+    for (index, (status, bytes)) in heads.iter().enumerate() {
+        sink(index, *status, bytes)?;
     }
     Ok(())
 }
@@ -547,7 +583,7 @@ mod tests {
 
     #[test]
     fn heads_frames_are_split() {
-        let stream: &[u8] = b"ok 2\nhimissing 0\nok 1\nzdenied 0\n";
+        let stream: &[u8] = b"ok 2\nmissing 0\nok 1\ndenied 0\nhizend ok\n";
         let mut got = Vec::new();
         read_heads("S", stream, 4, 2, &mut |i, s, b| {
             got.push((i, s, b.to_vec()));
@@ -563,8 +599,14 @@ mod tests {
                 (3, FileStatus::Denied, vec![]),
             ]
         );
-        assert!(read_heads("S", &b"ok 5\nabc"[..], 1, 8, &mut |_, _, _| Ok(())).is_err());
-        assert!(read_heads("S", &b"ok 9\nabcdefghi"[..], 1, 8, &mut |_, _, _| Ok(())).is_err());
+        let no_sink = &mut |_: usize, _: FileStatus, _: &[u8]| -> Result<()> {
+            panic!("nothing may reach the sink from a bad stream")
+        };
+        assert!(read_heads("S", &b"ok 5\nabc"[..], 1, 8, no_sink).is_err());
+        assert!(read_heads("S", &b"ok 9\nabcdefghi\nend ok\n"[..], 1, 8, no_sink).is_err());
+        assert!(read_heads("S", &b"ok 3\nabc\nend changed\n"[..], 1, 8, no_sink).is_err());
+        assert!(read_heads("S", &b"ok 3\nabcdend ok\n"[..], 1, 8, no_sink).is_err());
+        assert!(read_heads("S", &b"missing 3\nabcend ok\n"[..], 1, 8, no_sink).is_err());
     }
 
     #[test]
