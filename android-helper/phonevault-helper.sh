@@ -1,7 +1,7 @@
 # phonevault on-device helper: runs under Android's shell (mksh) with toybox tools.
 # Wire format: android-helper/README.md. Pushed to /data/local/tmp by the host and
 # re-pushed whenever PVH_VERSION differs from the host's copy.
-PVH_VERSION=4
+PVH_VERSION=5
 
 pvh_usage() {
 	print -r -- "usage: phonevault-helper.sh [--expect VERSION] list ROOT...|heads N [LISTFILE]|hash [LISTFILE]|version" >&2
@@ -39,35 +39,40 @@ pvh_stat() {
 	fi
 }
 
+# Lists every file under the given folders with one find (a process per folder adds up on
+# a phone), then names the folders find could not open.
 pvh_list_tree() {
-	typeset root=$1 d
+	typeset d
 	if [ -n "$pvh_printf" ]; then
-		find "$root" -type f -printf 'f %s %T@ %p\0' 2>>"$pvh_err"
+		find "$@" -type f -printf 'f %s %T@ %p\0' 2>>"$pvh_err"
 	else
-		find "$root" -type f -exec sh "$pvh_self" --expect "$PVH_VERSION" _stat {} + 2>>"$pvh_err"
+		find "$@" -type f -exec sh "$pvh_self" --expect "$PVH_VERSION" _stat {} + 2>>"$pvh_err"
 	fi
-	# find skips folders it cannot open (after a message on stderr); name them explicitly.
-	find "$root" -type d -print0 2>/dev/null | while IFS= read -r -d '' d; do
+	# find skips a folder it cannot open after a message on stderr: only then is the second
+	# walk (half the cost of the first) needed. Without an error file, always walk.
+	if [ "$pvh_err" != /dev/null ] && [ ! -s "$pvh_err" ]; then
+		return 0
+	fi
+	find "$@" -type d -print0 2>/dev/null | while IFS= read -r -d '' d; do
 		if [ ! -r "$d" ] || [ ! -x "$d" ]; then
 			pvh_record u 0 0 "$d"
 		fi
 	done
 }
 
-pvh_list_root() {
-	typeset root=$1
-	if [ ! -e "$root" ]; then
-		return 0
+# Whether a root is a folder to list: a missing one is skipped quietly, one that cannot be
+# read is recorded as unreadable.
+pvh_root_ok() {
+	[ -e "$1" ] || return 1
+	if [ ! -d "$1" ] || [ ! -r "$1" ] || [ ! -x "$1" ]; then
+		pvh_record u 0 0 "$1"
+		return 1
 	fi
-	if [ ! -d "$root" ] || [ ! -r "$root" ] || [ ! -x "$root" ]; then
-		pvh_record u 0 0 "$root"
-		return 0
-	fi
-	pvh_list_tree "$root"
+	return 0
 }
 
 pvh_list() {
-	typeset root card sub line
+	typeset root card sub line n=0
 	pvh_err="${pvh_self%/*}/.phonevault-helper.err.$$"
 	# A redirection failure would end the script, so try it in a subshell first.
 	( : >"$pvh_err" ) 2>/dev/null || pvh_err=/dev/null
@@ -76,19 +81,25 @@ pvh_list() {
 	if [ "$(find / -prune -printf x 2>/dev/null)" = x ]; then
 		pvh_printf=1
 	fi
+	set -A pvh_roots
 	for root; do
 		if [ "$root" = @sdcards ]; then
 			for card in /storage/[0-9A-F][0-9A-F][0-9A-F][0-9A-F]-[0-9A-F][0-9A-F][0-9A-F][0-9A-F]; do
 				[ -d "$card" ] || continue
 				pvh_record s 0 0 "$card"
 				for sub in DCIM Pictures Movies; do
-					pvh_list_root "$card/$sub"
+					if pvh_root_ok "$card/$sub"; then
+						pvh_roots[n]="$card/$sub"
+						n=$((n + 1))
+					fi
 				done
 			done
-		else
-			pvh_list_root "$root"
+		elif pvh_root_ok "$root"; then
+			pvh_roots[n]=$root
+			n=$((n + 1))
 		fi
 	done
+	[ "$n" -gt 0 ] && pvh_list_tree "${pvh_roots[@]}"
 	if [ "$pvh_err" != /dev/null ]; then
 		while IFS= read -r line; do
 			pvh_record e 0 0 "$line"
