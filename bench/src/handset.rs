@@ -112,6 +112,13 @@ pub struct Sim<'a> {
     child: Child,
     pub serial: String,
     stats: PathBuf,
+    /// How it was started, to start it again (see [`Sim::revive`]).
+    bin: PathBuf,
+    storage: PathBuf,
+    link: String,
+    logs: PathBuf,
+    log: PathBuf,
+    stopped: bool,
 }
 
 impl<'a> Sim<'a> {
@@ -163,6 +170,12 @@ impl<'a> Sim<'a> {
             child,
             serial: String::new(),
             stats,
+            bin: sim.to_owned(),
+            storage: storage.to_owned(),
+            link: link.to_owned(),
+            logs: logs.to_owned(),
+            log: log_path.clone(),
+            stopped: false,
         };
         let fail = |handset: &mut Sim, why: String| {
             handset.stop();
@@ -234,7 +247,36 @@ impl<'a> Sim<'a> {
         last
     }
 
+    /// After a failed run: when the handset died or adb no longer lists it as `device`, starts
+    /// it again (new port, new serial) and says what happened, so one crash costs one run and
+    /// not the rest of the row. `Ok(None)` when the handset is fine (the failure was ours).
+    ///
+    /// # Errors
+    /// When it cannot be started again.
+    pub fn revive(&mut self) -> Result<Option<String>, String> {
+        let exited = self.child.try_wait().ok().flatten();
+        let state = self.adb.output(&["-s", &self.serial, "get-state"]);
+        if exited.is_none() && state.trim() == "device" {
+            return Ok(None);
+        }
+        let mut why = match exited {
+            Some(status) => format!("the handset exited ({status})"),
+            None => format!("adb saw the handset as `{}`", tidy(state.trim(), 80)),
+        };
+        if let Some(line) = first_line(&fs::read_to_string(&self.log).unwrap_or_default()) {
+            why = format!("{why}; its log: {line}");
+        }
+        self.stop();
+        let fresh = Sim::start(self.adb, &self.bin, &self.storage, &self.link, &self.logs)?;
+        *self = fresh;
+        Ok(Some(why))
+    }
+
     fn stop(&mut self) {
+        if self.stopped {
+            return;
+        }
+        self.stopped = true;
         if !self.serial.is_empty() {
             let _ = self.adb.output(&["disconnect", &self.serial]);
         }

@@ -229,11 +229,13 @@ impl Runner {
                 .map(|b| String::from_utf8_lossy(&b).into_owned())
                 .unwrap_or_default();
             Some(
-                first_line(&text).unwrap_or_else(|| match (r.code, r.signal) {
-                    (Some(code), _) => format!("exit status {code}"),
-                    (None, Some(signal)) => format!("killed by signal {signal}"),
-                    (None, None) => "no exit status".to_owned(),
-                }),
+                first_line(&text)
+                    .or_else(|| summary_reason(&stdout))
+                    .unwrap_or_else(|| match (r.code, r.signal) {
+                        (Some(code), _) => format!("exit status {code}"),
+                        (None, Some(signal)) => format!("killed by signal {signal}"),
+                        (None, None) => "no exit status".to_owned(),
+                    }),
             )
         };
         Outcome {
@@ -243,6 +245,14 @@ impl Runner {
             stdout,
         }
     }
+}
+
+/// Why a command that printed a JSON summary and nothing on standard error stopped (`phonevault
+/// backup --json` exits 3 with `"stopped": "..."` when the handset goes away mid-run).
+fn summary_reason(stdout: &Path) -> Option<String> {
+    let value: serde_json::Value = serde_json::from_slice(&fs::read(stdout).ok()?).ok()?;
+    let stopped = value.get("stopped")?.as_str()?;
+    Some(tidy(&format!("stopped: {stopped}"), 160))
 }
 
 /// The line of a command's standard error that says what went wrong, short enough for a table

@@ -43,6 +43,8 @@ struct Side {
     rss: Vec<u64>,
     /// Why the side is `n/a`, ready for the table.
     failure: Option<String>,
+    /// Runs left out because the simulated handset failed under them.
+    excused: Vec<String>,
 }
 
 impl Side {
@@ -53,6 +55,29 @@ impl Side {
             moved: Vec::new(),
             rss: Vec::new(),
             failure: None,
+            excused: Vec::new(),
+        }
+    }
+
+    /// Records a run. A failed run after which the handset had to be started again is left
+    /// out and noted: the simulated handset failed, not the command.
+    fn record_on(&mut self, sim: &mut Sim, outcome: &Outcome, moved: Option<u64>) {
+        if outcome.ok() {
+            self.record(outcome, moved);
+            return;
+        }
+        let failure = outcome.failure.clone().unwrap_or_default();
+        match sim.revive() {
+            Ok(None) => self.record(outcome, None),
+            Ok(Some(why)) => self
+                .excused
+                .push(format!("{failure} ({why}; restarted it)")),
+            Err(err) => {
+                self.record(outcome, None);
+                self.excused.push(format!(
+                    "{failure} (the handset could not be restarted: {err})"
+                ));
+            }
         }
     }
 
@@ -98,22 +123,28 @@ impl Side {
                 Some(m) if !verb.is_empty() => format!("{}, {} {verb}", secs(t), bytes(m)),
                 _ => secs(t),
             },
-            (None, None) => "n/a (not run)".to_owned(),
+            (None, None) => match self.excused.last() {
+                Some(why) => format!("n/a (every run lost to a failing handset: {why})"),
+                None => "n/a (not run)".to_owned(),
+            },
         }
     }
 
     fn note(&self, name: &str) -> String {
         let times: Vec<String> = self.times.iter().map(|t| format!("{t:.3}")).collect();
         let moved: Vec<String> = self.moved.iter().map(u64::to_string).collect();
-        format!(
-            "{name}: times [{}] s, bytes moved [{}]{}",
+        let mut note = format!(
+            "{name}: times [{}] s, bytes moved [{}]",
             times.join(", "),
-            moved.join(", "),
-            self.failure
-                .as_ref()
-                .map(|f| format!("; {f}"))
-                .unwrap_or_default()
-        )
+            moved.join(", ")
+        );
+        if let Some(f) = &self.failure {
+            let _ = write!(note, "; {f}");
+        }
+        for e in &self.excused {
+            let _ = write!(note, "; a run left out: {e}");
+        }
+        note
     }
 }
 
@@ -193,7 +224,7 @@ pub fn b1(ctx: &Ctx, phone: &Result<Phone, String>, link: &str, keep: Option<&Pa
     let Some(phone) = phone_or_fail(&mut row, phone) else {
         return row;
     };
-    let Some(sim) = sim_or_fail(&mut row, ctx, &phone.dir, link) else {
+    let Some(mut sim) = sim_or_fail(&mut row, ctx, &phone.dir, link) else {
         return row;
     };
     let roots = phone.media_roots();
@@ -204,7 +235,8 @@ pub fn b1(ctx: &Ctx, phone: &Result<Phone, String>, link: &str, keep: Option<&Pa
                 let dest = ctx.work.join(format!("b1-{link}-backup-{i}"));
                 let before = sim.stats();
                 let out = phonevault(ctx, "b1-backup", &backup_args(&sim.serial, &dest), &[]);
-                ours.record(&out, sent_since(&sim, before.as_ref()));
+                let moved = sent_since(&sim, before.as_ref());
+                ours.record_on(&mut sim, &out, moved);
                 match keep {
                     Some(keep) if out.ok() && i + 1 == ctx.plan.runs => {
                         remove(keep);
@@ -222,7 +254,8 @@ pub fn b1(ctx: &Ctx, phone: &Result<Phone, String>, link: &str, keep: Option<&Pa
                 args.push(dest.clone().into_os_string());
                 let before = sim.stats();
                 let out = adb(&ctx.runner, ctx, "b1-pull", &args);
-                peer.record(&out, sent_since(&sim, before.as_ref()));
+                let moved = sent_since(&sim, before.as_ref());
+                peer.record_on(&mut sim, &out, moved);
                 remove(&dest);
             }
         }
@@ -258,7 +291,7 @@ pub fn b2(ctx: &Ctx, phone: &Result<Phone, String>, link: &str) -> Row {
         .filter(|t| t.kind.as_deref() == Some("photo"))
         .map(|t| t.path.clone())
         .collect();
-    let Some(sim) = sim_or_fail(&mut row, ctx, &phone.dir, link) else {
+    let Some(mut sim) = sim_or_fail(&mut row, ctx, &phone.dir, link) else {
         return row;
     };
     let (mut cold, mut warm, mut peer) = (
@@ -285,11 +318,13 @@ pub fn b2(ctx: &Ctx, phone: &Result<Phone, String>, link: &str) -> Row {
                 let env = [("XDG_CACHE_HOME", cache.as_os_str())];
                 let before = sim.stats();
                 let out = phonevault(ctx, "b2-preview-cold", &args, &env);
-                cold.record(&out, sent_since(&sim, before.as_ref()));
+                let moved = sent_since(&sim, before.as_ref());
+                cold.record_on(&mut sim, &out, moved);
                 if out.ok() {
                     let before = sim.stats();
                     let out = phonevault(ctx, "b2-preview-warm", &args, &env);
-                    warm.record(&out, sent_since(&sim, before.as_ref()));
+                    let moved = sent_since(&sim, before.as_ref());
+                    warm.record_on(&mut sim, &out, moved);
                 }
                 remove(&cache);
                 remove(&sheet);
@@ -301,7 +336,8 @@ pub fn b2(ctx: &Ctx, phone: &Result<Phone, String>, link: &str) -> Row {
                 args.push(dest.clone().into_os_string());
                 let before = sim.stats();
                 let out = adb(&ctx.runner, ctx, "b2-pull", &args);
-                peer.record(&out, sent_since(&sim, before.as_ref()));
+                let moved = sent_since(&sim, before.as_ref());
+                peer.record_on(&mut sim, &out, moved);
                 remove(&dest);
             }
         }
@@ -366,12 +402,16 @@ pub fn b3(ctx: &Ctx, phone: &Result<Phone, String>, link: &str) -> Row {
     let Some(phone) = phone_or_fail(&mut row, phone) else {
         return row;
     };
-    let Some(sim) = sim_or_fail(&mut row, ctx, &phone.dir, link) else {
+    let Some(mut sim) = sim_or_fail(&mut row, ctx, &phone.dir, link) else {
         return row;
     };
     let dest = ctx.work.join("b3-backup");
-    let backup = backup_args(&sim.serial, &dest);
-    let first = phonevault(ctx, "b3-first-backup", &backup, &[]);
+    let first = phonevault(
+        ctx,
+        "b3-first-backup",
+        &backup_args(&sim.serial, &dest),
+        &[],
+    );
     if let Some(why) = &first.failure {
         row.fail(&format!("command failed: {why}"));
         return row;
@@ -398,18 +438,20 @@ pub fn b3(ctx: &Ctx, phone: &Result<Phone, String>, link: &str) -> Row {
     let mut recvs = Vec::new();
     for _ in 0..ctx.plan.runs {
         let before = sim.stats();
-        let out = phonevault(ctx, "b3-rerun", &backup, &[]);
+        let out = phonevault(ctx, "b3-rerun", &backup_args(&sim.serial, &dest), &[]);
         let after = sim.stats();
         let sent = match (&before, &after) {
             (Some(b), Some(a)) => Some(a.sent.saturating_sub(b.sent)),
             _ => None,
         };
-        rerun.record(&out, sent);
-        if let (Some(b), Some(a)) = (&before, &after) {
-            if let (Some(rb), Some(ra)) = (recv_requests(&b.raw), recv_requests(&a.raw)) {
-                recvs.push(ra.saturating_sub(rb));
+        if out.ok() {
+            if let (Some(b), Some(a)) = (&before, &after) {
+                if let (Some(rb), Some(ra)) = (recv_requests(&b.raw), recv_requests(&a.raw)) {
+                    recvs.push(ra.saturating_sub(rb));
+                }
             }
         }
+        rerun.record_on(&mut sim, &out, sent);
         if rerun.gave_up() {
             break;
         }
@@ -541,7 +583,7 @@ pub fn b4(ctx: &Ctx, phone: &Result<Phone, String>, backup: &Path, link: &str) -
                 side.failure = Some(why);
                 continue;
             }
-            let sim = match start_sim(ctx, &target, link) {
+            let mut sim = match start_sim(ctx, &target, link) {
                 Ok(sim) => sim,
                 Err(why) => {
                     side.failure = Some(why);
@@ -560,7 +602,8 @@ pub fn b4(ctx: &Ctx, phone: &Result<Phone, String>, backup: &Path, link: &str) -
                 args.push("/sdcard/".into());
                 adb(&ctx.runner, ctx, "b4-push", &args)
             };
-            side.record(&out, received_since(&sim, before.as_ref()));
+            let moved = received_since(&sim, before.as_ref());
+            side.record_on(&mut sim, &out, moved);
         }
     }
     remove(&target);
@@ -596,7 +639,7 @@ pub fn b5(ctx: &Ctx, phone: &Result<Phone, String>, link: &str) -> Row {
     } else {
         "backup of one 5 GiB file"
     };
-    let Some(sim) = sim_or_fail(&mut row, ctx, &phone.dir, link) else {
+    let Some(mut sim) = sim_or_fail(&mut row, ctx, &phone.dir, link) else {
         return row;
     };
     let mut ours = Side::new("command");
@@ -604,7 +647,8 @@ pub fn b5(ctx: &Ctx, phone: &Result<Phone, String>, link: &str) -> Row {
         let dest = ctx.work.join(format!("b5-backup-{i}"));
         let before = sim.stats();
         let out = phonevault(ctx, "b5-backup", &backup_args(&sim.serial, &dest), &[]);
-        ours.record(&out, sent_since(&sim, before.as_ref()));
+        let moved = sent_since(&sim, before.as_ref());
+        ours.record_on(&mut sim, &out, moved);
         remove(&dest);
         if ours.gave_up() {
             break;
@@ -666,7 +710,7 @@ pub fn b6(ctx: &Ctx, phone: &Result<Phone, String>, link: &str) -> Row {
     if ctx.plan.quick {
         row.what = "listing a phone (quick: small)";
     }
-    let Some(sim) = sim_or_fail(&mut row, ctx, &phone.dir, link) else {
+    let Some(mut sim) = sim_or_fail(&mut row, ctx, &phone.dir, link) else {
         return row;
     };
     let roots: Vec<String> = phone.media_roots().iter().map(|r| shell_quote(r)).collect();
@@ -682,7 +726,7 @@ pub fn b6(ctx: &Ctx, phone: &Result<Phone, String>, link: &str) -> Row {
                     &os(&["-s", sim.serial.as_str(), "ls", "--json"]),
                     &[],
                 );
-                ours.record(&out, None);
+                ours.record_on(&mut sim, &out, None);
                 if out.ok() {
                     items = count_items(&out.stdout_text());
                 }
@@ -693,7 +737,7 @@ pub fn b6(ctx: &Ctx, phone: &Result<Phone, String>, link: &str) -> Row {
                     "b6-find",
                     &os(&["-s", sim.serial.as_str(), "shell", find.as_str()]),
                 );
-                peer.record(&out, None);
+                peer.record_on(&mut sim, &out, None);
                 if out.ok() {
                     lines = out.stdout_text().lines().count();
                 }
