@@ -10,6 +10,10 @@
 #                                       writes target/bench/BENCHMARKS-quick.md unless --out
 #   bash scripts/bench.sh --rows B1,B3  only some rows
 #   bash scripts/bench.sh --help        every option
+#   bash scripts/bench.sh --debug-build --quick
+#                                       use the debug build (the test suite's: it checks the
+#                                       table's shape, not the figures, and a release build
+#                                       from scratch would double CI's time)
 #
 # Needs what the tests need: adb, mksh and toybox (Debian packages), and root for the
 # simulated handset's mount namespace. Targets are reported, never asserted.
@@ -29,6 +33,15 @@ if [ "$(id -u)" -ne 0 ]; then
     exit 1
 fi
 
-cargo build --release --locked -p phonevault -p phonevault-sim -p phonevault-bench
-bin="${CARGO_TARGET_DIR:-target}/release"
+profile=release
+if [ "${1:-}" = --debug-build ]; then
+    profile=debug
+    shift
+fi
+if [ "$profile" = release ]; then
+    cargo build --release --locked -p phonevault -p phonevault-sim -p phonevault-bench
+else
+    cargo build --locked -p phonevault -p phonevault-sim -p phonevault-bench
+fi
+bin="${CARGO_TARGET_DIR:-target}/$profile"
 exec "$bin/phonevault-bench" --bin-dir "$bin" "$@"

@@ -504,7 +504,16 @@ fn render(ctx: &Ctx, cli: &Cli, rows: &[Row], phones: &PhoneNotes) -> String {
         report::tool_version(&cli.adb, &["version"])
     );
     let commit = report::tool_version(Path::new("git"), &["describe", "--always", "--dirty"]);
-    let _ = writeln!(md, "- phonevault: commit {commit}, release build");
+    let build = if ctx
+        .phonevault
+        .parent()
+        .is_some_and(|d| d.ends_with("debug"))
+    {
+        "debug build (figures not comparable)"
+    } else {
+        "release build"
+    };
+    let _ = writeln!(md, "- phonevault: commit {commit}, {build}");
     let _ = writeln!(md, "\n## Phones and links\n");
     for (name, text) in phones {
         let _ = writeln!(md, "- {name}: {text}");

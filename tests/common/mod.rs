@@ -146,6 +146,8 @@ pub fn wait_timeout(child: &mut Child, timeout: Duration) -> Option<ExitStatus> 
 #[derive(Debug, Clone)]
 pub struct Populate {
     pub photos: u32,
+    /// Camera photo sizes, `MIN-MAX` (e.g. `1M-2M`); the generator's small default when `None`.
+    pub photo_size: Option<&'static str>,
     pub videos: u32,
     pub whatsapp: u32,
     pub huge: bool,
@@ -156,6 +158,7 @@ impl Default for Populate {
     fn default() -> Self {
         Populate {
             photos: 20,
+            photo_size: None,
             videos: 3,
             whatsapp: 20,
             huge: false,
@@ -645,6 +648,7 @@ impl Handset {
                     .args(["--whatsapp", &p.whatsapp.to_string()])
                     .args(["--seed", &p.seed.to_string()])
                     .args(if p.huge { &["--huge"][..] } else { &[][..] })
+                    .args(p.photo_size.map(|s| ["--photo-size", s]).iter().flatten())
                     .arg("--truth")
                     .arg(self.truth_path()),
                 COMMAND_TIMEOUT,
