@@ -42,7 +42,7 @@ struct Cli {
     /// A small run for everyday use: tiny phones, one run each, usb3 only (under two minutes).
     #[arg(long)]
     quick: bool,
-    /// Only these rows (B1..B6), e.g. `--rows B1,B3`.
+    /// Only these rows (B1..B6, P1), e.g. `--rows B1,B3`.
     #[arg(long, value_delimiter = ',', value_name = "IDS")]
     rows: Vec<String>,
     /// Runs per measurement (the median is reported); default 3, or 1 with --quick.
@@ -198,7 +198,7 @@ pub struct Ctx {
     pub runner: Runner,
 }
 
-const ALL_ROWS: [&str; 6] = ["B1", "B2", "B3", "B4", "B5", "B6"];
+const ALL_ROWS: [&str; 7] = ["B1", "B2", "B3", "B4", "B5", "B6", "P1"];
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -406,7 +406,7 @@ fn run_rows(ctx: &Ctx, selected: &BTreeSet<&str>) -> (Vec<Row>, PhoneNotes) {
             let _ = fs::remove_dir_all(&p.dir);
         }
     }
-    if selected.contains("B3") {
+    if selected.contains("B3") || selected.contains("P1") {
         progress(&format!(
             "B3: making a phone of about {} items",
             plan.b3_items
@@ -422,8 +422,14 @@ fn run_rows(ctx: &Ctx, selected: &BTreeSet<&str>) -> (Vec<Row>, PhoneNotes) {
             |p| p.included().count(),
         )
         .and_then(|spec| handset::populate(&ctx.sim, &ctx.work.join("phone-b3"), &spec));
-        progress("B3: backup, then reruns");
-        rows.push(rows::b3(ctx, &phone, plan.link));
+        if selected.contains("B3") {
+            progress("B3: backup, then reruns");
+            rows.push(rows::b3(ctx, &phone, plan.link));
+        }
+        if selected.contains("P1") {
+            progress("P1: small files, pipelined against one at a time");
+            rows.push(rows::p1(ctx, &phone, plan.link, 1000));
+        }
         phones.push(describe("S", "B3", &phone));
         if let Ok(p) = &phone {
             let _ = fs::remove_dir_all(&p.dir);

@@ -768,6 +768,99 @@ pub fn b6(ctx: &Ctx, phone: &Result<Phone, String>, link: &str) -> Row {
     row
 }
 
+/// P1 (issue 3): small files through the library's `Handset::pull_many_with`, pipelined (the
+/// default window and streams) against one request at a time on one stream, the way
+/// `adb pull` asks for files. The same phone, link and run; only the pipelining differs.
+pub fn p1(ctx: &Ctx, phone: &Result<Phone, String>, link: &str, files: usize) -> Row {
+    use phonevault::adb::{ConnectOptions, PullEvent, PullOptions};
+
+    let mut row = Row::new(
+        "P1",
+        "small files pulled, pipelined vs one at a time",
+        link,
+        "faster than one at a time",
+    );
+    let Some(phone) = phone_or_fail(&mut row, phone) else {
+        return row;
+    };
+    let Some(sim) = sim_or_fail(&mut row, ctx, &phone.dir, link) else {
+        return row;
+    };
+    let paths: Vec<String> = phone
+        .truth
+        .iter()
+        .filter(|t| t.include)
+        .take(files)
+        .map(|t| t.path.clone())
+        .collect();
+    let port = ctx.adb.as_ref().map(|a| a.port).ok();
+    let handset = phonevault::adb::connect(&ConnectOptions {
+        adb_program: Some(ctx.adb_program.clone()),
+        port,
+        timeout: None,
+    })
+    .and_then(|server| server.open(Some(&sim.serial)));
+    let handset = match handset {
+        Ok(h) => h,
+        Err(e) => {
+            row.fail(&e.to_string());
+            return row;
+        }
+    };
+    let pipelined = PullOptions::default();
+    let one_at_a_time = PullOptions {
+        window: 1,
+        streams: 1,
+    };
+    let time = |options: PullOptions| -> Result<(f64, u64), String> {
+        let started = std::time::Instant::now();
+        let mut moved = 0u64;
+        handset
+            .pull_many_with(&paths, options, &mut |event| {
+                if let PullEvent::Data { bytes, .. } = event {
+                    moved += bytes.len() as u64;
+                }
+                Ok(())
+            })
+            .map_err(|e| e.to_string())?;
+        Ok((started.elapsed().as_secs_f64(), moved))
+    };
+    let (mut ours, mut peer, mut moved) = (Vec::new(), Vec::new(), 0);
+    for i in 0..ctx.plan.runs {
+        for our_turn in order(i) {
+            let options = if our_turn { pipelined } else { one_at_a_time };
+            match time(options) {
+                Ok((t, m)) => {
+                    moved = m;
+                    if our_turn { &mut ours } else { &mut peer }.push(t);
+                }
+                Err(e) => {
+                    row.fail(&e);
+                    return row;
+                }
+            }
+        }
+    }
+    let (Some(a), Some(b)) = (median(&ours), median(&peer)) else {
+        row.fail("no run finished");
+        return row;
+    };
+    row.figure = format!(
+        "{} for {} files ({}), window {} x {} streams",
+        secs(a),
+        paths.len(),
+        bytes(moved),
+        pipelined.window,
+        pipelined.streams
+    );
+    row.peer = format!("one request at a time: {}", secs(b));
+    row.ratio = format!("{:.2}", a / b);
+    row.met = Verdict::from_bool(a < b);
+    row.notes.push(format!("pipelined runs: {ours:?} s"));
+    row.notes.push(format!("one-at-a-time runs: {peer:?} s"));
+    row
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
