@@ -19,7 +19,7 @@ pub mod thumb;
 use chrono::{DateTime, FixedOffset, SecondsFormat};
 use serde::{Deserialize, Serialize};
 
-use crate::catalog::{DateSource, Kind, MediaItem, Taken};
+use crate::catalog::{DateSource, Kind, MediaItem, Source, Taken};
 use crate::progress::{Event, Progress};
 use crate::{Error, Result};
 
@@ -170,7 +170,12 @@ fn plan(item: &MediaItem) -> Plan {
     if item.kind != Kind::Photo {
         return Plan::Placeholder;
     }
+    // WhatsApp strips EXIF from every image it sends or receives: a head would hold no
+    // thumbnail and cost a third of a typical 200 KB WhatsApp image. Decode it whole instead
+    // (within the run's byte budget).
+    let stripped = item.source != Source::Gallery;
     match extension(item).as_str() {
+        "jpg" | "jpeg" | "jpe" if stripped => Plan::Whole,
         "jpg" | "jpeg" | "jpe" | "heic" | "heif" | "dng" => Plan::Head,
         "png" => Plan::Whole,
         _ => Plan::Placeholder,
