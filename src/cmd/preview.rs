@@ -4,7 +4,7 @@
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
-use phonevault::catalog::{self, CatalogOptions, Kind, MediaItem};
+use phonevault::catalog::{self, CatalogOptions, Kind, MediaItem, Source};
 use phonevault::preview::{
     build_previews, records, render_sheet, HandsetSource, PreviewCache, PreviewOptions, PreviewRun,
     HEAD_BYTES,
@@ -80,7 +80,13 @@ pub fn run(args: &PreviewArgs, global: &GlobalArgs) -> phonevault::Result<Exit> 
 fn whole_budget(items: &[MediaItem]) -> u64 {
     let photos: Vec<&MediaItem> = items.iter().filter(|i| i.kind == Kind::Photo).collect();
     let total: u64 = photos.iter().map(|i| i.size).sum();
-    let heads: u64 = photos.iter().map(|i| i.size.min(HEAD_BYTES as u64)).sum();
+    // Only Gallery photos are read by their heads; WhatsApp images carry no EXIF and are
+    // decoded whole, out of this budget.
+    let heads: u64 = photos
+        .iter()
+        .filter(|i| i.source == Source::Gallery)
+        .map(|i| i.size.min(HEAD_BYTES as u64))
+        .sum();
     (total * BYTE_SHARE_PERCENT / 100).saturating_sub(heads)
 }
 
