@@ -197,8 +197,16 @@ pub struct ExtractArgs {
     pub to: PathBuf,
     #[command(flatten)]
     pub selection: SelectionArgs,
+    /// What to do when a different file already has an item's name: keep both (the item
+    /// as `NAME (1).EXT`), skip the item, or overwrite the file. Identical files are left
+    /// as they are.
+    #[arg(long, value_enum, default_value_t)]
+    pub on_conflict: OnConflict,
     #[command(flatten)]
     pub password: PasswordArgs,
+    /// Print a JSON summary.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]

@@ -122,6 +122,11 @@ pub enum Error {
     /// The password does not open the archive.
     #[error("archive {path}: wrong password")]
     WrongPassword { path: PathBuf },
+    /// An entry's password check (the AES header: salt and verification value) fails while
+    /// the same password opens the archive's other entries: the entry is damaged, the
+    /// password is right.
+    #[error("archive {path}: entry {entry:?} is damaged: its password check (AES header) fails, but the same password opens the archive's other entries")]
+    PasswordCheckDamaged { path: PathBuf, entry: String },
     /// A name from a phone or an archive would escape its folder or is not a usable path.
     #[error("refusing unsafe path {name:?}: {reason}")]
     UnsafePath { name: String, reason: &'static str },

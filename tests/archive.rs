@@ -13,6 +13,7 @@ use phonevault::archive::{
 };
 use phonevault::catalog::{DateSource, Kind, MediaItem, Source, Taken};
 use phonevault::progress::NoProgress;
+use phonevault::restore::OnConflict;
 use phonevault::Error;
 use sha2::{Digest, Sha256};
 
@@ -231,8 +232,10 @@ fn round_trip_keeps_bytes_mtimes_and_hashes() {
     assert_eq!(report.bytes, 70_001 + 12_345 + 3_001);
 
     let out = tmp.path().join("out");
-    let extracted = reader.extract(&out, &mut |_| true, &NoProgress).unwrap();
-    assert_eq!(extracted.written.len(), 4);
+    let extracted = reader
+        .extract(&out, &mut |_| true, OnConflict::KeepBoth, &NoProgress)
+        .unwrap();
+    assert_eq!(extracted.written(), 4);
     assert!(extracted.problems.is_empty());
     assert_extracted(&out, &items);
 
@@ -403,8 +406,10 @@ fn flipped_byte_is_found_and_named() {
 
     // Extract writes the good ones and leaves the damaged one out.
     let out = tmp.path().join("out");
-    let extracted = reader.extract(&out, &mut |_| true, &NoProgress).unwrap();
-    assert_eq!(extracted.written.len(), 3);
+    let extracted = reader
+        .extract(&out, &mut |_| true, OnConflict::KeepBoth, &NoProgress)
+        .unwrap();
+    assert_eq!(extracted.written(), 3);
     assert_eq!(extracted.problems.len(), 1);
     assert!(!out
         .join("gallery/DCIM/Camera/PXL_20240312_153012345.jpg")
@@ -475,12 +480,16 @@ fn extract_refuses_names_that_escape() {
         let path = crafted_archive(tmp.path(), evil);
         let mut reader = ArchiveReader::open(&path, None).unwrap();
         let out = tmp.path().join("out");
-        let err = reader
-            .extract(&out, &mut |_| true, &NoProgress)
-            .unwrap_err();
+        // Refused and listed, not written; the other items would be extracted.
+        let report = reader
+            .extract(&out, &mut |_| true, OnConflict::KeepBoth, &NoProgress)
+            .unwrap();
+        assert_eq!(report.written(), 0, "{evil}: {report:?}");
+        assert_eq!(report.problems.len(), 1, "{evil}: {report:?}");
+        assert_eq!(report.problems[0].entry, evil);
         assert!(
-            matches!(&err, Error::UnsafePath { name, .. } if name == evil),
-            "{evil}: {err}"
+            report.problems[0].detail.contains("refusing unsafe path"),
+            "{evil}: {report:?}"
         );
         assert!(!tmp.path().join("evil").exists());
         assert!(!Path::new("/tmp/phonevault-evil-abs").exists());

@@ -6,20 +6,23 @@
 //! the manifest, verifies, extracts and streams entries back; [`BackupFolder`] lists the
 //! archives of a backup folder for incremental backups.
 
+mod extract;
 mod folder;
 mod manifest;
+pub mod no_overwrite;
 mod reader;
 mod writer;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
 
+pub use extract::{ExtractReport, Extracted, ExtractedItem};
 pub use folder::{archive_stem, BackupFolder, FolderScan};
 pub use manifest::{
     entry_name, HandsetRecord, ItemRecord, Manifest, FORMAT_NAME, FORMAT_VERSION, MANIFEST_ENTRY,
     PREVIEWS_ENTRY,
 };
-pub use reader::{ArchiveReader, EntryProblem, EntryReader, ExtractReport, VerifyReport};
+pub use reader::{ArchiveReader, EntryProblem, EntryReader, VerifyReport};
 pub use writer::{ArchiveWriter, ItemWriter};
 
 use crate::{Error, Result};

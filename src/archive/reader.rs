@@ -4,6 +4,7 @@ use std::fs::File;
 use std::io::{self, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 
+use serde::Serialize;
 use sha2::{Digest, Sha256};
 use zip::read::ZipFile;
 use zip::result::ZipError;
@@ -11,18 +12,24 @@ use zip::ZipArchive;
 
 use super::manifest::{Manifest, FORMAT_NAME, FORMAT_VERSION, MANIFEST_ENTRY};
 use super::writer::hex;
-use super::{safe_join, ItemRecord, Password};
+use super::{ItemRecord, Password};
 use crate::progress::{Event, Progress};
 use crate::{Error, Result};
 
 /// The manifest is small; anything bigger is not one of ours.
 const MANIFEST_LIMIT: u64 = 512 * 1024 * 1024;
+/// When the manifest's password check fails, this many other encrypted entries (the
+/// smallest) are tried to tell a damaged manifest from a wrong password.
+const PASSWORD_PROBES: usize = 4;
 
 /// An open archive with its manifest loaded.
 pub struct ArchiveReader {
     path: PathBuf,
     zip: ZipArchive<BufReader<File>>,
     password: Option<Password>,
+    /// Whether the password opened an encrypted manifest (checked to its HMAC): then a
+    /// later entry whose password check fails is damaged, not opened with a wrong password.
+    password_proven: bool,
     manifest: Manifest,
 }
 
@@ -36,7 +43,7 @@ impl std::fmt::Debug for ArchiveReader {
 }
 
 /// One entry that failed a check.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct EntryProblem {
     /// The zip entry name (from the archive: escape before printing).
     pub entry: String,
@@ -60,16 +67,6 @@ impl VerifyReport {
     }
 }
 
-/// What [`ArchiveReader::extract`] did.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct ExtractReport {
-    /// Files written, with their original mtimes.
-    pub written: Vec<PathBuf>,
-    pub bytes: u64,
-    /// Entries not written because they are damaged or differ from the manifest.
-    pub problems: Vec<EntryProblem>,
-}
-
 impl ArchiveReader {
     /// Opens an archive and reads its manifest.
     ///
@@ -85,17 +82,32 @@ impl ArchiveReader {
         })?;
         let password = password.cloned();
         let mut zip = zip;
-        let json = read_small(&mut zip, path, password.as_ref(), MANIFEST_ENTRY).map_err(|e| match e {
-            Error::Archive { path, detail } if detail.starts_with("has no entry") => {
-                Error::Archive {
-                    path,
-                    detail: format!(
-                        "has no {MANIFEST_ENTRY}: not a phonevault archive, or one that was never finished"
-                    ),
-                }
+        if zip.index_for_name(MANIFEST_ENTRY).is_none() {
+            return Err(Error::Archive {
+                path: path.to_path_buf(),
+                detail: format!(
+                    "has no {MANIFEST_ENTRY}: not a phonevault archive, or one that was never finished"
+                ),
+            });
+        }
+        let json = match read_small(&mut zip, path, password.as_ref(), false, MANIFEST_ENTRY) {
+            Ok(json) => json,
+            Err(Error::WrongPassword { path }) => {
+                let opens_others = password
+                    .as_ref()
+                    .is_some_and(|p| password_opens_another_entry(&mut zip, p, MANIFEST_ENTRY));
+                return Err(if opens_others {
+                    Error::PasswordCheckDamaged {
+                        path,
+                        entry: MANIFEST_ENTRY.to_owned(),
+                    }
+                } else {
+                    Error::WrongPassword { path }
+                });
             }
-            other => other,
-        })?;
+            Err(other) => return Err(other),
+        };
+        let password_proven = password.is_some() && entry_is_encrypted(&zip, MANIFEST_ENTRY);
         let manifest: Manifest = serde_json::from_slice(&json).map_err(|e| Error::Archive {
             path: path.to_path_buf(),
             detail: format!("{MANIFEST_ENTRY} is not a valid manifest: {e}"),
@@ -113,6 +125,7 @@ impl ArchiveReader {
             path: path.to_path_buf(),
             zip,
             password,
+            password_proven,
             manifest,
         })
     }
@@ -169,12 +182,13 @@ impl ArchiveReader {
             bytes: self.manifest.total_size(),
         });
         let mut report = VerifyReport::default();
+        let archive_path = self.path.clone();
         for record in &records {
             progress.event(Event::ItemStarted {
                 path: &record.entry,
                 size: record.item.size,
             });
-            match self.check_entry(record, &mut io::sink(), progress) {
+            match self.check_entry(record, &mut io::sink(), &archive_path, progress) {
                 Ok(n) => {
                     report.good += 1;
                     report.bytes += n;
@@ -202,82 +216,14 @@ impl ArchiveReader {
         Ok(report)
     }
 
-    /// Writes the items `filter` accepts under `to_dir` as `<source>/<rel_path>`, with their
-    /// original mtimes. Every chosen name is checked before anything is written.
-    ///
-    /// # Errors
-    /// `UnsafePath` when a chosen entry name would escape `to_dir` (nothing is written);
-    /// `Io` when a file cannot be written; `WrongPassword`/`PasswordNeeded`. Damaged entries
-    /// are listed in the report and not written.
-    pub fn extract(
-        &mut self,
-        to_dir: &Path,
-        filter: &mut dyn FnMut(&ItemRecord) -> bool,
-        progress: &dyn Progress,
-    ) -> Result<ExtractReport> {
-        let mut chosen = Vec::new();
-        for record in &self.manifest.items {
-            if filter(record) {
-                let dest = safe_join(to_dir, &record.entry)?;
-                chosen.push((record.clone(), dest));
-            }
-        }
-        progress.event(Event::Phase {
-            name: "extract",
-            items: chosen.len() as u64,
-            bytes: chosen.iter().map(|(r, _)| r.item.size).sum(),
-        });
-        let mut report = ExtractReport::default();
-        for (record, dest) in chosen {
-            progress.event(Event::ItemStarted {
-                path: &record.entry,
-                size: record.item.size,
-            });
-            let parent = dest.parent().unwrap_or(to_dir);
-            std::fs::create_dir_all(parent)
-                .map_err(|e| Error::io("cannot create folder", parent, e))?;
-            let mut tmp = tempfile::Builder::new()
-                .prefix(".phonevault-extract-")
-                .tempfile_in(parent)
-                .map_err(|e| Error::io("cannot create a file in", parent, e))?;
-            match self.check_entry(&record, tmp.as_file_mut(), progress) {
-                Ok(n) => {
-                    let mtime = std::time::UNIX_EPOCH
-                        .checked_add(std::time::Duration::from_secs(
-                            u64::try_from(record.item.mtime).unwrap_or(0),
-                        ))
-                        .unwrap_or(std::time::UNIX_EPOCH);
-                    let file = tmp.as_file();
-                    file.set_modified(mtime)
-                        .and_then(|()| file.sync_all())
-                        .map_err(|e| Error::io("cannot write", &dest, e))?;
-                    tmp.persist(&dest)
-                        .map_err(|e| Error::io("cannot write", &dest, e.error))?;
-                    report.written.push(dest);
-                    report.bytes += n;
-                }
-                Err(Error::WrongPassword { path }) => return Err(Error::WrongPassword { path }),
-                Err(Error::PasswordNeeded) => return Err(Error::PasswordNeeded),
-                Err(e @ Error::Io { .. }) => return Err(e),
-                Err(e) => report.problems.push(EntryProblem {
-                    entry: record.entry.clone(),
-                    detail: problem_detail(&e),
-                }),
-            }
-            progress.event(Event::ItemDone {
-                path: &record.entry,
-            });
-        }
-        progress.event(Event::PhaseDone);
-        Ok(report)
-    }
-
     /// Copies one entry into `out`, checking size and SHA-256; returns the byte count.
-    /// Errors writing to `out` come back as `Io`; everything about the entry as `Archive`.
-    fn check_entry(
+    /// Errors writing to `out` come back as `Io` naming `out_path`; everything about the
+    /// entry as `Archive` (or `PasswordCheckDamaged`).
+    pub(super) fn check_entry(
         &mut self,
         record: &ItemRecord,
         out: &mut dyn Write,
+        out_path: &Path,
         progress: &dyn Progress,
     ) -> Result<u64> {
         let path = self.path.clone();
@@ -299,7 +245,7 @@ impl ArchiveReader {
             };
             hasher.update(&buf[..n]);
             out.write_all(&buf[..n])
-                .map_err(|e| Error::io("cannot write the extracted file", &path, e))?;
+                .map_err(|e| Error::io("cannot write", out_path, e))?;
             total += n as u64;
             progress.event(Event::Bytes(n as u64));
         }
@@ -326,11 +272,23 @@ impl ArchiveReader {
     }
 
     fn read_small(&mut self, name: &str) -> Result<Vec<u8>> {
-        read_small(&mut self.zip, &self.path, self.password.as_ref(), name)
+        read_small(
+            &mut self.zip,
+            &self.path,
+            self.password.as_ref(),
+            self.password_proven,
+            name,
+        )
     }
 
     fn open_zip_entry(&mut self, name: &str) -> Result<ZipFile<'_, BufReader<File>>> {
-        open_zip_entry(&mut self.zip, &self.path, self.password.as_ref(), name)
+        open_zip_entry(
+            &mut self.zip,
+            &self.path,
+            self.password.as_ref(),
+            self.password_proven,
+            name,
+        )
     }
 }
 
@@ -338,9 +296,10 @@ fn read_small(
     zip: &mut ZipArchive<BufReader<File>>,
     path: &Path,
     password: Option<&Password>,
+    password_proven: bool,
     name: &str,
 ) -> Result<Vec<u8>> {
-    let entry = open_zip_entry(zip, path, password, name)?;
+    let entry = open_zip_entry(zip, path, password, password_proven, name)?;
     let mut out = Vec::new();
     entry
         .take(MANIFEST_LIMIT)
@@ -352,10 +311,14 @@ fn read_small(
     Ok(out)
 }
 
+/// Opens one entry, decrypting it when it is encrypted. A failed password check is a wrong
+/// password, unless `password_proven` (the password opened other entries): then the entry's
+/// AES header is damaged.
 fn open_zip_entry<'z>(
     zip: &'z mut ZipArchive<BufReader<File>>,
     path: &Path,
     password: Option<&Password>,
+    password_proven: bool,
     name: &str,
 ) -> Result<ZipFile<'z, BufReader<File>>> {
     let Some(index) = zip.index_for_name(name) else {
@@ -382,6 +345,10 @@ fn open_zip_entry<'z>(
         zip.by_index(index)
     };
     result.map_err(|e| match e {
+        ZipError::InvalidPassword if password_proven => Error::PasswordCheckDamaged {
+            path: path.to_path_buf(),
+            entry: name.to_owned(),
+        },
         ZipError::InvalidPassword => Error::WrongPassword {
             path: path.to_path_buf(),
         },
@@ -392,10 +359,49 @@ fn open_zip_entry<'z>(
     })
 }
 
+fn entry_is_encrypted(zip: &ZipArchive<BufReader<File>>, name: &str) -> bool {
+    zip.index_for_name(name)
+        .and_then(|i| zip.by_index_data(i).ok())
+        .is_some_and(|d| d.encrypted())
+}
+
+/// Whether `password` opens an encrypted entry other than `except`, read to its end so its
+/// HMAC is checked: a wrong password passes the 2-byte check of one entry in 65,536, never
+/// the HMAC. The smallest entries are tried, a few at most.
+fn password_opens_another_entry(
+    zip: &mut ZipArchive<BufReader<File>>,
+    password: &Password,
+    except: &str,
+) -> bool {
+    let mut candidates: Vec<(u64, usize)> = (0..zip.len())
+        .filter_map(|i| {
+            let data = zip.by_index_data(i).ok()?;
+            let other = data.name().ok().is_some_and(|n| n != except);
+            (other && data.encrypted()).then(|| (data.compressed_size(), i))
+        })
+        .collect();
+    candidates.sort_unstable();
+    candidates.into_iter().take(PASSWORD_PROBES).any(|(_, i)| {
+        match zip.by_index_decrypt(i, password.as_bytes()) {
+            Ok(mut entry) => io::copy(&mut entry, &mut io::sink()).is_ok(),
+            Err(_) => false,
+        }
+    })
+}
+
 /// The detail of an entry problem, without repeating the archive's path.
-fn problem_detail(err: &Error) -> String {
+pub(super) fn problem_detail(err: &Error) -> String {
     match err {
         Error::Archive { detail, .. } => detail.clone(),
+        Error::PasswordCheckDamaged { entry, .. } => format!(
+            "entry {entry:?} is damaged: its password check (AES header) fails, but the same \
+             password opens the archive's other entries"
+        ),
+        Error::Io {
+            context,
+            path,
+            source,
+        } => format!("{context} {}: {source}", path.display()),
         other => other.to_string(),
     }
 }

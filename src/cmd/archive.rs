@@ -1,8 +1,10 @@
 //! `phonevault verify`, `show` and `extract`: reading archives back.
 
 use std::io::Write;
+use std::path::Path;
 
-use phonevault::archive::{EntryProblem, ItemRecord};
+use chrono::Datelike;
+use phonevault::archive::{EntryProblem, ExtractReport, Extracted, ItemRecord};
 use phonevault::escape::for_terminal;
 use phonevault::Error;
 
@@ -98,10 +100,7 @@ pub fn show(args: &ShowArgs, global: &GlobalArgs) -> phonevault::Result<Exit> {
     );
     for record in &records {
         let item = &record.item;
-        let modified = chrono::DateTime::from_timestamp(item.mtime, 0).map_or_else(
-            || item.mtime.to_string(),
-            |t| t.format("%Y-%m-%d %H:%M").to_string(),
-        );
+        let modified = modified_for_people(item.mtime);
         let _ = writeln!(
             out,
             "{:<17} {:<16} {:<8} {:>12}  {:<16}  {}",
@@ -127,10 +126,56 @@ pub fn extract(args: &ExtractArgs, global: &GlobalArgs) -> phonevault::Result<Ex
     let mut reader = open_archive(&args.archive, &args.password)?;
     let filter = selection(&args.selection)?.compile()?;
     let bars = Bars::new(global.quiet);
-    let report = reader.extract(&args.to, &mut |record| filter.matches(&record.item), &bars)?;
+    let report = reader.extract(
+        &args.to,
+        &mut |record| filter.matches(&record.item),
+        args.on_conflict.into(),
+        &bars,
+    )?;
     // Clear the bar before the report is printed.
     drop(bars);
     let mut out = std::io::stdout().lock();
+    if args.json {
+        let json = serde_json::json!({
+            "to": args.to,
+            "written": report.written(),
+            "already_there": report.count(Extracted::AlreadyThere),
+            "conflicts": report.conflicts(),
+            "bytes": report.bytes,
+            "items": report.items,
+            "problems": problems_json(&report.problems),
+        });
+        let _ = writeln!(out, "{json:#}");
+    } else {
+        print_extract_text(&mut out, &args.to, &report);
+    }
+    Ok(outcome(report.items.len(), &report.problems))
+}
+
+fn print_extract_text(out: &mut impl Write, to: &Path, report: &ExtractReport) {
+    let shown = |path: &Path| {
+        for_terminal(&path.strip_prefix(to).unwrap_or(path).display().to_string()).into_owned()
+    };
+    for item in &report.items {
+        let entry = for_terminal(&item.entry);
+        let _ = match item.action {
+            Extracted::KeptBoth => writeln!(
+                out,
+                "KEPT BOTH    {entry}: a different file has this name; written as {}",
+                shown(&item.path)
+            ),
+            Extracted::Overwritten => writeln!(
+                out,
+                "OVERWRITTEN  {entry}: a different file had this name and was replaced"
+            ),
+            Extracted::LeftAlone => writeln!(
+                out,
+                "LEFT ALONE   {entry}: a different file has this name; not extracted \
+                 (--on-conflict keep-both keeps both, overwrite replaces it)"
+            ),
+            Extracted::Written | Extracted::AlreadyThere => Ok(()),
+        };
+    }
     for problem in &report.problems {
         let _ = writeln!(
             out,
@@ -141,12 +186,31 @@ pub fn extract(args: &ExtractArgs, global: &GlobalArgs) -> phonevault::Result<Ex
     }
     let _ = writeln!(
         out,
-        "{} files ({} bytes) written to {}",
-        report.written.len(),
+        "{} files ({} bytes) written to {}; {} already there; {} conflicts: {} kept under a new \
+         name, {} overwritten, {} left alone{}",
+        report.written(),
         report.bytes,
-        for_terminal(&args.to.display().to_string())
+        for_terminal(&to.display().to_string()),
+        report.count(Extracted::AlreadyThere),
+        report.conflicts(),
+        report.count(Extracted::KeptBoth),
+        report.count(Extracted::Overwritten),
+        report.count(Extracted::LeftAlone),
+        if report.problems.is_empty() {
+            String::new()
+        } else {
+            format!("; {} not written", report.problems.len())
+        }
     );
-    Ok(outcome(report.written.len(), &report.problems))
+}
+
+/// An mtime for people: the date when it is one a calendar shows (years 1 to 9999), else
+/// the number itself, marked, rather than a made-up date.
+fn modified_for_people(mtime: i64) -> String {
+    match chrono::DateTime::from_timestamp(mtime, 0) {
+        Some(t) if (1..=9999).contains(&t.year()) => t.format("%Y-%m-%d %H:%M").to_string(),
+        _ => format!("{mtime} (out of range)"),
+    }
 }
 
 fn outcome(good: usize, problems: &[EntryProblem]) -> Exit {
