@@ -124,6 +124,19 @@ fn path_str(path: &Path) -> &str {
     path.to_str().unwrap()
 }
 
+/// Asserts that `path` holds `expected`, without printing kilobytes of bytes when not.
+fn assert_holds(path: &Path, expected: &[u8], context: &str) {
+    let found = fs::read(path).unwrap_or_else(|e| panic!("{}: {e}: {context}", path.display()));
+    assert!(
+        found == expected,
+        "{} holds {} bytes starting {:?}, not the {} expected: {context}",
+        path.display(),
+        found.len(),
+        String::from_utf8_lossy(&found[..found.len().min(40)]),
+        expected.len()
+    );
+}
+
 fn mtime_of(path: &Path) -> i64 {
     let modified = fs::metadata(path).unwrap().modified().unwrap();
     i64::try_from(modified.duration_since(UNIX_EPOCH).unwrap().as_secs()).unwrap()
@@ -245,21 +258,18 @@ fn extract_keeps_your_own_file_and_writes_the_item_beside_it() {
     );
     let said = text(&run);
     assert_eq!(run.status.code(), Some(0), "{said}");
-    assert_eq!(
-        fs::read(&yours).unwrap(),
+    assert_holds(
+        &yours,
         b"my own photo, not the archive's",
-        "your file was replaced: {said}"
+        &format!("your file was replaced: {said}"),
     );
     assert_eq!(mtime_of(&yours), 1_600_000_000);
     let beside = out.join("gallery/DCIM/Camera/with space (1).jpg");
-    assert_eq!(fs::read(&beside).unwrap(), photo_bytes(), "{said}");
+    assert_holds(&beside, &photo_bytes(), &said);
     assert_eq!(mtime_of(&beside), ITEM_MTIME);
     assert_eq!(mode_of(&beside), 0o644);
     assert_eq!(mtime_of(&clip), 1_500_000_000, "identical file rewritten");
-    assert_eq!(
-        fs::read(out.join("whatsapp").join(VOICE)).unwrap(),
-        items[2].1
-    );
+    assert_holds(&out.join("whatsapp").join(VOICE), &items[2].1, &said);
     assert!(
         said.contains(
             "KEPT BOTH    gallery/DCIM/Camera/with space.jpg: a different file has this name; \
@@ -287,10 +297,7 @@ fn extract_keeps_your_own_file_and_writes_the_item_beside_it() {
     assert!(said.contains("0 files (0 bytes) written"), "{said}");
     assert!(said.contains("3 already there"), "{said}");
     assert!(!out.join("gallery/DCIM/Camera/with space (2).jpg").exists());
-    assert_eq!(
-        fs::read(&yours).unwrap(),
-        b"my own photo, not the archive's"
-    );
+    assert_holds(&yours, b"my own photo, not the archive's", &said);
 
     // A second, different file under the numbered name: the next number is used.
     fs::write(&beside, b"edited since").unwrap();
@@ -309,8 +316,8 @@ fn extract_keeps_your_own_file_and_writes_the_item_beside_it() {
     assert_eq!(json["written"], 1, "{json:#}");
     assert_eq!(json["conflicts"], 1, "{json:#}");
     let third = out.join("gallery/DCIM/Camera/with space (2).jpg");
-    assert_eq!(fs::read(&third).unwrap(), photo_bytes());
-    assert_eq!(fs::read(&beside).unwrap(), b"edited since");
+    assert_holds(&third, &photo_bytes(), "the next free number");
+    assert_holds(&beside, b"edited since", "an earlier numbered copy");
     let kept: Vec<&serde_json::Value> = json["items"]
         .as_array()
         .unwrap()
@@ -347,7 +354,7 @@ fn extract_skip_leaves_your_file_and_overwrite_replaces_it_by_rename() {
     );
     let said = text(&run);
     assert_eq!(run.status.code(), Some(0), "{said}");
-    assert_eq!(fs::read(&yours).unwrap(), b"mine");
+    assert_holds(&yours, b"mine", &said);
     assert!(!out.join("gallery/DCIM/Camera/with space (1).jpg").exists());
     assert!(
         said.contains(
@@ -370,15 +377,11 @@ fn extract_skip_leaves_your_file_and_overwrite_replaces_it_by_rename() {
     );
     let said = text(&run);
     assert_eq!(run.status.code(), Some(0), "{said}");
-    assert_eq!(fs::read(&yours).unwrap(), photo_bytes());
+    assert_holds(&yours, &photo_bytes(), &said);
     assert_eq!(mtime_of(&yours), ITEM_MTIME);
     assert_eq!(mode_of(&yours), 0o644);
     assert_ne!(fs::metadata(&yours).unwrap().ino(), inode, "{said}");
-    assert_eq!(
-        fs::read(&link).unwrap(),
-        b"mine",
-        "written in place: {said}"
-    );
+    assert_holds(&link, b"mine", &format!("written in place: {said}"));
     assert!(
         said.contains("OVERWRITTEN  gallery/DCIM/Camera/with space.jpg"),
         "{said}"
@@ -402,14 +405,8 @@ fn extract_carries_on_past_an_unsafe_entry_name_and_exits_3() {
     );
     let said = text(&run);
     assert_eq!(run.status.code(), Some(3), "{said}");
-    assert_eq!(
-        fs::read(out.join("gallery").join(PHOTO)).unwrap(),
-        photo_bytes()
-    );
-    assert_eq!(
-        fs::read(out.join("whatsapp").join(VOICE)).unwrap(),
-        samples()[2].1
-    );
+    assert_holds(&out.join("gallery").join(PHOTO), &photo_bytes(), &said);
+    assert_holds(&out.join("whatsapp").join(VOICE), &samples()[2].1, &said);
     assert!(!tmp.path().join("evil.mp4").exists());
     assert!(!tmp.path().join("a").join("evil.mp4").exists());
     assert!(!out.join("evil.mp4").exists());
@@ -458,10 +455,7 @@ fn a_damaged_password_check_is_a_damaged_entry_not_a_wrong_password() {
         said.contains("NOT WRITTEN  gallery/Movies/clip.mp4: entry"),
         "{said}"
     );
-    assert_eq!(
-        fs::read(out.join("gallery").join(PHOTO)).unwrap(),
-        photo_bytes()
-    );
+    assert_holds(&out.join("gallery").join(PHOTO), &photo_bytes(), &said);
     assert!(!out.join("gallery").join(CLIP).exists());
 
     // A wrong password is still a wrong password.
@@ -573,4 +567,52 @@ fn show_marks_out_of_range_mtimes_and_json_keeps_the_number() {
         mtimes,
         vec![1_000_000_000_000_000, 300_000_000_000, -86_400, ITEM_MTIME]
     );
+}
+
+#[test]
+fn keep_both_does_not_take_a_name_another_item_of_the_archive_has() {
+    let tmp = tempfile::tempdir().unwrap();
+    let numbered = "DCIM/Camera/with space (1).jpg";
+    let items = vec![
+        (
+            item(Source::Gallery, PHOTO, 6000, ITEM_MTIME),
+            photo_bytes(),
+        ),
+        (
+            item(Source::Gallery, numbered, 500, ITEM_MTIME),
+            bytes_of(200, 500),
+        ),
+    ];
+    let archive = make(tmp.path(), "numbered", None, &items);
+    let out = tmp.path().join("out");
+    let yours = out.join("gallery").join(PHOTO);
+    fs::create_dir_all(yours.parent().unwrap()).unwrap();
+    fs::write(&yours, b"mine").unwrap();
+
+    for run_number in 1..=2 {
+        let run = phonevault(
+            &["extract", path_str(&archive), "--to", path_str(&out)],
+            None,
+        );
+        let said = format!("run {run_number}: {}", text(&run));
+        assert_eq!(run.status.code(), Some(0), "{said}");
+        assert_holds(&yours, b"mine", &said);
+        // The archive's own `with space (1).jpg` keeps its name; the conflicting photo
+        // takes the next number.
+        assert_holds(&out.join("gallery").join(numbered), &items[1].1, &said);
+        assert_holds(
+            &out.join("gallery/DCIM/Camera/with space (2).jpg"),
+            &photo_bytes(),
+            &said,
+        );
+        assert!(
+            !out.join("gallery/DCIM/Camera/with space (1) (1).jpg")
+                .exists(),
+            "{said}"
+        );
+        assert!(
+            !out.join("gallery/DCIM/Camera/with space (3).jpg").exists(),
+            "{said}"
+        );
+    }
 }

@@ -7,6 +7,7 @@
 //! appears meanwhile is not lost either. An entry that cannot be written (unsafe name,
 //! damaged, a folder in the way) is listed and the others are extracted.
 
+use std::collections::HashSet;
 use std::fs::File;
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
@@ -150,6 +151,9 @@ impl ArchiveReader {
                 }),
             }
         }
+        // Keep-both never takes a name another chosen item will have (`IMG (1).jpg` in the
+        // archive itself), as restore does.
+        let reserved: HashSet<PathBuf> = chosen.iter().map(|(_, dest)| dest.clone()).collect();
         progress.event(Event::Phase {
             name: "extract",
             items: chosen.len() as u64,
@@ -160,7 +164,13 @@ impl ArchiveReader {
                 path: &record.entry,
                 size: record.item.size,
             });
-            match self.extract_item(to_dir, &record, &dest, on_conflict, progress) {
+            let place = Place {
+                to_dir,
+                dest: &dest,
+                reserved: &reserved,
+                on_conflict,
+            };
+            match self.extract_item(&record, &place, progress) {
                 Ok((action, path, bytes)) => {
                     report.bytes += bytes;
                     report.items.push(ExtractedItem {
@@ -186,19 +196,18 @@ impl ArchiveReader {
     /// Decides and writes one item; returns what was done, where, and the bytes written.
     fn extract_item(
         &mut self,
-        to_dir: &Path,
         record: &ItemRecord,
-        dest: &Path,
-        on_conflict: OnConflict,
+        place: &Place<'_>,
         progress: &dyn Progress,
     ) -> Result<(Extracted, PathBuf, u64)> {
-        let folder = dest.parent().unwrap_or(to_dir);
+        let dest = place.dest;
+        let folder = dest.parent().unwrap_or(place.to_dir);
         std::fs::create_dir_all(folder)
             .map_err(|e| Error::io("cannot create the folder", folder, e))?;
         // The item's bytes, once read and checked; kept across a lost race for a name.
         let mut staged: Option<(NamedTempFile, u64)> = None;
         loop {
-            let (path, replace, action) = match decide(to_dir, record, dest, on_conflict)? {
+            let (path, replace, action) = match decide(record, place)? {
                 Decision::Done(action, path) => return Ok((action, path, 0)),
                 Decision::Write {
                     path,
@@ -257,13 +266,19 @@ impl ArchiveReader {
     }
 }
 
-/// Where the item goes, under the no-overwrite rule.
-fn decide(
-    to_dir: &Path,
-    record: &ItemRecord,
-    dest: &Path,
+/// Where one item may go.
+struct Place<'a> {
+    to_dir: &'a Path,
+    /// The item's own name under `to_dir`.
+    dest: &'a Path,
+    /// The names of every item being extracted.
+    reserved: &'a HashSet<PathBuf>,
     on_conflict: OnConflict,
-) -> Result<Decision> {
+}
+
+/// Where the item goes, under the no-overwrite rule.
+fn decide(record: &ItemRecord, place: &Place<'_>) -> Result<Decision> {
+    let dest = place.dest;
     let write = |path: PathBuf, replace, action| Decision::Write {
         path,
         replace,
@@ -274,13 +289,17 @@ fn decide(
         Existing::Same => return Ok(Decision::Done(Extracted::AlreadyThere, dest.to_path_buf())),
         Existing::Different => {}
     }
-    match on_conflict {
+    match place.on_conflict {
         OnConflict::Skip => Ok(Decision::Done(Extracted::LeftAlone, dest.to_path_buf())),
         OnConflict::Overwrite => Ok(write(dest.to_path_buf(), true, Extracted::Overwritten)),
         OnConflict::KeepBoth => {
             let mut n = 1;
             loop {
-                let variant = safe_join(to_dir, &numbered_name(&record.entry, n))?;
+                let variant = safe_join(place.to_dir, &numbered_name(&record.entry, n))?;
+                if place.reserved.contains(&variant) {
+                    n += 1;
+                    continue;
+                }
                 match compare(&variant, record)? {
                     Existing::Nothing => return Ok(write(variant, false, Extracted::KeptBoth)),
                     Existing::Same => return Ok(Decision::Done(Extracted::AlreadyThere, variant)),
