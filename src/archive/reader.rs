@@ -73,7 +73,9 @@ impl ArchiveReader {
     /// # Errors
     /// `Io` when the file cannot be opened; `Archive` when it is not a whole zip (truncated,
     /// damaged) or holds no valid phonevault manifest; `PasswordNeeded` when it is encrypted
-    /// and no password was given; `WrongPassword` when the password does not open it.
+    /// and no password was given; `WrongPassword` when the password does not open it;
+    /// `PasswordCheckDamaged` when the manifest's password check fails but the password
+    /// opens other entries (the manifest is damaged).
     pub fn open(path: &Path, password: Option<&Password>) -> Result<ArchiveReader> {
         let file = File::open(path).map_err(|e| Error::io("cannot open the archive", path, e))?;
         let zip = ZipArchive::new(BufReader::new(file)).map_err(|e| Error::Archive {
@@ -153,7 +155,8 @@ impl ArchiveReader {
     /// the end and fails the last read (`InvalidData`) when they differ from the manifest.
     ///
     /// # Errors
-    /// `Archive` when the entry is missing or unreadable; `WrongPassword`; `PasswordNeeded`.
+    /// `Archive` when the entry is missing or unreadable; `PasswordCheckDamaged` when its
+    /// AES header is damaged; `WrongPassword`; `PasswordNeeded`.
     pub fn open_entry(&mut self, record: &ItemRecord) -> Result<EntryReader<'_>> {
         let path = self.path.clone();
         let inner = self.open_zip_entry(&record.entry)?;
@@ -173,7 +176,7 @@ impl ArchiveReader {
     ///
     /// # Errors
     /// `WrongPassword` or `PasswordNeeded` (no entry can be checked). Damaged or missing
-    /// entries are not errors: they are listed in the report.
+    /// entries (a damaged AES header included) are not errors: they are listed in the report.
     pub fn verify(&mut self, progress: &dyn Progress) -> Result<VerifyReport> {
         let records = self.manifest.items.clone();
         progress.event(Event::Phase {
