@@ -136,13 +136,25 @@ pub fn extract(args: &ExtractArgs, global: &GlobalArgs) -> phonevault::Result<Ex
     drop(bars);
     let mut out = std::io::stdout().lock();
     if args.json {
+        // Paths as text (lossy): a folder name that is not UTF-8 must not stop the report.
+        let items: Vec<serde_json::Value> = report
+            .items
+            .iter()
+            .map(|item| {
+                serde_json::json!({
+                    "entry": item.entry,
+                    "path": item.path.to_string_lossy(),
+                    "action": item.action,
+                })
+            })
+            .collect();
         let json = serde_json::json!({
-            "to": args.to,
+            "to": args.to.to_string_lossy(),
             "written": report.written(),
             "already_there": report.count(Extracted::AlreadyThere),
             "conflicts": report.conflicts(),
             "bytes": report.bytes,
-            "items": report.items,
+            "items": items,
             "problems": problems_json(&report.problems),
         });
         let _ = writeln!(out, "{json:#}");
