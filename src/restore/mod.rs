@@ -234,10 +234,9 @@ fn report_from_plan(plan: &Plan) -> RestoreReport {
             }),
             Action::Superseded => report.superseded.push(FailedItem {
                 path: item.from.clone(),
-                message: format!(
-                    "a newer copy of the same file ({}) was restored instead",
-                    item.superseded_by.as_deref().unwrap_or("another archive's")
-                ),
+                message: "another copy of this file (newer, or from a later archive) was \
+                          restored instead"
+                    .into(),
             }),
             _ => {}
         }

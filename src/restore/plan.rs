@@ -93,7 +93,8 @@ pub struct PlannedItem {
     pub size: u64,
     pub action: Action,
     pub placement: Placement,
-    /// For `superseded`: the phone path of the copy restored instead.
+    /// For `superseded`: the phone path of the copy restored instead (the same file, from
+    /// another archive or newer).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub superseded_by: Option<String>,
 }
@@ -326,12 +327,14 @@ pub fn assign_targets(
             if placed_paths.insert(record.item.path.as_str()) {
                 others.push((archive, record, target.clone(), winner.item.path.clone()));
             } else {
+                // Another copy of this very phone file, newer or from a later archive, is
+                // restored (the winner, or the copy that went to the other layout).
                 assigned.push(Assigned {
                     archive,
                     record: record.clone(),
                     target: target.clone(),
                     placement: Placement::Live,
-                    superseded_by: Some(winner.item.path.clone()),
+                    superseded_by: Some(record.item.path.clone()),
                 });
             }
         }
@@ -690,6 +693,34 @@ mod tests {
             assert_eq!(kept.placement, Placement::OtherLayout);
             assert_eq!(assigned.len(), 2);
         }
+    }
+
+    #[test]
+    fn old_archives_holding_the_two_layouts_apart_restore_like_one() {
+        // Before entry names kept the layouts apart, the second copy of a name failed and the
+        // next backup stored it in an archive of its own.
+        let first = manifest(34, vec![db(MEDIA, 100, "a")]);
+        let second = manifest(34, vec![db(LEGACY, 100, "b"), db(MEDIA, 90, "c")]);
+        let (assigned, _) = assign_targets(&[&first, &second], &everything(), 34);
+        let target = |root: &str| format!("{root}/Databases/msgstore.db.crypt14");
+        assert_eq!(
+            summary(&assigned),
+            vec![
+                (target(MEDIA), target(MEDIA), Placement::Live, false),
+                (target(MEDIA), target(MEDIA), Placement::Live, true),
+                (
+                    target(LEGACY),
+                    target(LEGACY),
+                    Placement::OtherLayout,
+                    false
+                ),
+            ]
+        );
+        let live = assigned
+            .iter()
+            .find(|a| a.placement == Placement::Live && a.superseded_by.is_none())
+            .unwrap();
+        assert_eq!((live.archive, live.record.item.mtime), (0, 100));
     }
 
     #[test]
