@@ -108,13 +108,13 @@ fn print_plan(plan: &Plan) {
     let other_layout = plan
         .items
         .iter()
-        .filter(|i| i.placement == Placement::OtherLayout && i.action != Action::Superseded)
+        .filter(|i| i.placement == Placement::OtherLayout && i.action.pushes())
         .count();
     if other_layout > 0 {
         let _ = writeln!(
             out,
-            "  from both WhatsApp layouts: {other_layout} older copies go to the other layout's \
-             folder under their own names (the newer copy of each name is where WhatsApp reads it)"
+            "  names in both WhatsApp layouts: {other_layout} (the newer copy of each goes where \
+             WhatsApp reads it, the other keeps its name in the other layout's folder)"
         );
     }
     let superseded = plan.count(Action::Superseded);
@@ -154,6 +154,7 @@ fn print_plan_json(plan: &Plan) {
         "items": plan.items,
         "refused": plan.refused,
         "leftovers": plan.leftovers,
+        "stale_dirs": plan.stale_dirs,
     });
     let mut out = std::io::stdout().lock();
     let _ = writeln!(out, "{value:#}");
