@@ -506,3 +506,73 @@ fn another_live_jobs_temporary_folder_is_left_alone() {
     let _ = fs::remove_file(jobs.join(format!("{live_id}.lock")));
     let _ = fs::remove_file(jobs.join(format!("{dead_id}.lock")));
 }
+
+/// Issue 12: two restores into the same folders at once. With one fixed temporary folder, the
+/// first to finish removed it with the other's files inside.
+#[test]
+fn two_restores_into_one_folder_at_once_both_complete() {
+    let env = TestEnv::new();
+    let source = env.start_handset(HandsetSpec::android14().populate(Populate {
+        photos: 24,
+        photo_size: Some("200K-300K"),
+        videos: 0,
+        whatsapp: 0,
+        ..Populate::default()
+    }));
+    let items = included(&source.truth());
+    let archive = backup(&env, &source, "backups");
+    let target = env.start_handset(HandsetSpec::android14().link("usb2"));
+    let serial = target.serial();
+    let halves = ["*[02468].jpg", "*[13579].jpg"];
+    let outputs: Vec<Output> = std::thread::scope(|scope| {
+        let runs: Vec<_> = halves
+            .iter()
+            .map(|half| {
+                let include = format!("/sdcard/DCIM/Camera/{half}");
+                let (env, serial, archive) = (&env, &serial, &archive);
+                scope.spawn(move || {
+                    run(
+                        env,
+                        serial,
+                        &[
+                            "restore",
+                            archive.to_str().unwrap(),
+                            "--include",
+                            &include,
+                            "--json",
+                        ],
+                    )
+                })
+            })
+            .collect();
+        runs.into_iter().map(|r| r.join().unwrap()).collect()
+    });
+    let mut restored = 0;
+    for out in &outputs {
+        assert_success(out, "one of two restores at once");
+        let report = stdout_json(out);
+        assert_eq!(report["failed"].as_u64(), Some(0), "{report}");
+        restored += report["restored"].as_u64().unwrap();
+    }
+    let camera: Vec<&String> = items
+        .keys()
+        .filter(|p| {
+            p.strip_prefix("/sdcard/DCIM/Camera/")
+                .and_then(|name| name.strip_suffix(".jpg"))
+                .is_some_and(|stem| {
+                    !stem.contains('/') && stem.ends_with(|c: char| c.is_ascii_digit())
+                })
+        })
+        .collect();
+    assert!(camera.len() >= 10, "too few camera photos: {camera:?}");
+    assert_eq!(restored, camera.len() as u64);
+    for path in camera {
+        let got = fs::read(host_path(target.storage(), path))
+            .unwrap_or_else(|e| panic!("{path} was reported restored but is not there: {e}"));
+        assert!(
+            got == fs::read(host_path(source.storage(), path)).unwrap(),
+            "{path}"
+        );
+    }
+    assert_eq!(temp_entries(target.storage()), Vec::<PathBuf>::new());
+}
