@@ -156,6 +156,11 @@ pub enum Error {
     /// The user interrupted the operation.
     #[error("interrupted")]
     Interrupted,
+    /// A chat database was not restored because a different file has its name on the
+    /// phone: `WhatsApp` reads chat databases only by their exact names, so a renamed copy
+    /// would be lost to it.
+    #[error("not restored: a different chat database is already at {target}, and chat databases are never restored under another name (WhatsApp would not find it)")]
+    ChatDatabaseConflict { target: String },
 }
 
 fn path_suffix(path: Option<&str>) -> String {

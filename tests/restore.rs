@@ -567,7 +567,8 @@ fn a_file_the_phone_refuses_is_reported_and_the_rest_restored() {
         .expect("a camera photo")
         .clone();
     let (folder, name) = victim.path.rsplit_once('/').unwrap();
-    let temp = format!("{folder}/.phonevault-restore.partial/{name}");
+    // Each restore job has its own temporary folder: `.phonevault-restore-<job>.partial`.
+    let temp = format!("{folder}/.phonevault-restore*/{name}");
     let target = env.start_handset(HandsetSpec::android14().fault(&format!("deny={temp}")));
     let out = restore(&env, &target.serial(), &archive, &[]);
     assert_eq!(out.status.code(), Some(3), "{out:?}");

@@ -86,3 +86,88 @@ impl Manifest {
 pub fn entry_name(item: &MediaItem) -> String {
     format!("{}/{}", item.source.as_str(), item.rel_path)
 }
+
+/// The legacy `WhatsApp` folders (`/sdcard/WhatsApp`, `/sdcard/WhatsApp Business`), whose
+/// items get the `-legacy` top folder when their usual entry name is taken.
+const LEGACY_ROOTS: &[&str] = &["/sdcard/WhatsApp", "/sdcard/WhatsApp Business"];
+
+/// The entry name for an item in an archive where `is_taken` says which names are used.
+///
+/// Usually [`entry_name`]. A phone updated across Android 11 can hold both `WhatsApp`
+/// layouts, with files of the same `rel_path` in each (`Databases/msgstore.db.crypt14`);
+/// the second one written then needs a name of its own, and the layout it came from names
+/// it: `<source>-legacy/<rel_path>` for the legacy folder, `<source>-media/<rel_path>` for
+/// the Android 11+ one. Items are written in path order, so on such a phone the Android 11+
+/// copy keeps `whatsapp/...` and the legacy copy is `whatsapp-legacy/...`. Readers take
+/// names from the manifest, never from this rule, so archives written before it read the
+/// same.
+pub fn entry_name_among(item: &MediaItem, is_taken: impl Fn(&str) -> bool) -> String {
+    let usual = entry_name(item);
+    if !is_taken(&usual) || item.source == crate::catalog::Source::Gallery {
+        return usual;
+    }
+    let layout = if LEGACY_ROOTS.contains(&item.root.as_str()) {
+        "legacy"
+    } else {
+        "media"
+    };
+    format!("{}-{layout}/{}", item.source.as_str(), item.rel_path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::catalog::{Kind, Source};
+
+    fn item(root: &str, rel: &str) -> MediaItem {
+        MediaItem {
+            id: String::new(),
+            path: format!("{root}/{rel}"),
+            root: root.to_string(),
+            rel_path: rel.to_string(),
+            source: if root.contains("Business") {
+                Source::WhatsappBusiness
+            } else {
+                Source::Whatsapp
+            },
+            album: "Chats".into(),
+            kind: Kind::Database,
+            size: 1,
+            mtime: 0,
+            taken: None,
+            sent: false,
+            private: false,
+        }
+    }
+
+    #[test]
+    fn the_second_layouts_copy_is_named_after_its_layout() {
+        let rel = "Databases/msgstore.db.crypt14";
+        let media = item("/sdcard/Android/media/com.whatsapp/WhatsApp", rel);
+        let legacy = item("/sdcard/WhatsApp", rel);
+        let business = item("/sdcard/WhatsApp Business", rel);
+        let none = |_: &str| false;
+        assert_eq!(
+            entry_name_among(&media, none),
+            "whatsapp/Databases/msgstore.db.crypt14"
+        );
+        assert_eq!(
+            entry_name_among(&legacy, none),
+            "whatsapp/Databases/msgstore.db.crypt14"
+        );
+        let taken =
+            |name: &str| name.starts_with("whatsapp/") || name.starts_with("whatsapp-business/");
+        assert_eq!(
+            entry_name_among(&legacy, taken),
+            "whatsapp-legacy/Databases/msgstore.db.crypt14"
+        );
+        assert_eq!(
+            entry_name_among(&media, taken),
+            "whatsapp-media/Databases/msgstore.db.crypt14"
+        );
+        assert_eq!(
+            entry_name_among(&business, taken),
+            "whatsapp-business-legacy/Databases/msgstore.db.crypt14"
+        );
+    }
+}

@@ -19,8 +19,8 @@ use std::path::{Path, PathBuf};
 pub use extract::{ExtractReport, Extracted, ExtractedItem};
 pub use folder::{archive_stem, BackupFolder, FolderScan};
 pub use manifest::{
-    entry_name, HandsetRecord, ItemRecord, Manifest, FORMAT_NAME, FORMAT_VERSION, MANIFEST_ENTRY,
-    PREVIEWS_ENTRY,
+    entry_name, entry_name_among, HandsetRecord, ItemRecord, Manifest, FORMAT_NAME, FORMAT_VERSION,
+    MANIFEST_ENTRY, PREVIEWS_ENTRY,
 };
 pub use reader::{ArchiveReader, EntryProblem, EntryReader, VerifyReport};
 pub use writer::{ArchiveWriter, ItemWriter};

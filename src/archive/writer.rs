@@ -13,8 +13,8 @@ use zip::{AesMode, CompressionMethod, ZipWriter};
 
 use super::folder::{archive_stem, sync_dir};
 use super::manifest::{
-    entry_name, HandsetRecord, ItemRecord, Manifest, FORMAT_NAME, FORMAT_VERSION, MANIFEST_ENTRY,
-    PREVIEWS_ENTRY,
+    entry_name_among, HandsetRecord, ItemRecord, Manifest, FORMAT_NAME, FORMAT_VERSION,
+    MANIFEST_ENTRY, PREVIEWS_ENTRY,
 };
 use super::{check_entry_name, Password, PARTIAL_SUFFIX};
 use crate::adb::Identity;
@@ -204,7 +204,7 @@ impl ArchiveWriter {
     pub fn begin_item(&mut self, item: &MediaItem) -> Result<ItemWriter<'_>> {
         self.check_usable()?;
         check_entry_name(&item.rel_path)?;
-        let entry = entry_name(item);
+        let entry = entry_name_among(item, |name| self.entries.contains(name));
         if self.entries.contains(&entry) {
             return Err(Error::Archive {
                 path: self.partial.clone(),

@@ -6,7 +6,9 @@ use std::sync::Arc;
 
 use phonevault::archive::ArchiveReader;
 use phonevault::escape::for_terminal;
-use phonevault::restore::{self, Action, OnConflict, Plan, RestoreOptions, RestoreReport};
+use phonevault::restore::{
+    self, Action, OnConflict, Placement, Plan, RestoreOptions, RestoreReport,
+};
 use serde_json::json;
 
 use crate::cli::{self, GlobalArgs, RestoreArgs};
@@ -59,7 +61,7 @@ pub fn run(args: &RestoreArgs, global: &GlobalArgs) -> phonevault::Result<Exit> 
     if args.json {
         print_json(&report);
     } else {
-        print_text(&report);
+        print_text(&plan, &report);
     }
     Ok(match &report.stopped {
         _ if cancel.load(Ordering::Relaxed) => Exit::Interrupted,
@@ -95,6 +97,33 @@ fn print_plan(plan: &Plan) {
         plan.count(Action::Overwrite),
         plan.count(Action::SkipConflict)
     );
+    let chat_conflicts = plan.count(Action::ChatConflict);
+    if chat_conflicts > 0 {
+        let _ = writeln!(
+            out,
+            "  chat databases not restored: {chat_conflicts} (a different one is on the phone \
+             under the same name; chat databases are never renamed)"
+        );
+    }
+    let other_layout = plan
+        .items
+        .iter()
+        .filter(|i| i.placement == Placement::OtherLayout && i.action.pushes())
+        .count();
+    if other_layout > 0 {
+        let _ = writeln!(
+            out,
+            "  names in both WhatsApp layouts: {other_layout} (the newer copy of each goes where \
+             WhatsApp reads it, the other keeps its name in the other layout's folder)"
+        );
+    }
+    let superseded = plan.count(Action::Superseded);
+    if superseded > 0 {
+        let _ = writeln!(
+            out,
+            "  older copies of the same file, not restored: {superseded} (a newer copy is)"
+        );
+    }
     let _ = writeln!(
         out,
         "  space needed: {} ({} bytes), free on the phone: {} ({} bytes){}",
@@ -125,6 +154,7 @@ fn print_plan_json(plan: &Plan) {
         "items": plan.items,
         "refused": plan.refused,
         "leftovers": plan.leftovers,
+        "stale_dirs": plan.stale_dirs,
     });
     let mut out = std::io::stdout().lock();
     let _ = writeln!(out, "{value:#}");
@@ -139,6 +169,7 @@ fn print_json(report: &RestoreReport) {
         "bytes": report.bytes,
         "items": report.restored,
         "failures": report.failed,
+        "superseded": report.superseded,
         "not_attempted": report.not_attempted,
         "stopped": report.stopped.as_ref().map(ToString::to_string),
         "removed_leftovers": report.removed_leftovers,
@@ -149,7 +180,7 @@ fn print_json(report: &RestoreReport) {
     let _ = writeln!(out, "{value:#}");
 }
 
-fn print_text(report: &RestoreReport) {
+fn print_text(plan: &Plan, report: &RestoreReport) {
     let mut out = std::io::stdout().lock();
     if !report.removed_leftovers.is_empty() {
         let _ = writeln!(
@@ -176,6 +207,22 @@ fn print_text(report: &RestoreReport) {
                 for_terminal(&failed.message)
             );
         }
+        if plan.count(Action::ChatConflict) > 0 {
+            let _ = writeln!(
+                out,
+                "To restore a chat database that was not restored: move the phone's file of \
+                 that name away and run the same command again, or run it again with \
+                 --on-conflict overwrite to replace the phone's file (its chats are then lost)."
+            );
+        }
+    }
+    for superseded in &report.superseded {
+        let _ = writeln!(
+            out,
+            "Not restored: {}: {}",
+            for_terminal(&superseded.path),
+            for_terminal(&superseded.message)
+        );
     }
     if let Some(stopped) = &report.stopped {
         let _ = writeln!(

@@ -5,11 +5,12 @@
 //! already there in one helper call, hashes same-size files on the phone to tell identical
 //! files from conflicts, and sums the space needed; [`execute`] then pushes.
 //!
-//! Pushing is safe against a pulled cable: every file goes to a temporary dot-name in its
-//! target folder (`.phonevault-<hash>.partial`, pipelined on one sync stream with its mode
-//! and mtime), its SHA-256 is checked on the phone against the manifest, and only then is it
-//! moved to its real name (moves batched in a few shell calls). A rerun removes temporary
-//! files left by an interrupted run and skips what is already in place.
+//! Pushing is safe against a pulled cable: every file goes under its final name into this
+//! job's temporary dot-folder in its target folder (`.phonevault-restore-<job>.partial`, see
+//! [`job`]; pipelined on one sync stream with its mode and mtime), its SHA-256 is checked on
+//! the phone against the manifest, and only then is it moved to its real name (moves batched
+//! in a few shell calls, and checked). A rerun removes the temporary folders of dead jobs,
+//! never those of a job still running, and skips what is already in place.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt::Write as _;
@@ -20,35 +21,27 @@ use std::sync::Arc;
 use serde::Serialize;
 
 use crate::adb::{Handset, PushFile, PushOutcome};
-use crate::archive::{check_entry_name, ArchiveReader, ItemRecord};
+use crate::archive::ArchiveReader;
 use crate::backup::FailedItem;
-use crate::catalog::{select::Matcher, Kind, Source};
+use crate::catalog::{select::Matcher, Kind};
 use crate::helper::{self, shell_quote};
 use crate::progress::{Event, Progress};
 use crate::{Error, Result};
 
-/// Where restored files start: a dot-folder inside the target folder, holding each file
-/// under its final name. The Gallery and WhatsApp never look into dot-folders, so no
-/// half-written file is ever seen; the move to the real name stays on one file system, and
-/// one `mv` per folder moves all its files (one process per file cost seconds).
-const TEMP_DIR: &str = ".phonevault-restore.partial";
+pub mod job;
+pub mod plan;
+
+use job::Job;
+use plan::parent;
+pub use plan::{
+    numbered_name, plan, target_path, Action, OnConflict, Placement, Plan, PlannedItem,
+    SourceTotals,
+};
+
 /// Archives do not record file modes; this is what they store for every entry.
 const FILE_MODE: u32 = 0o644;
 /// Shell commands are kept below this length (the adb server takes 64 KiB requests).
 const COMMAND_BUDGET: usize = 32 * 1024;
-
-/// What to do when a different file already has an item's target name.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum OnConflict {
-    /// Leave the phone's file alone and do not restore the item.
-    Skip,
-    /// Restore the item under a free name: `IMG_1 (1).jpg`.
-    #[default]
-    KeepBoth,
-    /// Replace the phone's file.
-    Overwrite,
-}
 
 /// What to restore and how.
 #[derive(Debug, Clone)]
@@ -59,116 +52,6 @@ pub struct RestoreOptions {
     /// Set from another thread (Ctrl-C) to stop pushing; nothing half-done stays under a
     /// real name.
     pub cancel: Option<Arc<AtomicBool>>,
-}
-
-/// What will happen to one item.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Action {
-    /// Nothing has the target name yet: push it.
-    Push,
-    /// An identical file (same size and SHA-256) is already there.
-    Identical,
-    /// A different file has the name: push under another name (`target` holds it).
-    KeepBoth,
-    /// A different file has the name: replace it.
-    Overwrite,
-    /// A different file has the name and `--on-conflict skip` leaves it.
-    SkipConflict,
-}
-
-impl Action {
-    /// Whether this action pushes bytes.
-    pub fn pushes(self) -> bool {
-        matches!(self, Action::Push | Action::KeepBoth | Action::Overwrite)
-    }
-}
-
-/// One item of a plan.
-#[derive(Debug, Clone, Serialize)]
-pub struct PlannedItem {
-    /// Index of the archive (in the order given) that holds the item.
-    pub archive: usize,
-    #[serde(skip)]
-    pub record: ItemRecord,
-    /// The path the item had on the phone it was backed up from.
-    pub from: String,
-    /// Where it goes on this handset.
-    pub target: String,
-    pub source: Source,
-    pub size: u64,
-    pub action: Action,
-}
-
-/// Counts and bytes of one source in a plan.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
-pub struct SourceTotals {
-    /// Items selected.
-    pub items: usize,
-    pub bytes: u64,
-    /// Of those, items that will be pushed, and their bytes.
-    pub to_push: usize,
-    pub push_bytes: u64,
-}
-
-/// What a restore will do on this handset.
-#[derive(Debug, Clone, Serialize)]
-pub struct Plan {
-    pub serial: String,
-    pub sdk: u32,
-    pub items: Vec<PlannedItem>,
-    /// Items refused before planning (unsafe names in the manifest).
-    pub refused: Vec<FailedItem>,
-    pub per_source: BTreeMap<Source, SourceTotals>,
-    /// Bytes that will be pushed.
-    pub needed: u64,
-    /// Free bytes on the handset's storage.
-    pub free: u64,
-    /// Temporary files left by an earlier, interrupted restore (removed by `execute`).
-    pub leftovers: Vec<String>,
-}
-
-impl Plan {
-    /// Whether the items to push fit in the free space.
-    pub fn fits(&self) -> bool {
-        self.needed <= self.free
-    }
-
-    /// Items with this action.
-    pub fn count(&self, action: Action) -> usize {
-        self.items.iter().filter(|i| i.action == action).count()
-    }
-
-    /// Items whose target name holds a different file.
-    pub fn conflicts(&self) -> usize {
-        self.count(Action::KeepBoth)
-            + self.count(Action::Overwrite)
-            + self.count(Action::SkipConflict)
-    }
-
-    /// Whether chat databases are among the items to restore (WhatsApp must then be set up
-    /// in a particular order to pick them up).
-    pub fn has_chats(&self) -> bool {
-        self.items
-            .iter()
-            .any(|i| i.record.item.kind == Kind::Database && i.action.pushes())
-    }
-
-    /// `NoSpace` with both numbers when the plan does not fit.
-    ///
-    /// # Errors
-    /// `NoSpace` when more bytes are needed than are free.
-    pub fn check_space(&self) -> Result<()> {
-        if self.fits() {
-            Ok(())
-        } else {
-            Err(Error::NoSpace {
-                place: format!("handset {} (/sdcard)", self.serial),
-                needed: self.needed,
-                free: self.free,
-            })
-        }
-    }
 }
 
 /// One item put in place.
@@ -185,11 +68,15 @@ pub struct RestoreReport {
     pub restored: Vec<RestoredItem>,
     /// Items skipped because an identical file was already in place.
     pub skipped: usize,
-    /// Items whose target name held a different file (kept both, overwritten or skipped).
+    /// Items whose target name held a different file (kept both, overwritten, skipped, or
+    /// a chat database not restored).
     pub conflicts: usize,
     /// Items that could not be restored, and why (damaged entry, refused by the phone,
-    /// unsafe name).
+    /// unsafe name, a chat database whose name holds a different file).
     pub failed: Vec<FailedItem>,
+    /// Items not restored because another copy of the same phone file was restored
+    /// instead (the path of that copy is in the message).
+    pub superseded: Vec<FailedItem>,
     /// Bytes of the restored items.
     pub bytes: u64,
     /// Items not attempted because the restore stopped early.
@@ -200,7 +87,8 @@ pub struct RestoreReport {
     pub removed_leftovers: Vec<String>,
     /// Folders the Gallery was asked to rescan.
     pub scanned_folders: Vec<String>,
-    /// Whether chat databases were restored (see [`Plan::has_chats`]).
+    /// Whether chat databases were restored where WhatsApp reads them (see
+    /// [`Plan::has_chats`]).
     pub chats: bool,
 }
 
@@ -212,259 +100,28 @@ impl RestoreReport {
     }
 }
 
-/// The path an item's `rel_path` maps to on a handset with this SDK level: the Gallery
-/// under `/sdcard`, WhatsApp in the layout the target phone's app uses (Android 11+ keeps it
-/// under `Android/media`), whichever layout the backup came from.
-///
-/// # Errors
-/// `UnsafePath` when `rel_path` is not a plain relative path.
-pub fn target_path(source: Source, rel_path: &str, sdk: u32) -> Result<String> {
-    check_entry_name(rel_path)?;
-    let root = match (source, sdk >= 30) {
-        (Source::Gallery, _) => "/sdcard",
-        (Source::Whatsapp, true) => "/sdcard/Android/media/com.whatsapp/WhatsApp",
-        (Source::Whatsapp, false) => "/sdcard/WhatsApp",
-        (Source::WhatsappBusiness, true) => {
-            "/sdcard/Android/media/com.whatsapp.w4b/WhatsApp Business"
-        }
-        (Source::WhatsappBusiness, false) => "/sdcard/WhatsApp Business",
-    };
-    Ok(format!("{root}/{rel_path}"))
-}
-
-/// The folder part of a phone path.
-fn parent(path: &str) -> &str {
-    path.rsplit_once('/').map_or("/", |(dir, _)| dir)
-}
-
-/// The temporary folder of a target folder.
-pub fn temp_dir(folder: &str) -> String {
-    format!("{folder}/{TEMP_DIR}")
+/// The temporary folder named `temp_name` of a target folder.
+pub fn temp_dir(folder: &str, temp_name: &str) -> String {
+    format!("{folder}/{temp_name}")
 }
 
 /// The temporary path an item is pushed to: its final name in the target folder's
-/// temporary folder.
-pub fn temp_path(target: &str) -> String {
+/// temporary folder. Restored files start there: the Gallery and WhatsApp never look into
+/// dot-folders, so no half-written file is ever seen; the move to the real name stays on
+/// one file system, and one `mv` per folder moves all its files.
+pub fn temp_path(target: &str, temp_name: &str) -> String {
     let (folder, name) = target.rsplit_once('/').unwrap_or(("", target));
-    format!("{}/{name}", temp_dir(folder))
-}
-
-/// The target folder whose temporary folder holds `path`, if it is in one.
-fn temp_owner(path: &str) -> Option<&str> {
-    let dir = parent(path);
-    let (folder, name) = dir.rsplit_once('/')?;
-    (name == TEMP_DIR).then_some(folder)
-}
-
-/// `IMG_1.jpg` -> `IMG_1 (n).jpg`; a dot at the start of the name is not an extension.
-pub fn numbered_name(path: &str, n: u32) -> String {
-    let (dir, name) = path.rsplit_once('/').unwrap_or(("", path));
-    let (stem, ext) = match name.rfind('.') {
-        Some(dot) if dot > 0 => (&name[..dot], &name[dot..]),
-        _ => (name, ""),
-    };
-    format!("{dir}/{stem} ({n}){ext}")
-}
-
-/// The fewest folders whose trees hold all `folders`.
-fn covering_roots(folders: &BTreeSet<String>) -> Vec<String> {
-    let mut roots: Vec<String> = Vec::new();
-    for folder in folders {
-        // Sorted order puts a folder before everything inside it.
-        let inside = roots
-            .iter()
-            .any(|r| folder.starts_with(&format!("{r}/")) || folder == r);
-        if !inside {
-            roots.push(folder.clone());
-        }
-    }
-    roots
-}
-
-/// Existing regular files under `roots`: path -> (size, mtime).
-fn existing_files(handset: &Handset, roots: &[String]) -> Result<HashMap<String, (u64, i64)>> {
-    if roots.is_empty() {
-        return Ok(HashMap::new());
-    }
-    let run = helper::list(handset, roots)?;
-    Ok(run
-        .listing
-        .files
-        .into_iter()
-        .map(|f| (f.path, (f.size, f.mtime)))
-        .collect())
-}
-
-/// Plans a restore of what `options` selects from `archives` onto `handset`.
-///
-/// # Errors
-/// Transport errors; helper errors while listing or hashing what is on the phone; an
-/// error reading the free space.
-pub fn plan(
-    handset: &Handset,
-    archives: &[ArchiveReader],
-    options: &RestoreOptions,
-    progress: &dyn Progress,
-) -> Result<Plan> {
-    progress.event(Event::Phase {
-        name: "planning",
-        items: 0,
-        bytes: 0,
-    });
-    let sdk = handset.identity().sdk;
-    let (by_target, refused) = select_records(archives, &options.matcher, sdk);
-    let folders: BTreeSet<String> = by_target.keys().map(|t| parent(t).to_string()).collect();
-    let existing = existing_files(handset, &covering_roots(&folders))?;
-    let mut leftovers: Vec<String> = existing
-        .keys()
-        .filter(|p| temp_owner(p).is_some_and(|f| folders.contains(f)))
-        .cloned()
-        .collect();
-    leftovers.sort();
-
-    // Same-size files on the phone (the target, and for keep-both its numbered variants)
-    // are hashed in one batch to tell identical files from conflicts.
-    let mut to_hash: BTreeSet<String> = BTreeSet::new();
-    for (target, (_, record)) in &by_target {
-        let size = record.item.size;
-        if existing.get(target).is_some_and(|(s, _)| *s == size) {
-            to_hash.insert(target.clone());
-        }
-        if existing.contains_key(target) && options.on_conflict == OnConflict::KeepBoth {
-            let mut n = 1;
-            loop {
-                let variant = numbered_name(target, n);
-                match existing.get(&variant) {
-                    Some((s, _)) => {
-                        if *s == size {
-                            to_hash.insert(variant);
-                        }
-                    }
-                    None => break,
-                }
-                n += 1;
-            }
-        }
-    }
-    let to_hash: Vec<String> = to_hash.into_iter().collect();
-    let hashes: HashMap<String, String> = to_hash
-        .iter()
-        .cloned()
-        .zip(hash_files(handset, &to_hash)?)
-        .collect();
-    let same = |path: &str, record: &ItemRecord| {
-        hashes
-            .get(path)
-            .is_some_and(|h| !h.is_empty() && h.eq_ignore_ascii_case(&record.sha256))
-    };
-
-    let mut taken: BTreeSet<String> = by_target.keys().cloned().collect();
-    let mut items = Vec::with_capacity(by_target.len());
-    for (target, (archive, record)) in by_target {
-        let (action, target) = if !existing.contains_key(&target) {
-            (Action::Push, target)
-        } else if same(&target, &record) {
-            (Action::Identical, target)
-        } else {
-            match options.on_conflict {
-                OnConflict::Skip => (Action::SkipConflict, target),
-                OnConflict::Overwrite => (Action::Overwrite, target),
-                OnConflict::KeepBoth => keep_both(&target, &record, &existing, &mut taken, same),
-            }
-        };
-        items.push(PlannedItem {
-            archive,
-            from: record.item.path.clone(),
-            source: record.item.source,
-            size: record.item.size,
-            record,
-            target,
-            action,
-        });
-    }
-    let mut per_source: BTreeMap<Source, SourceTotals> = BTreeMap::new();
-    for item in &items {
-        let totals = per_source.entry(item.source).or_default();
-        totals.items += 1;
-        totals.bytes += item.size;
-        if item.action.pushes() {
-            totals.to_push += 1;
-            totals.push_bytes += item.size;
-        }
-    }
-    let needed = per_source.values().map(|t| t.push_bytes).sum();
-    let free = handset.storage()?.free;
-    progress.event(Event::PhaseDone);
-    Ok(Plan {
-        serial: handset.serial().to_string(),
-        sdk,
-        items,
-        refused,
-        per_source,
-        needed,
-        free,
-        leftovers,
-    })
-}
-
-/// Selected records by target path (later archives win for the same target: they were
-/// given later, usually newer), and the records refused for unsafe names.
-fn select_records(
-    archives: &[ArchiveReader],
-    matcher: &Matcher,
-    sdk: u32,
-) -> (BTreeMap<String, (usize, ItemRecord)>, Vec<FailedItem>) {
-    let mut refused = Vec::new();
-    let mut by_target: BTreeMap<String, (usize, ItemRecord)> = BTreeMap::new();
-    for (index, archive) in archives.iter().enumerate() {
-        for record in &archive.manifest().items {
-            if !matcher.matches(&record.item) {
-                continue;
-            }
-            match target_path(record.item.source, &record.item.rel_path, sdk) {
-                Ok(target) => {
-                    by_target.insert(target, (index, record.clone()));
-                }
-                Err(err) => refused.push(FailedItem {
-                    path: record.item.path.clone(),
-                    message: err.to_string(),
-                }),
-            }
-        }
-    }
-    (by_target, refused)
-}
-
-/// Keep-both for one conflicting item: an identical numbered copy from an earlier restore
-/// counts as already there; else the first free numbered name.
-fn keep_both(
-    target: &str,
-    record: &ItemRecord,
-    existing: &HashMap<String, (u64, i64)>,
-    taken: &mut BTreeSet<String>,
-    same: impl Fn(&str, &ItemRecord) -> bool,
-) -> (Action, String) {
-    let mut n = 1;
-    loop {
-        let variant = numbered_name(target, n);
-        if existing.contains_key(&variant) {
-            if same(&variant, record) {
-                return (Action::Identical, variant);
-            }
-        } else if taken.insert(variant.clone()) {
-            return (Action::KeepBoth, variant);
-        }
-        n += 1;
-    }
+    format!("{}/{name}", temp_dir(folder, temp_name))
 }
 
 /// Pushes what `plan` says, checks it on the phone, moves it into place and asks the
 /// Gallery to rescan the folders.
 ///
 /// # Errors
-/// `NoSpace` when the plan does not fit (before anything is pushed); transport and helper
-/// errors outside the push itself. A phone that goes away during the push is not an error:
-/// the report's `stopped` says so, and nothing half-written sits under a real name.
+/// `NoSpace` when the plan does not fit (before anything is pushed); `Io` when the job's
+/// lock cannot be taken; transport and helper errors outside the push itself. A phone that
+/// goes away during the push is not an error: the report's `stopped` says so, and nothing
+/// half-written sits under a real name.
 pub fn execute(
     handset: &Handset,
     archives: &mut [ArchiveReader],
@@ -473,37 +130,36 @@ pub fn execute(
     progress: &dyn Progress,
 ) -> Result<RestoreReport> {
     plan.check_space()?;
-    let mut report = RestoreReport {
-        restored: Vec::new(),
-        skipped: plan.count(Action::Identical),
-        conflicts: plan.conflicts(),
-        failed: plan.refused.clone(),
-        bytes: 0,
-        not_attempted: 0,
-        stopped: None,
-        removed_leftovers: Vec::new(),
-        scanned_folders: Vec::new(),
-        chats: false,
-    };
-    if !plan.leftovers.is_empty() {
-        let dirs: BTreeSet<String> = plan
-            .leftovers
-            .iter()
-            .map(|p| parent(p).to_string())
-            .collect();
-        run_batched(handset, "rm -rf --", &dirs.into_iter().collect::<Vec<_>>())?;
+    let mut report = report_from_plan(plan);
+    if !plan.stale_dirs.is_empty() {
+        run_batched(handset, "rm -rf --", &plan.stale_dirs)?;
+        for dir in &plan.stale_dirs {
+            if let Some(job::TempFolder::Dead { id }) = dir.rsplit('/').next().map(job::classify) {
+                job::forget(&id);
+            }
+        }
         report.removed_leftovers.clone_from(&plan.leftovers);
     }
     let work: Vec<&PlannedItem> = plan.items.iter().filter(|i| i.action.pushes()).collect();
     if work.is_empty() {
         return Ok(report);
     }
+    let job = Job::start()?;
+    let temp_name = job.temp_name();
     progress.event(Event::Phase {
         name: "restore",
         items: work.len() as u64,
         bytes: work.iter().map(|i| i.size).sum(),
     });
-    let verified = push_and_verify(handset, archives, &work, options, progress, &mut report);
+    let verified = push_and_verify(
+        handset,
+        archives,
+        &work,
+        &temp_name,
+        options,
+        progress,
+        &mut report,
+    );
     progress.event(Event::PhaseDone);
     for (k, message) in verified.failed {
         report.failed.push(FailedItem {
@@ -515,33 +171,26 @@ pub fn execute(
     if let Some(err) = verified.error {
         report.stopped.get_or_insert(err);
     }
-    if report.stopped.is_some() {
-        // The phone is gone: what was not moved stays in the temporary folders, which
-        // the next run removes.
-        report.not_attempted += verified.placed.len();
-        return Ok(report);
-    }
-    let folders: BTreeSet<&str> = work.iter().map(|i| parent(&i.target)).collect();
-    let stuck = remove_temp_dirs(handset, &folders)?;
-    for k in verified.placed {
+    // What was checked and seen under its real name is restored, even when the phone went
+    // away later.
+    for &k in &verified.placed {
         let item = work[k];
-        if stuck.contains(&temp_path(&item.target)) {
-            report.failed.push(FailedItem {
-                path: item.from.clone(),
-                message: "could not be moved into place (a file appeared under its name during \
-                          the restore, and was left alone)"
-                    .into(),
-            });
-            continue;
-        }
         report.bytes += item.size;
-        report.chats |= item.record.item.kind == Kind::Database;
+        report.chats |=
+            item.record.item.kind == Kind::Database && item.placement == Placement::Live;
         report.restored.push(RestoredItem {
             from: item.from.clone(),
             target: item.target.clone(),
             size: item.size,
         });
     }
+    if report.stopped.is_some() {
+        // The phone is gone: the temporary folders stay, and the next run removes them
+        // (this job's lock is gone by then).
+        return Ok(report);
+    }
+    let folders: BTreeSet<&str> = work.iter().map(|i| parent(&i.target)).collect();
+    remove_temp_dirs(handset, &folders, &temp_name)?;
     if options
         .cancel
         .as_deref()
@@ -559,12 +208,48 @@ pub fn execute(
     Ok(report)
 }
 
+/// The report before anything is pushed: what the plan already decided.
+fn report_from_plan(plan: &Plan) -> RestoreReport {
+    let mut report = RestoreReport {
+        restored: Vec::new(),
+        skipped: plan.count(Action::Identical),
+        conflicts: plan.conflicts(),
+        failed: plan.refused.clone(),
+        superseded: Vec::new(),
+        bytes: 0,
+        not_attempted: 0,
+        stopped: None,
+        removed_leftovers: Vec::new(),
+        scanned_folders: Vec::new(),
+        chats: false,
+    };
+    for item in &plan.items {
+        match item.action {
+            Action::ChatConflict => report.failed.push(FailedItem {
+                path: item.from.clone(),
+                message: Error::ChatDatabaseConflict {
+                    target: item.target.clone(),
+                }
+                .to_string(),
+            }),
+            Action::Superseded => report.superseded.push(FailedItem {
+                path: item.from.clone(),
+                message: "another copy of this file (newer, or from a later archive) was \
+                          restored instead"
+                    .into(),
+            }),
+            _ => {}
+        }
+    }
+    report
+}
+
 /// What the checking thread did.
 #[derive(Default)]
 struct Verified {
-    /// Items checked and moved to their real names.
+    /// Items checked and seen under their real names.
     placed: Vec<usize>,
-    /// Items whose copy on the phone was wrong, and why.
+    /// Items whose copy on the phone was wrong or could not be moved, and why.
     failed: Vec<(usize, String)>,
     /// Items that arrived but could not be checked (the phone stopped answering).
     unchecked: usize,
@@ -579,6 +264,7 @@ fn push_and_verify(
     handset: &Handset,
     archives: &mut [ArchiveReader],
     work: &[&PlannedItem],
+    temp_name: &str,
     options: &RestoreOptions,
     progress: &dyn Progress,
     report: &mut RestoreReport,
@@ -593,7 +279,7 @@ fn push_and_verify(
                     verified.unchecked += arrived.len();
                     continue;
                 }
-                match verify_and_move(handset, work, &arrived) {
+                match verify_and_move(handset, work, &arrived, temp_name) {
                     Ok((placed, failed)) => {
                         verified.placed.extend(placed);
                         verified.failed.extend(failed);
@@ -608,7 +294,15 @@ fn push_and_verify(
         });
         for range in chunks {
             let end = range.end;
-            let outcomes = push_items(handset, archives, work, range.clone(), options, progress);
+            let outcomes = push_items(
+                handset,
+                archives,
+                work,
+                range.clone(),
+                temp_name,
+                options,
+                progress,
+            );
             let arrived = sort_outcomes(&outcomes.outcomes, range.start, work, report);
             if let Some(stopped) = outcomes.stopped {
                 report.stopped = Some(stopped);
@@ -648,16 +342,18 @@ fn chunk_ranges(work: &[&PlannedItem]) -> Vec<std::ops::Range<usize>> {
 }
 
 /// Checks arrived items on the phone against the manifest and moves the good ones into
-/// place; returns them, and the bad ones with why (they stay in the temporary folder).
+/// place; returns those seen to have left the temporary folder, and the others with why
+/// (bad copies stay in the temporary folder).
 #[allow(clippy::type_complexity)]
 fn verify_and_move(
     handset: &Handset,
     work: &[&PlannedItem],
     arrived: &[usize],
+    temp_name: &str,
 ) -> Result<(Vec<usize>, Vec<(usize, String)>)> {
     let temps: Vec<String> = arrived
         .iter()
-        .map(|&k| temp_path(&work[k].target))
+        .map(|&k| temp_path(&work[k].target, temp_name))
         .collect();
     let checks = check_files(handset, &temps)?;
     let mut good = Vec::new();
@@ -690,8 +386,21 @@ fn verify_and_move(
             Some(message) => bad.push((k, message)),
         }
     }
-    move_into_place(handset, work, &good)?;
-    Ok((good, bad))
+    let stuck = move_into_place(handset, work, &good, temp_name)?;
+    let mut placed = Vec::with_capacity(good.len());
+    for k in good {
+        if stuck.contains(&k) {
+            bad.push((
+                k,
+                "could not be moved into place (a file appeared under its name during the \
+                 restore, and was left alone)"
+                    .into(),
+            ));
+        } else {
+            placed.push(k);
+        }
+    }
+    Ok((placed, bad))
 }
 
 /// The items whose push arrived; failures and items not attempted go into the report
@@ -730,12 +439,13 @@ fn push_items(
     archives: &mut [ArchiveReader],
     work: &[&PlannedItem],
     range: std::ops::Range<usize>,
+    temp_name: &str,
     options: &RestoreOptions,
     progress: &dyn Progress,
 ) -> crate::adb::PushReport {
     let temps: Vec<String> = work[range.clone()]
         .iter()
-        .map(|i| temp_path(&i.target))
+        .map(|i| temp_path(&i.target, temp_name))
         .collect();
     let files: Vec<PushFile<'_>> = work[range.clone()]
         .iter()
@@ -778,8 +488,14 @@ fn push_items(
 
 /// Moves checked files from the temporary folders to their targets, one `mv` per folder
 /// (a few when a folder holds many). Only `Overwrite` items replace a file that appeared
-/// meanwhile (`mv -n` for the others; `remove_temp_dirs` finds what stayed).
-fn move_into_place(handset: &Handset, work: &[&PlannedItem], placed: &[usize]) -> Result<()> {
+/// meanwhile (`mv -n` for the others). Returns the items still in the temporary folder
+/// afterwards (checked in the same shell calls, by index, so no name is parsed back).
+fn move_into_place(
+    handset: &Handset,
+    work: &[&PlannedItem],
+    placed: &[usize],
+    temp_name: &str,
+) -> Result<BTreeSet<usize>> {
     const LINE_BUDGET: usize = 16 * 1024;
     let mut by_folder: BTreeMap<(&str, bool), Vec<String>> = BTreeMap::new();
     for &k in placed {
@@ -787,7 +503,7 @@ fn move_into_place(handset: &Handset, work: &[&PlannedItem], placed: &[usize]) -
         by_folder
             .entry((parent(&work[k].target), overwrite))
             .or_default()
-            .push(shell_quote(&temp_path(&work[k].target)));
+            .push(shell_quote(&temp_path(&work[k].target, temp_name)));
     }
     let mut lines = Vec::new();
     for ((folder, overwrite), files) in &by_folder {
@@ -804,27 +520,29 @@ fn move_into_place(handset: &Handset, work: &[&PlannedItem], placed: &[usize]) -
         }
         lines.push(format!("{line} {dest}"));
     }
-    run_lines(handset, &lines)?;
-    Ok(())
-}
-
-/// Removes the temporary folders; returns the files that were still in them (items that
-/// failed their check, or that `mv -n` left because a file appeared under their name).
-fn remove_temp_dirs(handset: &Handset, folders: &BTreeSet<&str>) -> Result<BTreeSet<String>> {
-    let dirs: Vec<String> = folders.iter().map(|f| shell_quote(&temp_dir(f))).collect();
+    // After every move: which temporary files are still there.
+    for &k in placed {
+        lines.push(format!(
+            "[ -e {} ] && echo {k}",
+            shell_quote(&temp_path(&work[k].target, temp_name))
+        ));
+    }
+    let outputs = run_lines(handset, &lines)?;
     let mut stuck = BTreeSet::new();
-    for batch in budget_batches(&dirs, COMMAND_BUDGET / 2) {
-        let dirs = dirs[batch].join(" ");
-        let out = handset.shell(&format!(
-            "find {dirs} -type f 2>/dev/null; rm -rf -- {dirs}"
-        ))?;
-        stuck.extend(
-            String::from_utf8_lossy(&out.stdout)
-                .lines()
-                .map(String::from),
-        );
+    for output in &outputs {
+        for line in String::from_utf8_lossy(output).lines() {
+            if let Ok(k) = line.trim().parse::<usize>() {
+                stuck.insert(k);
+            }
+        }
     }
     Ok(stuck)
+}
+
+/// Removes this job's temporary folders (with the bad copies still in them).
+fn remove_temp_dirs(handset: &Handset, folders: &BTreeSet<&str>, temp_name: &str) -> Result<()> {
+    let dirs: Vec<String> = folders.iter().map(|f| temp_dir(f, temp_name)).collect();
+    run_batched(handset, "rm -rf --", &dirs)
 }
 
 /// SHA-256 of each file on the phone, lower-case hex (empty when it cannot be read).
@@ -1017,52 +735,15 @@ mod tests {
     use super::*;
 
     #[test]
-    fn targets_follow_the_target_layout() {
-        assert_eq!(
-            target_path(Source::Gallery, "DCIM/Camera/a.jpg", 34).unwrap(),
-            "/sdcard/DCIM/Camera/a.jpg"
+    fn temp_names_are_in_the_jobs_dot_folder_of_the_target_folder() {
+        let t = temp_path(
+            "/sdcard/DCIM/Camera/a.jpg",
+            ".phonevault-restore-7-ab-0.partial",
         );
         assert_eq!(
-            target_path(Source::Whatsapp, "Media/WhatsApp Images/x.jpg", 30).unwrap(),
-            "/sdcard/Android/media/com.whatsapp/WhatsApp/Media/WhatsApp Images/x.jpg"
+            t,
+            "/sdcard/DCIM/Camera/.phonevault-restore-7-ab-0.partial/a.jpg"
         );
-        assert_eq!(
-            target_path(Source::Whatsapp, "Databases/msgstore.db.crypt14", 29).unwrap(),
-            "/sdcard/WhatsApp/Databases/msgstore.db.crypt14"
-        );
-        assert_eq!(
-            target_path(Source::WhatsappBusiness, "Media/a.jpg", 34).unwrap(),
-            "/sdcard/Android/media/com.whatsapp.w4b/WhatsApp Business/Media/a.jpg"
-        );
-        assert_eq!(
-            target_path(Source::WhatsappBusiness, "Media/a.jpg", 28).unwrap(),
-            "/sdcard/WhatsApp Business/Media/a.jpg"
-        );
-        for bad in ["../etc/x", "/abs", "a/../../b", "", "a//b", "a\0b"] {
-            assert!(
-                matches!(
-                    target_path(Source::Gallery, bad, 34),
-                    Err(Error::UnsafePath { .. })
-                ),
-                "{bad:?}"
-            );
-        }
-    }
-
-    #[test]
-    fn numbered_names_keep_the_extension() {
-        assert_eq!(numbered_name("/d/IMG_1.jpg", 1), "/d/IMG_1 (1).jpg");
-        assert_eq!(numbered_name("/d/a.tar.gz", 2), "/d/a.tar (2).gz");
-        assert_eq!(numbered_name("/d/noext", 1), "/d/noext (1)");
-        assert_eq!(numbered_name("/d/.hidden", 1), "/d/.hidden (1)");
-    }
-
-    #[test]
-    fn temp_names_are_in_a_dot_folder_of_the_target_folder() {
-        let t = temp_path("/sdcard/DCIM/Camera/a.jpg");
-        assert_eq!(t, "/sdcard/DCIM/Camera/.phonevault-restore.partial/a.jpg");
-        assert_eq!(temp_owner(&t), Some("/sdcard/DCIM/Camera"));
-        assert_eq!(temp_owner("/sdcard/DCIM/Camera/a.jpg"), None);
     }
 
     #[test]
@@ -1086,14 +767,5 @@ mod tests {
             file_uri("/sdcard/WhatsApp Business/Media/it's"),
             "file:///sdcard/WhatsApp%20Business/Media/it%27s"
         );
-    }
-
-    #[test]
-    fn roots_cover_nested_folders_once() {
-        let folders: BTreeSet<String> = ["/a/b", "/a/b/c", "/a/bc", "/d"]
-            .iter()
-            .map(ToString::to_string)
-            .collect();
-        assert_eq!(covering_roots(&folders), vec!["/a/b", "/a/bc", "/d"]);
     }
 }
