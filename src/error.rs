@@ -156,6 +156,17 @@ pub enum Error {
     /// The user interrupted the operation.
     #[error("interrupted")]
     Interrupted,
+
+    // ---- automatic backups: config, watch, history --------------------------------------
+    /// The automatic-backup config file cannot be used as it is.
+    #[error("the config file {path} cannot be used: {detail}")]
+    ConfigFile { path: PathBuf, detail: String },
+    /// A phone's automatic-backup setting is incomplete or contradicts itself.
+    #[error("the automatic backup setting for phone {phone} is not valid: {reason}")]
+    InvalidConfig { phone: String, reason: String },
+    /// `auto disable` named a phone that has no automatic-backup setting.
+    #[error("phone {phone} is not set up for automatic backups (see `phonevault auto list`)")]
+    NoAutoSetting { phone: String },
 }
 
 fn path_suffix(path: Option<&str>) -> String {
