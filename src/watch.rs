@@ -318,9 +318,7 @@ fn back_up_attached(
         return None;
     };
     // The same phone on two transports (USB and Wi-Fi) is backed up by one of them.
-    let Some(_claim) = BusyClaim::take(busy, &identity.serial) else {
-        return None;
-    };
+    let _claim = BusyClaim::take(busy, &identity.serial)?;
     on_event(WatchEvent::BackupStarted {
         adb_serial: adb_serial.to_owned(),
         serial: identity.serial.clone(),

@@ -1,6 +1,7 @@
 //! `phonevault watch`: the automatic backups, logged one line per event on standard error
 //! (a login service's journal keeps them).
 
+use std::fmt::Write as _;
 use std::io::Write as _;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -90,10 +91,10 @@ fn describe(event: &WatchEvent) -> String {
                 record.skipped
             );
             if let Some(archive) = &record.archive {
-                line.push_str(&format!(", archive {}", for_terminal(archive)));
+                let _ = write!(line, ", archive {}", for_terminal(archive));
             }
             if let Some(error) = &record.error {
-                line.push_str(&format!(": {}", for_terminal(error)));
+                let _ = write!(line, ": {}", for_terminal(error));
             }
             line
         }
