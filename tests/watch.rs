@@ -502,3 +502,61 @@ fn encrypted_automatic_backup_with_a_password_file_opens_in_7zip() {
     );
     assert!(watcher.terminate().success());
 }
+
+#[test]
+fn sigterm_during_an_automatic_backup_keeps_what_arrived_whole_and_exits_0() {
+    let env = TestEnv::new();
+    let to = env.new_dir("backups");
+    // About 50 MB over a 40 MB/s link: over a second of copying to stop in the middle of.
+    let phone = env.start_handset(
+        HandsetSpec::android14()
+            .serial("WATCHF001")
+            .link("usb2")
+            .populate(Populate {
+                photos: 20,
+                photo_size: Some("2M-3M"),
+                videos: 0,
+                whatsapp: 2,
+                ..Populate::default()
+            }),
+    );
+    let want = included(&phone.truth());
+    enable(&env, "WATCHF001", &["--to", to.to_str().unwrap()]);
+    let mut watcher = Watcher::start(&env, &[]);
+    wait_for(&watcher, RUN_TIMEOUT, "a megabyte copied", || {
+        fs::read_dir(&to)
+            .ok()?
+            .filter_map(Result::ok)
+            .find(|e| {
+                e.file_name().to_string_lossy().ends_with(".partial")
+                    && e.metadata().is_ok_and(|m| m.len() > 1_000_000)
+            })
+            .map(|_| ())
+    });
+    let status = watcher.terminate();
+    assert!(status.success(), "{status:?}\n{}", watcher.log());
+
+    let history = env
+        .path()
+        .join("home/.local/share/phonevault/history.jsonl");
+    let runs = runs_of(&history, "WATCHF001");
+    assert_eq!(runs.len(), 1, "{runs:?}");
+    let run = &runs[0];
+    assert_eq!(run["result"], "interrupted", "{run}");
+    let saved = run["items"].as_u64().unwrap();
+    assert!(saved > 0 && saved < want.len() as u64, "{run}");
+    // Only finished archives are left, and they test clean.
+    let left: Vec<_> = fs::read_dir(&to)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(left, archives(&to), "an unfinished archive was left");
+    let archive = PathBuf::from(run["archive"].as_str().unwrap());
+    let test = env
+        .command("7zz")
+        .args(["t", archive.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_success(&test, "7zz t");
+    assert_eq!(archive_paths(&env, &archive, None).len() as u64, saved);
+}

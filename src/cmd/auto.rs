@@ -4,7 +4,7 @@
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
-use phonevault::adb::{self, ConnectOptions, DeviceState};
+use phonevault::adb::{self, ConnectOptions};
 use phonevault::config::{config_path, parse_every, AutoSelection, Config, PhoneSetting};
 use phonevault::escape::for_terminal;
 use phonevault::history::{self, history_path, RunRecord};
@@ -36,25 +36,34 @@ fn phone(global: &GlobalArgs) -> phonevault::Result<(String, Option<String>)> {
         let identity = handset.identity();
         return Ok((identity.serial.clone(), Some(identity.model.clone())));
     };
-    let attached = adb::connect(&ConnectOptions {
+    let server = adb::connect(&ConnectOptions {
         adb_program: global.adb.clone(),
         ..ConnectOptions::default()
-    })
-    .and_then(|server| {
-        let usable = server
-            .devices()?
-            .iter()
-            .any(|d| &d.serial == given && d.state == DeviceState::Device);
-        usable.then(|| server.open(Some(given))).transpose()
     });
-    match attached {
-        Ok(Some(handset)) => {
-            let identity = handset.identity();
-            Ok((identity.serial.clone(), Some(identity.model.clone())))
-        }
-        // Not attached (or no adb server): the serial is taken as the hardware serial.
-        Ok(None) | Err(_) => Ok((given.clone(), None)),
+    let listed = server
+        .as_ref()
+        .ok()
+        .and_then(|server| server.devices().ok())
+        .is_some_and(|devices| devices.iter().any(|d| &d.serial == given));
+    if let (true, Ok(server)) = (listed, &server) {
+        // Attached: its hardware serial (an unauthorized or offline phone is an error
+        // saying what to do, not a setting under its transport name).
+        let handset = server.open(Some(given))?;
+        let identity = handset.identity();
+        return Ok((identity.serial.clone(), Some(identity.model.clone())));
     }
+    // Hardware serials have no `:`; a transport name (`HOST:PORT`) changes, so it cannot
+    // name a phone that is not attached.
+    if given.contains(':') {
+        return Err(Error::InvalidConfig {
+            phone: given.clone(),
+            reason: "this is an adb transport name, which changes from one connection to the \
+                     next: attach the phone, or give its hardware serial (`phonevault devices` \
+                     shows it)"
+                .into(),
+        });
+    }
+    Ok((given.clone(), None))
 }
 
 /// A path made absolute: `watch` runs from another folder (a login service).

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use chrono::Utc;
 use phonevault::adb::ConnectOptions;
-use phonevault::config::config_path;
+use phonevault::config::{config_path, Config};
 use phonevault::escape::for_terminal;
 use phonevault::history::history_path;
 use phonevault::watch::{self, WatchEvent, WatchOptions};
@@ -35,6 +35,25 @@ pub fn run(args: &WatchArgs, global: &GlobalArgs) -> phonevault::Result<Exit> {
         options.config_path.display(),
         options.history_path.display()
     ));
+    // Said once at the start so a service's log shows a setup that cannot do anything; the
+    // config is read again at every connection, so this is not fatal.
+    match Config::load(&options.config_path) {
+        Ok(config) => {
+            let enabled = config.phones.values().filter(|s| s.enabled).count();
+            log(&format!(
+                "{enabled} phones set up for automatic backups{}",
+                if enabled == 0 {
+                    " (add one with `phonevault auto enable`)"
+                } else {
+                    ""
+                }
+            ));
+        }
+        Err(err) => log(&format!(
+            "the settings cannot be used yet: {}",
+            for_terminal(&err.to_string())
+        )),
+    }
     watch::watch(&options, &|event| log(&describe(&event)))?;
     log("stopped");
     Ok(Exit::Success)
