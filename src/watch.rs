@@ -517,4 +517,49 @@ mod tests {
         );
         assert_eq!(*started.borrow(), ["A", "B"]);
     }
+
+    #[test]
+    fn runs_again_when_the_interval_passes_while_connected_and_not_after_unplugging() {
+        let options = WatchOptions {
+            connect: ConnectOptions::default(),
+            config_path: PathBuf::new(),
+            history_path: PathBuf::new(),
+            stop: Arc::new(AtomicBool::new(false)),
+        };
+        let (tx, rx) = mpsc::channel();
+        let mut phones = HashMap::new();
+        for serial in ["kept", "unplugged"] {
+            phones.insert(
+                serial.to_owned(),
+                PhoneSlot {
+                    connected: true,
+                    running: true,
+                    ..PhoneSlot::default()
+                },
+            );
+            tx.send(Message::Finished {
+                adb_serial: serial.to_owned(),
+                every: Some(Duration::from_millis(100)),
+            })
+            .unwrap();
+        }
+        tx.send(Message::Devices(Ok(vec![device(
+            "kept",
+            DeviceState::Device,
+        )])))
+        .unwrap();
+        // Ends the loop well after one interval (and well before a second run could be
+        // due: the first one never reports back).
+        std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_secs(1));
+            let _ = tx.send(Message::Devices(Err(Error::Interrupted)));
+        });
+        let started = Mutex::new(Vec::new());
+        let start = |s: &str| started.lock().unwrap().push(s.to_owned());
+        let ended = follow(&options, &rx, &mut phones, &start);
+        assert!(matches!(ended, Some(Error::Interrupted)));
+        assert_eq!(*started.lock().unwrap(), ["kept"]);
+        assert!(phones["kept"].running);
+        assert!(!phones["unplugged"].connected);
+    }
 }
