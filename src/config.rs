@@ -119,8 +119,9 @@ impl PhoneSetting {
         }
         if self.encrypt && self.password_file.is_none() {
             return Err(invalid(
-                "encrypt is on but there is no password_file; an automatic backup cannot ask \
-                 for a password, and the OS credential store is not supported yet"
+                "encryption needs a password file (--password-file FILE, or password_file in \
+                 the config): an automatic backup cannot ask for a password, and the OS \
+                 credential store is not supported yet"
                     .into(),
             ));
         }

@@ -191,7 +191,7 @@ fn list(args: &AutoListArgs) -> phonevault::Result<Exit> {
         };
         let _ = writeln!(
             out,
-            "{} {}{}: {}, {}, every {}, into {}",
+            "{} {}{}: {}, {}, {}, into {}",
             for_terminal(serial),
             if setting.enabled { "on" } else { "off" },
             setting
@@ -205,7 +205,10 @@ fn list(args: &AutoListArgs) -> phonevault::Result<Exit> {
             } else {
                 "not encrypted"
             },
-            setting.every.as_deref().unwrap_or("connect"),
+            match setting.every.as_deref() {
+                Some(every) if !every.eq_ignore_ascii_case("connect") => format!("every {every}"),
+                _ => "on connect".to_owned(),
+            },
             for_terminal(&setting.folder.display().to_string()),
         );
         let _ = match last.get(serial.as_str()) {

@@ -41,7 +41,7 @@ pub fn run(args: &WatchArgs, global: &GlobalArgs) -> phonevault::Result<Exit> {
         Ok(config) => {
             let enabled = config.phones.values().filter(|s| s.enabled).count();
             log(&format!(
-                "{enabled} phones set up for automatic backups{}",
+                "phones set up for automatic backups: {enabled}{}",
                 if enabled == 0 {
                     " (add one with `phonevault auto enable`)"
                 } else {
