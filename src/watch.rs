@@ -97,18 +97,17 @@ pub fn watch(options: &WatchOptions, on_event: &(dyn Fn(WatchEvent) + Sync)) -> 
         let mut phones: HashMap<String, PhoneSlot> = HashMap::new();
         let mut retry = FIRST_RETRY;
         while !stopped(options) {
-            let (server, mut tracker) = match adb::connect(&options.connect).and_then(|server| {
+            let connected = adb::connect(&options.connect).and_then(|server| {
                 let tracker = server.track_devices()?;
-                Ok((server, tracker))
-            }) {
-                Ok(both) => both,
+                let stopper = tracker.stopper()?;
+                Ok((server, tracker, stopper))
+            });
+            let (server, mut tracker, stopper) = match connected {
+                Ok(all) => all,
                 Err(err) => {
                     server_lost(options, on_event, &err, &mut retry);
                     continue;
                 }
-            };
-            let Ok(stopper) = tracker.stopper() else {
-                continue;
             };
             retry = FIRST_RETRY;
             on_event(WatchEvent::ServerConnected {
