@@ -49,6 +49,13 @@ pub enum Command {
     Extract(ExtractArgs),
     /// Put a backup back onto a phone.
     Restore(RestoreArgs),
+    /// Set up automatic backups: which phones `watch` backs up, where, how often.
+    #[command(subcommand)]
+    Auto(AutoCommand),
+    /// Back up each enabled phone whenever it is connected; runs until Ctrl-C or SIGTERM.
+    Watch(WatchArgs),
+    /// The automatic backups `watch` ran: when, which phone, items, bytes, result.
+    History(HistoryArgs),
 }
 
 #[derive(Debug, Args)]
@@ -235,4 +242,101 @@ pub struct RestoreArgs {
     /// Print a JSON summary.
     #[arg(long)]
     pub json: bool,
+}
+
+/// The automatic-backup config file.
+#[derive(Debug, Args, Default, Clone)]
+pub struct ConfigFileArgs {
+    /// The config file (default: phonevault/config.toml in the user's config folder).
+    #[arg(long, value_name = "FILE", env = "PHONEVAULT_CONFIG")]
+    pub config: Option<PathBuf>,
+}
+
+/// The history of automatic backups.
+#[derive(Debug, Args, Default, Clone)]
+pub struct HistoryFileArgs {
+    /// The history file (default: phonevault/history.jsonl in the user's data folder).
+    #[arg(long, value_name = "FILE", env = "PHONEVAULT_HISTORY")]
+    pub history: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AutoCommand {
+    /// Back this phone up automatically while `phonevault watch` runs (-s: the hardware
+    /// serial, or an attached phone's adb serial; none: the only attached phone).
+    Enable(AutoEnableArgs),
+    /// Stop backing this phone up automatically (its setting is kept, switched off).
+    Disable(AutoDisableArgs),
+    /// The phones set up for automatic backups, with their last run.
+    List(AutoListArgs),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
+pub enum AutoSourceArg {
+    /// Gallery and WhatsApp.
+    #[default]
+    Everything,
+    /// DCIM, Pictures, Movies, screenshots.
+    Gallery,
+    /// WhatsApp and WhatsApp Business media.
+    Whatsapp,
+}
+
+#[derive(Debug, Args)]
+pub struct AutoEnableArgs {
+    /// Backup folder (default: ~/phonevault/<serial>).
+    #[arg(long, value_name = "DIR")]
+    pub to: Option<PathBuf>,
+    /// What to back up.
+    #[arg(long, value_enum, default_value_t)]
+    pub source: AutoSourceArg,
+    /// Only these albums (glob, repeatable) instead of a source.
+    #[arg(long, value_name = "GLOB", conflicts_with = "source")]
+    pub album: Vec<String>,
+    /// Encrypt every archive with AES-256; needs --password-file.
+    #[arg(long)]
+    pub encrypt: bool,
+    /// The file whose first line is the password (the config keeps only this path).
+    #[arg(long, value_name = "FILE")]
+    pub password_file: Option<PathBuf>,
+    /// While the phone stays connected, back up again this often (`30m`, `6h`, `1d`);
+    /// `connect`: only when it is connected.
+    #[arg(long, value_name = "INTERVAL", default_value = "connect")]
+    pub every: String,
+    #[command(flatten)]
+    pub config: ConfigFileArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct AutoDisableArgs {
+    #[command(flatten)]
+    pub config: ConfigFileArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct AutoListArgs {
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub config: ConfigFileArgs,
+    #[command(flatten)]
+    pub history: HistoryFileArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct WatchArgs {
+    #[command(flatten)]
+    pub config: ConfigFileArgs,
+    #[command(flatten)]
+    pub history: HistoryFileArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct HistoryArgs {
+    /// Print JSON (an array of runs, oldest first).
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub history: HistoryFileArgs,
 }

@@ -161,6 +161,17 @@ pub enum Error {
     /// would be lost to it.
     #[error("not restored: a different chat database is already at {target}, and chat databases are never restored under another name (WhatsApp would not find it)")]
     ChatDatabaseConflict { target: String },
+
+    // ---- automatic backups: config, watch, history --------------------------------------
+    /// The automatic-backup config file cannot be used as it is.
+    #[error("the config file {path} cannot be used: {detail}")]
+    ConfigFile { path: PathBuf, detail: String },
+    /// A phone's automatic-backup setting is incomplete or contradicts itself.
+    #[error("the automatic backup setting for phone {phone} is not valid: {reason}")]
+    InvalidConfig { phone: String, reason: String },
+    /// `auto disable` named a phone that has no automatic-backup setting.
+    #[error("phone {phone} is not set up for automatic backups (see `phonevault auto list`)")]
+    NoAutoSetting { phone: String },
 }
 
 fn path_suffix(path: Option<&str>) -> String {

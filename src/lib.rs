@@ -8,11 +8,14 @@ pub mod adb;
 pub mod archive;
 pub mod backup;
 pub mod catalog;
+pub mod config;
 pub mod error;
 pub mod escape;
 pub mod helper;
+pub mod history;
 pub mod preview;
 pub mod progress;
 pub mod restore;
+pub mod watch;
 
 pub use error::{Error, Result};

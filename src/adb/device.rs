@@ -26,6 +26,8 @@ use crate::{Error, Result};
 
 mod push;
 pub use push::{PushFile, PushOutcome, PushReport};
+mod track;
+pub use track::{DeviceTracker, TrackerStopper};
 
 /// The timeout used when `ConnectOptions::timeout` is not set.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(20);

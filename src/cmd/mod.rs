@@ -10,15 +10,18 @@ use phonevault::adb::{self, ConnectOptions, Handset};
 use crate::cli::{Cli, Command, GlobalArgs};
 
 mod archive;
+mod auto;
 mod backup;
 mod bars;
 mod devices;
+mod history;
 mod human;
 mod ls;
 mod password;
 mod preview;
 mod restore;
 mod selection;
+mod watch;
 
 /// Exit codes, in one place.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -75,6 +78,9 @@ pub fn run(cli: Cli) -> phonevault::Result<Exit> {
         Command::Show(args) => archive::show(&args, global),
         Command::Extract(args) => archive::extract(&args, global),
         Command::Restore(args) => restore::run(&args, global),
+        Command::Auto(command) => auto::run(&command, global),
+        Command::Watch(args) => watch::run(&args, global),
+        Command::History(args) => history::run(&args),
     }
 }
 
