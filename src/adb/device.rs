@@ -22,6 +22,7 @@ use crate::adb::shell;
 use crate::adb::sync::{
     self, Frame, WireStat, MAX_DATA, MAX_PATH, S_IFDIR, S_IFLNK, S_IFMT, S_IFREG,
 };
+use crate::escape::{phone_path_bytes, phone_path_text};
 use crate::{Error, Result};
 
 mod push;
@@ -624,7 +625,7 @@ impl Handset {
     }
 
     fn check_path(&self, path: &str) -> Result<()> {
-        if path.len() > MAX_PATH {
+        if phone_path_bytes(path).len() > MAX_PATH {
             return Err(Error::Remote {
                 serial: self.adb_serial.clone(),
                 path: path.to_string(),
@@ -795,7 +796,7 @@ impl Handset {
         let v2 = self.features.stat_v2;
         let id = if v2 { b"STA2" } else { b"STAT" };
         stream
-            .write_all(&sync::encode_request(id, path.as_bytes()))
+            .write_all(&sync::encode_request(id, &phone_path_bytes(path)))
             .map_err(|e| self.io_error(op, Some(path), e))?;
         let wire = self.read_stat(&mut stream, path)?;
         Self::quit(&mut stream);
@@ -837,8 +838,9 @@ impl Handset {
         };
         let list_v2 = self.features.ls_v2;
         let list_id = if list_v2 { b"LIS2" } else { b"LIST" };
-        let mut request = sync::encode_request(stat_id, path.as_bytes());
-        request.extend(sync::encode_request(list_id, path.as_bytes()));
+        let wire_path = phone_path_bytes(path);
+        let mut request = sync::encode_request(stat_id, &wire_path);
+        request.extend(sync::encode_request(list_id, &wire_path));
         stream
             .write_all(&request)
             .map_err(|e| self.io_error(op, Some(path), e))?;
@@ -857,7 +859,9 @@ impl Handset {
         }
         let mut entries = Vec::with_capacity(raw.len());
         for (name, stat) in raw {
-            let name = String::from_utf8_lossy(&name).into_owned();
+            // The display form keeps every byte (see `escape`), so a name that is not UTF-8
+            // is still the name of its own file.
+            let name = phone_path_text(&name).into_owned();
             // An entry that cannot be stat'ed vanished between readdir and lstat: leave it out.
             let Ok(stat) = stat else { continue };
             let full = format!("{}/{name}", path.trim_end_matches('/'));
@@ -876,7 +880,7 @@ impl Handset {
         self.check_path(path)?;
         let mut stream = self.sync_stream(Some(path))?;
         stream
-            .write_all(&sync::encode_request(b"RECV", path.as_bytes()))
+            .write_all(&sync::encode_request(b"RECV", &phone_path_bytes(path)))
             .map_err(|e| self.io_error("pull", Some(path), e))?;
         let mut buf = vec![0u8; MAX_DATA];
         let got = sync::read_file(&mut stream, &mut buf, &mut |bytes| to.write_all(bytes));
@@ -985,7 +989,7 @@ impl Handset {
         emit: &mut dyn FnMut(Msg) -> Result<()>,
         sockets: Option<&Mutex<Vec<TcpStream>>>,
     ) -> Result<()> {
-        let too_long = |i: usize| paths[i].len() > MAX_PATH;
+        let too_long = |i: usize| phone_path_bytes(&paths[i]).len() > MAX_PATH;
         let mut stream: Option<TcpStream> = None;
         let mut sent = 0; // positions in `indices` whose request went out
         let mut buf = vec![0u8; MAX_DATA];
@@ -1018,7 +1022,10 @@ impl Handset {
             while in_flight <= window / 2 && sent < indices.len() && sent < pos + window {
                 let ahead = indices[sent];
                 if !too_long(ahead) {
-                    batch.extend(sync::encode_request(b"RECV", paths[ahead].as_bytes()));
+                    batch.extend(sync::encode_request(
+                        b"RECV",
+                        &phone_path_bytes(&paths[ahead]),
+                    ));
                 }
                 sent += 1;
             }
