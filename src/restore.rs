@@ -20,7 +20,7 @@ use std::sync::Arc;
 use serde::Serialize;
 
 use crate::adb::{Handset, PushFile, PushOutcome};
-use crate::archive::{check_entry_name, ArchiveReader, ItemRecord};
+use crate::archive::{ArchiveReader, ItemRecord};
 use crate::backup::FailedItem;
 use crate::catalog::{select::Matcher, Kind, Source};
 use crate::helper::{self, shell_quote};
@@ -219,7 +219,7 @@ impl RestoreReport {
 /// # Errors
 /// `UnsafePath` when `rel_path` is not a plain relative path.
 pub fn target_path(source: Source, rel_path: &str, sdk: u32) -> Result<String> {
-    check_entry_name(rel_path)?;
+    crate::catalog::check_rel_path(rel_path)?;
     let root = match (source, sdk >= 30) {
         (Source::Gallery, _) => "/sdcard",
         (Source::Whatsapp, true) => "/sdcard/Android/media/com.whatsapp/WhatsApp",
@@ -946,7 +946,7 @@ fn budget_batches(words: &[String], budget: usize) -> Vec<std::ops::Range<usize>
 /// anything else a URI cannot hold as is).
 pub fn file_uri(folder: &str) -> String {
     let mut uri = String::from("file://");
-    for &b in folder.as_bytes() {
+    for &b in crate::escape::phone_path_bytes(folder).iter() {
         if b.is_ascii_alphanumeric() || b"/-._~".contains(&b) {
             uri.push(b as char);
         } else {

@@ -111,10 +111,30 @@ fn names_that_are_not_utf8_or_hold_a_backslash_are_each_listed_saved_and_restore
     let storage = hostile_storage(&env);
     let phone = env.start_handset(HandsetSpec::android14().storage(&storage));
     let serial = phone.serial();
+    check_listing(&env, &serial);
 
+    // backup: every file saved, exit 0; the next run finds nothing new.
+    let to = env.new_dir("backups");
+    let (out, summary) = backup_json(&env, &serial, &to);
+    assert_success(&out, "backup");
+    assert_eq!(summary["items"].as_u64(), Some(6), "{summary:#}");
+    assert_eq!(summary["failed"].as_u64(), Some(0), "{summary:#}");
+    let archive = PathBuf::from(summary["archive"].as_str().expect("an archive"));
+    let (out, again) = backup_json(&env, &serial, &to);
+    assert_success(&out, "second backup");
+    assert_eq!(again["items"].as_u64(), Some(0), "{again:#}");
+    assert_eq!(again["skipped"].as_u64(), Some(6), "{again:#}");
+
+    check_archive(&env, &archive);
+    check_restore(&env, &archive);
+}
+
+/// `ls`: one item per file, each with its own id, the exact bytes in `raw_path` (base64)
+/// whenever the display path differs from them; the table escaped.
+fn check_listing(env: &TestEnv, serial: &str) {
     // ls: one item per file, each with its own id; the exact bytes in `raw_path` (base64)
     // whenever the display path differs from them.
-    let out = env.phonevault(&["-s", &serial, "ls", "--json"]);
+    let out = env.phonevault(&["-s", serial, "ls", "--json"]);
     assert_success(&out, "ls --json");
     let listed = stdout_json(&out);
     let items = listed["items"].as_array().expect("ls --json has items");
@@ -142,32 +162,22 @@ fn names_that_are_not_utf8_or_hold_a_backslash_are_each_listed_saved_and_restore
         );
     }
     // The table shows the names escaped, never a raw control character.
-    let table = env.phonevault(&["-s", &serial, "ls"]);
+    let table = env.phonevault(&["-s", serial, "ls"]);
     assert_success(&table, "ls");
     no_escape_byte(&table, "ls");
     let text = String::from_utf8_lossy(&table.stdout);
     assert!(text.contains(r"photo\xFF.jpg"), "{text}");
     assert!(text.contains(r"back\\slash.jpg"), "{text}");
     assert!(text.contains(r"bad\e[31mesc\nape\x80.jpg"), "{text}");
+}
 
-    // backup: every file saved, exit 0; the next run finds nothing new.
-    let to = env.new_dir("backups");
-    let (out, summary) = backup_json(&env, &serial, &to);
-    assert_success(&out, "backup");
-    assert_eq!(summary["items"].as_u64(), Some(6), "{summary:#}");
-    assert_eq!(summary["failed"].as_u64(), Some(0), "{summary:#}");
-    let archive = PathBuf::from(summary["archive"].as_str().expect("an archive"));
-    let (out, again) = backup_json(&env, &serial, &to);
-    assert_success(&out, "second backup");
-    assert_eq!(again["items"].as_u64(), Some(0), "{again:#}");
-    assert_eq!(again["skipped"].as_u64(), Some(6), "{again:#}");
-
-    // The archive: safe, distinct entry names, which unzip and 7-Zip list and extract
-    // with the right bytes.
+/// The archive: safe, distinct entry names, which unzip lists and 7-Zip extracts with the
+/// right bytes.
+fn check_archive(env: &TestEnv, archive: &Path) {
     let listing = env
         .command("unzip")
         .arg("-Z1")
-        .arg(&archive)
+        .arg(archive)
         .output()
         .unwrap();
     assert!(listing.status.success(), "unzip -Z1 failed");
@@ -191,7 +201,7 @@ fn names_that_are_not_utf8_or_hold_a_backslash_are_each_listed_saved_and_restore
         .arg("x")
         .arg("-y")
         .arg(format!("-o{}", unpacked.display()))
-        .arg(&archive)
+        .arg(archive)
         .output()
         .unwrap();
     assert!(
@@ -208,8 +218,11 @@ fn names_that_are_not_utf8_or_hold_a_backslash_are_each_listed_saved_and_restore
         seven.get(b"back%5Cslash.jpg".as_slice()).map(Vec::as_slice),
         Some(b"content C: a backslash, legal on Android".as_slice())
     );
+}
 
-    // restore onto an empty phone: every file back under its exact bytes, with its mtime.
+/// restore onto an empty phone: every file back under its exact bytes, with its mtime; a
+/// second restore finds them in place.
+fn check_restore(env: &TestEnv, archive: &Path) {
     let target_storage = env.new_dir("target-storage");
     let target = env.start_handset(
         HandsetSpec::android14()

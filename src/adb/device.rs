@@ -410,15 +410,18 @@ pub fn state_word(state: DeviceState) -> &'static str {
     }
 }
 
-/// One shell call for the whole identity: one `getprop` per line, in a fixed order.
-const IDENTITY_COMMAND: &str = "getprop ro.serialno; getprop ro.product.model; \
-     getprop ro.product.manufacturer; getprop ro.build.version.release; \
-     getprop ro.build.version.sdk";
+/// One shell call for the whole identity: one `getprop` per property, in a fixed order, each
+/// answer ended by a NUL (a value may hold a newline, which would shift every later line).
+const IDENTITY_COMMAND: &str = "for p in ro.serialno ro.product.model \
+     ro.product.manufacturer ro.build.version.release ro.build.version.sdk; \
+     do getprop $p; printf '\\0'; done";
 
-/// Parses the output of [`IDENTITY_COMMAND`]; empty answers fall back to the adb serial and
-/// the model from `devices-l` (where adb writes spaces as `_`).
+/// Parses the output of [`IDENTITY_COMMAND`] (answers ended by NUL; one per line when the
+/// text has no NUL); empty answers fall back to the adb serial and the model from
+/// `devices-l` (where adb writes spaces as `_`).
 pub fn parse_identity(text: &str, adb_serial: &str, listed_model: Option<&str>) -> Identity {
-    let mut lines = text.lines().map(str::trim);
+    let separator = if text.contains('\0') { '\0' } else { '\n' };
+    let mut lines = text.split(separator).map(str::trim);
     let mut next = || lines.next().unwrap_or("").to_string();
     let serial = next();
     let model = next();
@@ -1185,6 +1188,16 @@ mod tests {
                 sdk: 34,
             }
         );
+        // A newline inside a value does not shift the values after it.
+        let id = parse_identity(
+            "EVIL\u{1b}[31mX\n\0Pixel\nFAKE\n\0Google\n\x0014\n\x0034\n\0",
+            "127.0.0.1:5555",
+            None,
+        );
+        assert_eq!(id.serial, "EVIL\u{1b}[31mX");
+        assert_eq!(id.model, "Pixel\nFAKE");
+        assert_eq!(id.manufacturer, "Google");
+        assert_eq!(id.sdk, 34);
         let id = parse_identity("\n\n\n\n\n", "127.0.0.1:5555", Some("Pixel_3a"));
         assert_eq!(id.serial, "127.0.0.1:5555");
         assert_eq!(id.model, "Pixel 3a");

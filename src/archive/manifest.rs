@@ -82,7 +82,13 @@ impl Manifest {
     }
 }
 
-/// The zip entry name for an item: `<source>/<rel_path>`.
+/// The zip entry name for an item: `<source>/<rel_path>`, with the bytes no zip tool should
+/// see as they are (not UTF-8, backslash, control characters) written `%HH`
+/// (see [`entry_path`](super::entry_path)).
 pub fn entry_name(item: &MediaItem) -> String {
-    format!("{}/{}", item.source.as_str(), item.rel_path)
+    format!(
+        "{}/{}",
+        item.source.as_str(),
+        super::entry_path::encode(&item.rel_path)
+    )
 }

@@ -16,7 +16,7 @@ use crate::adb::Handset;
 use crate::escape::phone_path_bytes;
 use crate::helper::{self, ListedFile, Listing};
 use crate::progress::{Event, Progress};
-use crate::Result;
+use crate::{Error, Result};
 
 /// Where an item belongs, as the user thinks of it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -347,6 +347,40 @@ fn item(serial: &str, file: &ListedFile, placement: Placement) -> MediaItem {
         sent: placement.sent,
         private: placement.private,
     }
+}
+
+/// Checks that a `rel_path` (in display form) is a plain relative path on the phone: not
+/// empty, not absolute, no NUL, no empty, `.` or `..` component. Unlike a zip entry name it
+/// may hold a backslash: an ordinary character in an Android name (and how the display form
+/// writes `\\` and `\xHH`, which never hide a `/`, `.` or NUL: see `escape`).
+///
+/// # Errors
+/// `UnsafePath` saying why.
+pub fn check_rel_path(rel_path: &str) -> Result<()> {
+    let unsafe_path = |reason| {
+        Err(Error::UnsafePath {
+            name: rel_path.to_owned(),
+            reason,
+        })
+    };
+    if rel_path.is_empty() {
+        return unsafe_path("empty name");
+    }
+    if rel_path.contains('\0') {
+        return unsafe_path("contains a NUL byte");
+    }
+    if rel_path.starts_with('/') {
+        return unsafe_path("absolute path");
+    }
+    for part in rel_path.split('/') {
+        match part {
+            "" => return unsafe_path("empty path component"),
+            "." => return unsafe_path("`.` path component"),
+            ".." => return unsafe_path("`..` path component"),
+            _ => {}
+        }
+    }
+    Ok(())
 }
 
 /// The stable id of a file on a handset: the first 12 hex digits of SHA-256 of

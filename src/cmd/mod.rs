@@ -51,13 +51,19 @@ impl From<Exit> for ExitCode {
     }
 }
 
-/// Prints an error and its causes to standard error.
+/// Prints an error and its causes to standard error, escaped: they may quote the phone
+/// (paths, serials, what it printed).
 pub fn print_error(err: &Error) {
+    use phonevault::escape::for_terminal;
     let mut stderr = std::io::stderr().lock();
-    let _ = write!(stderr, "phonevault: error: {err}");
+    let _ = write!(
+        stderr,
+        "phonevault: error: {}",
+        for_terminal(&err.to_string())
+    );
     let mut source = std::error::Error::source(err);
     while let Some(cause) = source {
-        let _ = write!(stderr, ": {cause}");
+        let _ = write!(stderr, ": {}", for_terminal(&cause.to_string()));
         source = cause.source();
     }
     let _ = writeln!(stderr);
