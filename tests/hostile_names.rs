@@ -334,3 +334,81 @@ fn a_serial_and_model_with_control_characters_are_escaped_and_make_a_safe_folder
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains(folder.as_str()), "{text}");
 }
+
+/// Through the library on an Android 10 handset (toybox without `find -printf`, so the
+/// helper's `stat` fallback): the helper's listing and the sync walk give the same display
+/// paths, and `heads`, `hash`, `hash_inline` and `pull` each reach the file with those
+/// exact bytes.
+#[test]
+fn every_phone_request_reaches_the_exact_bytes() {
+    use phonevault::adb::{self, ConnectOptions};
+    use phonevault::escape::phone_path_text;
+    use phonevault::helper::{self, FileStatus};
+    use sha2::{Digest, Sha256};
+
+    let env = TestEnv::new();
+    let storage = hostile_storage(&env);
+    let phone = env.start_handset(HandsetSpec::android10().storage(&storage));
+    let server = adb::connect(&ConnectOptions {
+        port: Some(env.server_port()),
+        ..ConnectOptions::default()
+    })
+    .expect("the test's adb server");
+    let handset = server.open(Some(&phone.serial())).expect("the handset");
+
+    let roots = vec![format!("/sdcard/{CAMERA}")];
+    let mut listed = helper::list(&handset, &roots).expect("helper list").listing;
+    let mut walked = helper::walk(&handset, &roots).expect("sync walk");
+    for l in [&mut listed, &mut walked] {
+        l.files.sort_by(|a, b| a.path.cmp(&b.path));
+    }
+    assert_eq!(listed.files, walked.files);
+    assert!(listed.messages.is_empty(), "{:?}", listed.messages);
+
+    let files = hostile_files();
+    let paths: Vec<String> = files
+        .iter()
+        .map(|(name, _)| {
+            let mut bytes = format!("/sdcard/{CAMERA}/").into_bytes();
+            bytes.extend_from_slice(name);
+            phone_path_text(&bytes).into_owned()
+        })
+        .collect();
+    let listed_paths: Vec<&str> = listed.files.iter().map(|f| f.path.as_str()).collect();
+    for path in &paths {
+        assert!(
+            listed_paths.contains(&path.as_str()),
+            "{path} not in {listed_paths:?}"
+        );
+    }
+
+    let hex = |data: &[u8]| -> String {
+        use std::fmt::Write as _;
+        Sha256::digest(data).iter().fold(String::new(), |mut s, b| {
+            let _ = write!(s, "{b:02x}");
+            s
+        })
+    };
+    let hashes = helper::hash(&handset, &paths).expect("hash");
+    let inline = helper::hash_inline(&handset, &paths).expect("hash_inline");
+    let mut heads = Vec::new();
+    helper::heads(&handset, &paths, 12, &mut |_, status, bytes| {
+        heads.push((status, bytes.to_vec()));
+        Ok(())
+    })
+    .expect("heads");
+    for (i, (_, data)) in files.iter().enumerate() {
+        assert_eq!(hashes[i].status, FileStatus::Ok, "{}", paths[i]);
+        assert_eq!(hashes[i].sha256, hex(data), "{}", paths[i]);
+        assert_eq!(inline[i].sha256, hex(data), "{}", paths[i]);
+        assert_eq!(
+            heads[i],
+            (FileStatus::Ok, data[..12].to_vec()),
+            "{}",
+            paths[i]
+        );
+        let mut pulled = Vec::new();
+        handset.pull(&paths[i], &mut pulled).expect("pull");
+        assert_eq!(&pulled, data, "{}", paths[i]);
+    }
+}
