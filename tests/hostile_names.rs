@@ -282,16 +282,21 @@ fn check_restore(env: &TestEnv, archive: &Path) {
     );
 }
 
-#[test]
-fn a_serial_and_model_with_control_characters_are_escaped_and_make_a_safe_folder() {
-    let env = TestEnv::new();
-    let storage = hostile_storage(&env);
-    let phone = env.start_handset(
+/// A handset whose serial holds an escape sequence and whose model holds a newline.
+fn evil_handset(env: &TestEnv) -> common::Handset {
+    let storage = hostile_storage(env);
+    env.start_handset(
         HandsetSpec::android14()
             .storage(&storage)
             .serial("EVIL\u{1b}[31mX")
             .model("Pixel\nFAKE-ROW device"),
-    );
+    )
+}
+
+#[test]
+fn devices_escapes_a_serial_and_model_with_control_characters() {
+    let env = TestEnv::new();
+    let _phone = evil_handset(&env);
 
     // devices: no raw escape, and the model's newline does not start a row of its own.
     let out = env.phonevault(&["devices"]);
@@ -312,6 +317,12 @@ fn a_serial_and_model_with_control_characters_are_escaped_and_make_a_safe_folder
         rows[0]["sdk"], 34,
         "the lines after the model still parse: {rows:#}"
     );
+}
+
+#[test]
+fn backup_to_the_default_folder_sanitises_the_serial_and_prints_no_escape() {
+    let env = TestEnv::new();
+    let phone = evil_handset(&env);
 
     // backup without --to: the default folder's name is sanitised, nothing raw is printed.
     let out = env.phonevault(&["-s", &phone.serial(), "-q", "backup"]);
