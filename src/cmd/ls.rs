@@ -177,7 +177,7 @@ fn items_table(items: &[&MediaItem]) -> String {
             "{:<12}  {:<17}  {:<16}  {:<8}  {:>9}  {:<19}  {}",
             item.id,
             item.source.as_str(),
-            for_terminal(&item.album),
+            path_for_terminal(&item.album),
             item.kind.as_str(),
             human::size(item.size),
             date,
@@ -202,7 +202,7 @@ fn albums_table(items: &[&MediaItem]) -> String {
             out,
             "{:<17}  {:<24}  {:>7}  {:>9}",
             source.as_str(),
-            for_terminal(album),
+            path_for_terminal(album),
             count,
             human::size(*size)
         );

@@ -51,10 +51,11 @@ impl From<Exit> for ExitCode {
     }
 }
 
-/// Prints an error and its causes to standard error, escaped: they may quote the phone
-/// (paths, serials, what it printed).
+/// Prints an error and its causes to standard error, with control characters escaped: they
+/// may quote the phone (paths, serials, what it printed). Backslashes are kept as they are:
+/// phone paths are already in display form, and a Windows path should read as one.
 pub fn print_error(err: &Error) {
-    use phonevault::escape::for_terminal;
+    use phonevault::escape::path_for_terminal as for_terminal;
     let mut stderr = std::io::stderr().lock();
     let _ = write!(
         stderr,
