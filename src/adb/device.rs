@@ -411,10 +411,11 @@ pub fn state_word(state: DeviceState) -> &'static str {
 }
 
 /// One shell call for the whole identity: one `getprop` per property, in a fixed order, each
-/// answer ended by a NUL (a value may hold a newline, which would shift every later line).
+/// answer ended by a NUL (a value may hold a newline, which would shift every later line;
+/// mksh's builtin `print` writes the NUL without a process of its own).
 const IDENTITY_COMMAND: &str = "for p in ro.serialno ro.product.model \
      ro.product.manufacturer ro.build.version.release ro.build.version.sdk; \
-     do getprop $p; printf '\\0'; done";
+     do getprop $p; print -n '\\0'; done";
 
 /// Parses the output of [`IDENTITY_COMMAND`] (answers ended by NUL; one per line when the
 /// text has no NUL); empty answers fall back to the adb serial and the model from

@@ -6,11 +6,12 @@
 //! written `%HH` (upper-case hex) in the entry name, so every entry name is UTF-8 text that
 //! any zip tool extracts safely, and two different phone names never share an entry. Other
 //! characters, control characters included, stay as they are: 7-Zip and `unzip` on Linux
-//! give a name with a newline back as it was (and readers escape names when they print). A `%` is written `%25` only when two hex
-//! digits follow it (`100%.jpg` stays as it is), which keeps the encoding reversible:
-//! [`decode`] gives the exact bytes back. The manifest keeps the phone path too, so a restore
-//! never needs to decode; the encoding is documented in `docs/archive.md` for people
-//! opening an archive without phonevault.
+//! give a name with a newline back as it was (and readers escape names when they print).
+//!
+//! A `%` is written `%25` only when two hex digits follow it (`100%.jpg` stays as it is),
+//! which keeps the encoding reversible: [`decode`] gives the exact bytes back. The manifest
+//! keeps the phone path too, so a restore never needs to decode; the encoding is documented
+//! in `docs/archive.md` for people opening an archive without phonevault.
 
 use std::fmt::Write as _;
 

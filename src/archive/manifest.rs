@@ -82,8 +82,8 @@ impl Manifest {
     }
 }
 
-/// The zip entry name for an item: `<source>/<rel_path>`, with the bytes no zip tool should
-/// see as they are (not UTF-8, backslash, control characters) written `%HH`
+/// The zip entry name for an item: `<source>/<rel_path>`, with the bytes of the phone name
+/// that a zip entry name cannot hold as they are (not UTF-8, backslash) written `%HH`
 /// (see [`entry_path`](super::entry_path)).
 pub fn entry_name(item: &MediaItem) -> String {
     format!(
