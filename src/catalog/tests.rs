@@ -294,3 +294,16 @@ fn names_that_read_alike_stay_apart() {
     tampered["raw_path"] = "L3NkY2FyZC9ldGMvcGFzc3dk".into(); // "/sdcard/etc/passwd"
     assert!(serde_json::from_value::<MediaItem>(tampered).is_err());
 }
+
+#[test]
+fn rel_paths_may_hold_backslashes_but_never_climb() {
+    for good in ["DCIM/back\\\\slash.jpg", "DCIM/photo\\xFF.jpg", "Media/x..y/..z"] {
+        check_rel_path(good).unwrap();
+    }
+    for bad in ["", "/abs", "../x", "a/../b", "a//b", "./a", "a/.", "a\0b"] {
+        assert!(
+            matches!(check_rel_path(bad), Err(Error::UnsafePath { .. })),
+            "{bad:?} was accepted"
+        );
+    }
+}
