@@ -19,6 +19,7 @@ use serde::Serialize;
 use crate::adb::{Handset, PullEvent};
 use crate::archive::{ArchiveWriter, BackupFolder, Password};
 use crate::catalog::{self, select::Matcher, CatalogOptions, Kind, MediaItem};
+use crate::escape::for_file_name;
 use crate::preview::{
     make_thumbnail, parse_head, records, resolve_taken, Preview, PreviewRecord, Thumbnail,
     ThumbnailKind, HEAD_BYTES,
@@ -82,17 +83,15 @@ impl BackupReport {
     }
 }
 
-/// The default backup folder: one per handset, `~/phonevault/<serial>`.
+/// The default backup folder: one per handset, `~/phonevault/<serial>`. The serial comes
+/// from the phone, so it is made a safe folder name first ([`for_file_name`]: anything but
+/// ASCII letters, digits, `.`, `_` and `-` becomes `_`, with a short hash of the serial
+/// added then, so `EVIL\e[31mX` gives `EVIL__31mX-` and 8 hex digits).
 ///
 /// # Errors
-/// `UnsafePath` when the serial is not a plain file name; `Io` when there is no home folder.
+/// `Io` when there is no home folder.
 pub fn default_folder(serial: &str) -> Result<PathBuf> {
-    if serial.is_empty() || serial.starts_with('.') || serial.contains(['/', '\\', '\0', ':']) {
-        return Err(Error::UnsafePath {
-            name: serial.to_owned(),
-            reason: "this handset serial cannot name a folder; choose one with --to DIR",
-        });
-    }
+    let serial = for_file_name(serial);
     let home = dirs::home_dir().ok_or_else(|| {
         Error::io(
             "cannot find the home folder for the default backup folder (use --to DIR)",

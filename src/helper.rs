@@ -6,9 +6,11 @@
 //! the helper lists every tree in one shell call with `find`, and reads file heads and hashes
 //! in one call for many files.
 
+use std::fmt::Write as _;
 use std::io::{BufRead, BufReader, Read};
 
 use crate::adb::Handset;
+use crate::escape::{phone_path_bytes, phone_path_text};
 use crate::{Error, Result};
 
 /// The script, as pushed to the phone.
@@ -28,6 +30,7 @@ const STATUS_MISSING: i32 = 98;
 /// One regular file from a listing.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ListedFile {
+    /// In display form (`escape::phone_path_text`): one-to-one with the name's bytes.
     pub path: String,
     pub size: u64,
     /// Seconds since the Unix epoch.
@@ -42,8 +45,7 @@ pub struct Listing {
     pub unreadable: Vec<String>,
     /// SD card roots (`/storage/XXXX-XXXX`).
     pub sd_cards: Vec<String>,
-    /// Messages the phone printed while listing (e.g. `find` errors), and names that were
-    /// not valid UTF-8.
+    /// Messages the phone printed while listing (e.g. `find` errors).
     pub messages: Vec<String>,
     /// Records in the helper's output.
     pub records: usize,
@@ -59,9 +61,31 @@ pub struct ListRun {
     pub pushed: bool,
 }
 
-/// Quotes a word for the phone's shell.
+/// Quotes a phone path (in display form, see `escape`) as one word for the phone's shell,
+/// so the command reaches exactly its bytes: `'...'` when they are UTF-8, else mksh's
+/// `$'...'` with every byte outside printable ASCII as a three-digit octal escape (the
+/// command itself stays text, and adb carries it unchanged).
 pub fn shell_quote(word: &str) -> String {
-    format!("'{}'", word.replace('\'', r"'\''"))
+    let bytes = phone_path_bytes(word);
+    if let Ok(text) = std::str::from_utf8(&bytes) {
+        return format!("'{}'", text.replace('\'', r"'\''"));
+    }
+    let mut quoted = String::with_capacity(bytes.len() * 2 + 3);
+    quoted.push_str("$'");
+    for &b in bytes.iter() {
+        match b {
+            b'\\' | b'\'' => {
+                quoted.push('\\');
+                quoted.push(char::from(b));
+            }
+            b' '..=b'~' => quoted.push(char::from(b)),
+            _ => {
+                let _ = write!(quoted, "\\{b:03o}");
+            }
+        }
+    }
+    quoted.push('\'');
+    quoted
 }
 
 fn helper_command(args: &str) -> String {
@@ -168,15 +192,9 @@ pub fn parse_list(serial: &str, output: &[u8]) -> Result<Listing> {
                 String::from_utf8_lossy(record)
             )));
         };
-        let path = if let Ok(p) = std::str::from_utf8(path) {
-            p.to_string()
-        } else {
-            let lossy = String::from_utf8_lossy(path).into_owned();
-            listing
-                .messages
-                .push(format!("name is not valid UTF-8: {lossy}"));
-            lossy
-        };
+        // The display form keeps every byte: a name that is not UTF-8 stays the name of its
+        // own file (a lossy conversion would merge it with another, or lose it).
+        let path = phone_path_text(path).into_owned();
         match kind {
             b"f" => {
                 let size = std::str::from_utf8(size)
@@ -313,7 +331,7 @@ impl FileStatus {
 fn path_list(paths: &[String]) -> Vec<u8> {
     let mut list = Vec::new();
     for p in paths {
-        list.extend_from_slice(p.as_bytes());
+        list.extend_from_slice(&phone_path_bytes(p));
         list.push(0);
     }
     list
@@ -571,6 +589,36 @@ mod tests {
         assert_eq!(l.sd_cards, vec!["/storage/1234-ABCD".to_string()]);
         assert_eq!(l.messages, vec!["find: oops".to_string()]);
         assert_eq!(l.records, 6, "the end record counts too");
+    }
+
+    #[test]
+    fn names_that_are_not_utf8_keep_every_byte() {
+        let out = b"f 1 1 /sdcard/DCIM/photo\xff.jpg\0f 2 1 /sdcard/DCIM/photo\xef\xbf\xbd.jpg\0f 3 1 /sdcard/DCIM/a\\b\0z 0 0 end\0";
+        let l = parse_list("S", out).unwrap();
+        let paths: Vec<&str> = l.files.iter().map(|f| f.path.as_str()).collect();
+        assert_eq!(
+            paths,
+            [
+                "/sdcard/DCIM/photo\\xFF.jpg",
+                "/sdcard/DCIM/photo\u{fffd}.jpg",
+                "/sdcard/DCIM/a\\\\b"
+            ]
+        );
+        assert!(l.messages.is_empty());
+        assert_eq!(
+            path_list(&[paths[0].to_string(), paths[2].to_string()]),
+            b"/sdcard/DCIM/photo\xff.jpg\0/sdcard/DCIM/a\\b\0"
+        );
+    }
+
+    #[test]
+    fn shell_words_carry_the_exact_bytes() {
+        assert_eq!(shell_quote("/sdcard/it's"), r"'/sdcard/it'\''s'");
+        assert_eq!(shell_quote(r"/sdcard/a\\b"), r"'/sdcard/a\b'");
+        assert_eq!(
+            shell_quote("/sdcard/\\xFF'\\\\\n.jpg"),
+            r"$'/sdcard/\377\'\\\012.jpg'"
+        );
     }
 
     #[test]

@@ -148,7 +148,9 @@ fn populate(root: &Path) -> Vec<ListedFile> {
         )
         .unwrap();
         expected.push(ListedFile {
-            path: path.to_str().unwrap().to_string(),
+            // Listings carry paths in display form (a backslash doubled: `escape`).
+            path: phonevault::escape::phone_path_text(path.to_str().unwrap().as_bytes())
+                .into_owned(),
             size: data.len() as u64,
             mtime,
         });

@@ -22,6 +22,7 @@ use crate::adb::shell;
 use crate::adb::sync::{
     self, Frame, WireStat, MAX_DATA, MAX_PATH, S_IFDIR, S_IFLNK, S_IFMT, S_IFREG,
 };
+use crate::escape::{phone_path_bytes, phone_path_text};
 use crate::{Error, Result};
 
 mod push;
@@ -411,15 +412,19 @@ pub fn state_word(state: DeviceState) -> &'static str {
     }
 }
 
-/// One shell call for the whole identity: one `getprop` per line, in a fixed order.
-const IDENTITY_COMMAND: &str = "getprop ro.serialno; getprop ro.product.model; \
-     getprop ro.product.manufacturer; getprop ro.build.version.release; \
-     getprop ro.build.version.sdk";
+/// One shell call for the whole identity: one `getprop` per property, in a fixed order, each
+/// answer ended by a NUL (a value may hold a newline, which would shift every later line;
+/// mksh's builtin `print` writes the NUL without a process of its own).
+const IDENTITY_COMMAND: &str = "for p in ro.serialno ro.product.model \
+     ro.product.manufacturer ro.build.version.release ro.build.version.sdk; \
+     do getprop $p; print -n '\\0'; done";
 
-/// Parses the output of [`IDENTITY_COMMAND`]; empty answers fall back to the adb serial and
-/// the model from `devices-l` (where adb writes spaces as `_`).
+/// Parses the output of [`IDENTITY_COMMAND`] (answers ended by NUL; one per line when the
+/// text has no NUL); empty answers fall back to the adb serial and the model from
+/// `devices-l` (where adb writes spaces as `_`).
 pub fn parse_identity(text: &str, adb_serial: &str, listed_model: Option<&str>) -> Identity {
-    let mut lines = text.lines().map(str::trim);
+    let separator = if text.contains('\0') { '\0' } else { '\n' };
+    let mut lines = text.split(separator).map(str::trim);
     let mut next = || lines.next().unwrap_or("").to_string();
     let serial = next();
     let model = next();
@@ -626,7 +631,7 @@ impl Handset {
     }
 
     fn check_path(&self, path: &str) -> Result<()> {
-        if path.len() > MAX_PATH {
+        if phone_path_bytes(path).len() > MAX_PATH {
             return Err(Error::Remote {
                 serial: self.adb_serial.clone(),
                 path: path.to_string(),
@@ -797,7 +802,7 @@ impl Handset {
         let v2 = self.features.stat_v2;
         let id = if v2 { b"STA2" } else { b"STAT" };
         stream
-            .write_all(&sync::encode_request(id, path.as_bytes()))
+            .write_all(&sync::encode_request(id, &phone_path_bytes(path)))
             .map_err(|e| self.io_error(op, Some(path), e))?;
         let wire = self.read_stat(&mut stream, path)?;
         Self::quit(&mut stream);
@@ -839,8 +844,9 @@ impl Handset {
         };
         let list_v2 = self.features.ls_v2;
         let list_id = if list_v2 { b"LIS2" } else { b"LIST" };
-        let mut request = sync::encode_request(stat_id, path.as_bytes());
-        request.extend(sync::encode_request(list_id, path.as_bytes()));
+        let wire_path = phone_path_bytes(path);
+        let mut request = sync::encode_request(stat_id, &wire_path);
+        request.extend(sync::encode_request(list_id, &wire_path));
         stream
             .write_all(&request)
             .map_err(|e| self.io_error(op, Some(path), e))?;
@@ -859,7 +865,9 @@ impl Handset {
         }
         let mut entries = Vec::with_capacity(raw.len());
         for (name, stat) in raw {
-            let name = String::from_utf8_lossy(&name).into_owned();
+            // The display form keeps every byte (see `escape`), so a name that is not UTF-8
+            // is still the name of its own file.
+            let name = phone_path_text(&name).into_owned();
             // An entry that cannot be stat'ed vanished between readdir and lstat: leave it out.
             let Ok(stat) = stat else { continue };
             let full = format!("{}/{name}", path.trim_end_matches('/'));
@@ -878,7 +886,7 @@ impl Handset {
         self.check_path(path)?;
         let mut stream = self.sync_stream(Some(path))?;
         stream
-            .write_all(&sync::encode_request(b"RECV", path.as_bytes()))
+            .write_all(&sync::encode_request(b"RECV", &phone_path_bytes(path)))
             .map_err(|e| self.io_error("pull", Some(path), e))?;
         let mut buf = vec![0u8; MAX_DATA];
         let got = sync::read_file(&mut stream, &mut buf, &mut |bytes| to.write_all(bytes));
@@ -987,7 +995,7 @@ impl Handset {
         emit: &mut dyn FnMut(Msg) -> Result<()>,
         sockets: Option<&Mutex<Vec<TcpStream>>>,
     ) -> Result<()> {
-        let too_long = |i: usize| paths[i].len() > MAX_PATH;
+        let too_long = |i: usize| phone_path_bytes(&paths[i]).len() > MAX_PATH;
         let mut stream: Option<TcpStream> = None;
         let mut sent = 0; // positions in `indices` whose request went out
         let mut buf = vec![0u8; MAX_DATA];
@@ -1020,7 +1028,10 @@ impl Handset {
             while in_flight <= window / 2 && sent < indices.len() && sent < pos + window {
                 let ahead = indices[sent];
                 if !too_long(ahead) {
-                    batch.extend(sync::encode_request(b"RECV", paths[ahead].as_bytes()));
+                    batch.extend(sync::encode_request(
+                        b"RECV",
+                        &phone_path_bytes(&paths[ahead]),
+                    ));
                 }
                 sent += 1;
             }
@@ -1180,6 +1191,16 @@ mod tests {
                 sdk: 34,
             }
         );
+        // A newline inside a value does not shift the values after it.
+        let id = parse_identity(
+            "EVIL\u{1b}[31mX\n\0Pixel\nFAKE\n\0Google\n\x0014\n\x0034\n\0",
+            "127.0.0.1:5555",
+            None,
+        );
+        assert_eq!(id.serial, "EVIL\u{1b}[31mX");
+        assert_eq!(id.model, "Pixel\nFAKE");
+        assert_eq!(id.manufacturer, "Google");
+        assert_eq!(id.sdk, 34);
         let id = parse_identity("\n\n\n\n\n", "127.0.0.1:5555", Some("Pixel_3a"));
         assert_eq!(id.serial, "127.0.0.1:5555");
         assert_eq!(id.model, "Pixel 3a");

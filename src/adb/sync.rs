@@ -38,8 +38,11 @@ pub fn encode_word(id: &[u8; 4], value: u32) -> [u8; 8] {
 }
 
 /// The `SEND` argument: `path,mode` with the mode in decimal (as adb sends it), a regular file.
-pub fn send_argument(path: &str, mode: u32) -> String {
-    format!("{path},{}", S_IFREG | (mode & 0o7777))
+/// `path` is in display form (see `escape`); its exact bytes go on the wire.
+pub fn send_argument(path: &str, mode: u32) -> Vec<u8> {
+    let mut argument = crate::escape::phone_path_bytes(path).into_owned();
+    argument.extend_from_slice(format!(",{}", S_IFREG | (mode & 0o7777)).as_bytes());
+    argument
 }
 
 /// One file's metadata as the phone reported it.
@@ -257,11 +260,8 @@ pub fn write_send(
     mtime: u32,
     buf: &mut [u8],
 ) -> std::result::Result<u64, std::result::Result<io::Error, io::Error>> {
-    w.write_all(&encode_request(
-        b"SEND",
-        send_argument(path, mode).as_bytes(),
-    ))
-    .map_err(Err)?;
+    w.write_all(&encode_request(b"SEND", &send_argument(path, mode)))
+        .map_err(Err)?;
     let mut total = 0u64;
     loop {
         // Fill a whole chunk where possible: fewer, fuller DATA frames.
@@ -340,9 +340,14 @@ mod tests {
         assert_eq!(encode_word(b"DONE", 0x0102_0304), *b"DONE\x04\x03\x02\x01");
         assert_eq!(
             send_argument("/sdcard/a,b.jpg", 0o644),
-            "/sdcard/a,b.jpg,33188"
+            b"/sdcard/a,b.jpg,33188"
         );
-        assert_eq!(send_argument("/x", 0o100_600), "/x,33152");
+        assert_eq!(send_argument("/x", 0o100_600), b"/x,33152");
+        // A path in display form goes out as its exact bytes.
+        assert_eq!(
+            send_argument("/sdcard/photo\\xFF\\\\.jpg", 0o644),
+            b"/sdcard/photo\xff\\.jpg,33188"
+        );
     }
 
     #[test]

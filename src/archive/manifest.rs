@@ -82,9 +82,15 @@ impl Manifest {
     }
 }
 
-/// The zip entry name for an item: `<source>/<rel_path>`.
+/// The zip entry name for an item: `<source>/<rel_path>`, with the bytes of the phone name
+/// that a zip entry name cannot hold as they are (not UTF-8, backslash) written `%HH`
+/// (see [`entry_path`](super::entry_path)).
 pub fn entry_name(item: &MediaItem) -> String {
-    format!("{}/{}", item.source.as_str(), item.rel_path)
+    format!(
+        "{}/{}",
+        item.source.as_str(),
+        super::entry_path::encode(&item.rel_path)
+    )
 }
 
 /// The legacy `WhatsApp` folders (`/sdcard/WhatsApp`, `/sdcard/WhatsApp Business`), whose
@@ -111,7 +117,11 @@ pub fn entry_name_among(item: &MediaItem, is_taken: impl Fn(&str) -> bool) -> St
     } else {
         "media"
     };
-    format!("{}-{layout}/{}", item.source.as_str(), item.rel_path)
+    format!(
+        "{}-{layout}/{}",
+        item.source.as_str(),
+        super::entry_path::encode(&item.rel_path)
+    )
 }
 
 #[cfg(test)]

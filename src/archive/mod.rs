@@ -6,6 +6,7 @@
 //! the manifest, verifies, extracts and streams entries back; [`BackupFolder`] lists the
 //! archives of a backup folder for incremental backups.
 
+pub mod entry_path;
 mod extract;
 mod folder;
 mod manifest;

@@ -203,8 +203,9 @@ impl ArchiveWriter {
     /// the archive already holds this entry or an earlier write failed; `Io` when writing fails.
     pub fn begin_item(&mut self, item: &MediaItem) -> Result<ItemWriter<'_>> {
         self.check_usable()?;
-        check_entry_name(&item.rel_path)?;
+        crate::catalog::check_rel_path(&item.rel_path)?;
         let entry = entry_name_among(item, |name| self.entries.contains(name));
+        check_entry_name(&entry)?;
         if self.entries.contains(&entry) {
             return Err(Error::Archive {
                 path: self.partial.clone(),

@@ -13,9 +13,10 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::adb::Handset;
+use crate::escape::phone_path_bytes;
 use crate::helper::{self, ListedFile, Listing};
 use crate::progress::{Event, Progress};
-use crate::Result;
+use crate::{Error, Result};
 
 /// Where an item belongs, as the user thinks of it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -74,13 +75,20 @@ pub struct Taken {
 pub struct MediaItem {
     /// Stable id: the same file on the same handset always gets the same id.
     pub id: String,
-    /// Absolute path on the phone, `/sdcard/...` for internal storage.
+    /// Absolute path on the phone, `/sdcard/...` for internal storage, in display form
+    /// (`escape::phone_path_text`): the name as it is when it is UTF-8 without a backslash,
+    /// else with `\\` for a backslash and `\xHH` for each byte that is not UTF-8. One-to-one
+    /// with the bytes, so it names this file and no other; the adb layer sends the exact
+    /// bytes. In JSON (`ls --json`, the manifest) a `raw_path` (base64 of the exact bytes)
+    /// follows it whenever the two differ.
+    #[serde(flatten, with = "raw_path")]
     pub path: String,
     /// The folder on the phone this item was found under: `/sdcard` for the Gallery,
     /// the `WhatsApp` folder (legacy or `Android/media/...`) for WhatsApp, `/storage/XXXX-XXXX`
     /// for an SD card.
     pub root: String,
-    /// `path` relative to `root`, with `/` separators; what archives and restores map.
+    /// `path` relative to `root`, with `/` separators, in the same display form; what
+    /// archives and restores map.
     pub rel_path: String,
     pub source: Source,
     pub album: String,
@@ -95,6 +103,61 @@ pub struct MediaItem {
     /// `WhatsApp`: hidden from the Gallery (`Private/` folder).
     #[serde(default)]
     pub private: bool,
+}
+
+/// `path` and, when its display form is not its bytes, `raw_path`: the exact bytes in
+/// base64 (standard alphabet, padded). Reading checks that the two agree, so a manifest
+/// whose `raw_path` was edited is refused instead of restoring to a path nobody chose.
+mod raw_path {
+    use base64::Engine as _;
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    use crate::escape::{phone_path_bytes, phone_path_text};
+
+    #[derive(Serialize, Deserialize)]
+    struct PathFields {
+        path: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        raw_path: Option<String>,
+    }
+
+    /// The `raw_path` of a display path: `None` when the path is its own bytes.
+    pub fn encode(path: &str) -> Option<String> {
+        let bytes = phone_path_bytes(path);
+        (*bytes != *path.as_bytes())
+            .then(|| base64::engine::general_purpose::STANDARD.encode(&bytes))
+    }
+
+    #[allow(clippy::ptr_arg)] // serde's `with` passes the field as it is declared
+    pub fn serialize<S: Serializer>(path: &String, serializer: S) -> Result<S::Ok, S::Error> {
+        PathFields {
+            path: path.clone(),
+            raw_path: encode(path),
+        }
+        .serialize(serializer)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<String, D::Error> {
+        let fields = PathFields::deserialize(deserializer)?;
+        if let Some(b64) = &fields.raw_path {
+            let bytes = base64::engine::general_purpose::STANDARD
+                .decode(b64)
+                .map_err(|e| serde::de::Error::custom(format!("raw_path is not base64: {e}")))?;
+            if phone_path_text(&bytes) != fields.path {
+                return Err(serde::de::Error::custom(format!(
+                    "raw_path does not match path {:?}",
+                    fields.path
+                )));
+            }
+        }
+        Ok(fields.path)
+    }
+}
+
+/// The `raw_path` JSON field of an item (see [`MediaItem::path`]): base64 of the path's exact
+/// bytes, `None` when `path` is those bytes as they are.
+pub fn raw_path_field(path: &str) -> Option<String> {
+    raw_path::encode(path)
 }
 
 /// How to build the catalog.
@@ -286,13 +349,47 @@ fn item(serial: &str, file: &ListedFile, placement: Placement) -> MediaItem {
     }
 }
 
+/// Checks that a `rel_path` (in display form) is a plain relative path on the phone: not
+/// empty, not absolute, no NUL, no empty, `.` or `..` component. Unlike a zip entry name it
+/// may hold a backslash: an ordinary character in an Android name (and how the display form
+/// writes `\\` and `\xHH`, which never hide a `/`, `.` or NUL: see `escape`).
+///
+/// # Errors
+/// `UnsafePath` saying why.
+pub fn check_rel_path(rel_path: &str) -> Result<()> {
+    let unsafe_path = |reason| {
+        Err(Error::UnsafePath {
+            name: rel_path.to_owned(),
+            reason,
+        })
+    };
+    if rel_path.is_empty() {
+        return unsafe_path("empty name");
+    }
+    if rel_path.contains('\0') {
+        return unsafe_path("contains a NUL byte");
+    }
+    if rel_path.starts_with('/') {
+        return unsafe_path("absolute path");
+    }
+    for part in rel_path.split('/') {
+        match part {
+            "" => return unsafe_path("empty path component"),
+            "." => return unsafe_path("`.` path component"),
+            ".." => return unsafe_path("`..` path component"),
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
 /// The stable id of a file on a handset: the first 12 hex digits of SHA-256 of
-/// `serial`, a NUL and the path.
+/// `serial`, a NUL and the path's exact bytes (`path` is in display form).
 pub fn item_id(serial: &str, path: &str) -> String {
     let mut hasher = Sha256::new();
     hasher.update(serial.as_bytes());
     hasher.update([0]);
-    hasher.update(path.as_bytes());
+    hasher.update(phone_path_bytes(path));
     let digest = hasher.finalize();
     digest[..6]
         .iter()

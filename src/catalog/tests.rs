@@ -251,3 +251,63 @@ fn names_with_newlines_and_other_scripts_are_kept() {
     assert_eq!(items.len(), 2);
     assert_eq!(items[1].album, "Отпуск");
 }
+
+/// `photo\xff.jpg` and `photo\u{fffd}.jpg` (and a literal `photo\xFF.jpg`) are three files:
+/// three items, three ids, and JSON that carries each one's exact bytes.
+#[test]
+fn names_that_read_alike_stay_apart() {
+    let paths = [
+        crate::escape::phone_path_text(b"/sdcard/DCIM/Camera/photo\xff.jpg").into_owned(),
+        "/sdcard/DCIM/Camera/photo\u{fffd}.jpg".to_string(),
+        crate::escape::phone_path_text(b"/sdcard/DCIM/Camera/photo\\xFF.jpg").into_owned(),
+    ];
+    let refs: Vec<&str> = paths.iter().map(String::as_str).collect();
+    let items = built(&refs, false);
+    assert_eq!(items.len(), 3);
+    let ids: HashSet<&str> = items.iter().map(|i| i.id.as_str()).collect();
+    assert_eq!(ids.len(), 3);
+    let invalid = items
+        .iter()
+        .find(|i| i.path.ends_with("photo\\xFF.jpg") && !i.path.ends_with("\\\\xFF.jpg"))
+        .unwrap();
+    assert_eq!(invalid.rel_path, "DCIM/Camera/photo\\xFF.jpg");
+    assert_eq!(invalid.album, "Camera");
+    // The id hashes the exact bytes, as it always did for UTF-8 names.
+    assert_eq!(
+        invalid.id,
+        item_id(
+            "SERIAL",
+            &crate::escape::phone_path_text(b"/sdcard/DCIM/Camera/photo\xff.jpg")
+        )
+    );
+
+    let json = serde_json::to_value(invalid).unwrap();
+    assert_eq!(json["path"], "/sdcard/DCIM/Camera/photo\\xFF.jpg");
+    assert_eq!(json["raw_path"], "L3NkY2FyZC9EQ0lNL0NhbWVyYS9waG90b/8uanBn");
+    let back: MediaItem = serde_json::from_value(json.clone()).unwrap();
+    assert_eq!(&back, invalid);
+    let plain = items.iter().find(|i| i.path.contains('\u{fffd}')).unwrap();
+    let plain_json = serde_json::to_value(plain).unwrap();
+    assert!(plain_json.get("raw_path").is_none(), "{plain_json}");
+
+    let mut tampered = json;
+    tampered["raw_path"] = "L3NkY2FyZC9ldGMvcGFzc3dk".into(); // "/sdcard/etc/passwd"
+    assert!(serde_json::from_value::<MediaItem>(tampered).is_err());
+}
+
+#[test]
+fn rel_paths_may_hold_backslashes_but_never_climb() {
+    for good in [
+        "DCIM/back\\\\slash.jpg",
+        "DCIM/photo\\xFF.jpg",
+        "Media/x..y/..z",
+    ] {
+        check_rel_path(good).unwrap();
+    }
+    for bad in ["", "/abs", "../x", "a/../b", "a//b", "./a", "a/.", "a\0b"] {
+        assert!(
+            matches!(check_rel_path(bad), Err(Error::UnsafePath { .. })),
+            "{bad:?} was accepted"
+        );
+    }
+}

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use phonevault::backup::{self, BackupOptions, BackupReport};
 use phonevault::catalog::CatalogOptions;
-use phonevault::escape::for_terminal;
+use phonevault::escape::{for_terminal, path_for_terminal};
 use phonevault::Error;
 use serde_json::json;
 
@@ -122,7 +122,7 @@ fn print_text(report: &BackupReport, folder: &std::path::Path) {
             let _ = writeln!(
                 out,
                 "  {}: {}",
-                for_terminal(&failed.path),
+                path_for_terminal(&failed.path),
                 for_terminal(&failed.message)
             );
         }

@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 use std::io::Write as _;
 
 use phonevault::catalog::{self, Catalog, CatalogOptions, ListMethod, MediaItem, Source};
-use phonevault::escape::for_terminal;
+use phonevault::escape::{for_terminal, path_for_terminal};
 use phonevault::progress::{Event, Progress};
 use serde_json::{json, Value};
 
@@ -22,7 +22,7 @@ impl Progress for StderrProgress {
     fn event(&self, event: Event<'_>) {
         if let (true, Event::Warning { path, message }) = (self.verbose, event) {
             let path = path
-                .map(|p| format!("{}: ", for_terminal(p)))
+                .map(|p| format!("{}: ", path_for_terminal(p)))
                 .unwrap_or_default();
             eprintln!("phonevault: debug: {path}{}", for_terminal(message));
         }
@@ -73,7 +73,7 @@ pub fn run(args: &LsArgs, global: &GlobalArgs) -> phonevault::Result<Exit> {
         for folder in &catalog.unreadable {
             eprintln!(
                 "phonevault: warning: folder cannot be read, its files are not listed: {}",
-                for_terminal(folder)
+                path_for_terminal(folder)
             );
         }
     }
@@ -112,7 +112,7 @@ fn print_stats(catalog: &Catalog) {
 }
 
 fn item_json(item: &MediaItem) -> Value {
-    json!({
+    let mut value = json!({
         "id": item.id,
         "path": item.path,
         "root": item.root,
@@ -126,7 +126,12 @@ fn item_json(item: &MediaItem) -> Value {
         "taken_source": item.taken.map(|t| t.source),
         "sent": item.sent,
         "private": item.private,
-    })
+    });
+    // The exact bytes, only where the display form differs from them (see `MediaItem::path`).
+    if let Some(raw) = catalog::raw_path_field(&item.path) {
+        value["raw_path"] = Value::String(raw);
+    }
+    value
 }
 
 fn albums<'a>(items: &[&'a MediaItem]) -> BTreeMap<(Source, &'a str), (u64, u64)> {
@@ -172,11 +177,11 @@ fn items_table(items: &[&MediaItem]) -> String {
             "{:<12}  {:<17}  {:<16}  {:<8}  {:>9}  {:<19}  {}",
             item.id,
             item.source.as_str(),
-            for_terminal(&item.album),
+            path_for_terminal(&item.album),
             item.kind.as_str(),
             human::size(item.size),
             date,
-            for_terminal(&item.path)
+            path_for_terminal(&item.path)
         );
     }
     let total: u64 = items.iter().map(|i| i.size).sum();
@@ -197,7 +202,7 @@ fn albums_table(items: &[&MediaItem]) -> String {
             out,
             "{:<17}  {:<24}  {:>7}  {:>9}",
             source.as_str(),
-            for_terminal(album),
+            path_for_terminal(album),
             count,
             human::size(*size)
         );

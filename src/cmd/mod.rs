@@ -54,13 +54,20 @@ impl From<Exit> for ExitCode {
     }
 }
 
-/// Prints an error and its causes to standard error.
+/// Prints an error and its causes to standard error, with control characters escaped: they
+/// may quote the phone (paths, serials, what it printed). Backslashes are kept as they are:
+/// phone paths are already in display form, and a Windows path should read as one.
 pub fn print_error(err: &Error) {
+    use phonevault::escape::path_for_terminal as for_terminal;
     let mut stderr = std::io::stderr().lock();
-    let _ = write!(stderr, "phonevault: error: {err}");
+    let _ = write!(
+        stderr,
+        "phonevault: error: {}",
+        for_terminal(&err.to_string())
+    );
     let mut source = std::error::Error::source(err);
     while let Some(cause) = source {
-        let _ = write!(stderr, ": {cause}");
+        let _ = write!(stderr, ": {}", for_terminal(&cause.to_string()));
         source = cause.source();
     }
     let _ = writeln!(stderr);

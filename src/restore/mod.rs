@@ -664,7 +664,7 @@ fn budget_batches(words: &[String], budget: usize) -> Vec<std::ops::Range<usize>
 /// anything else a URI cannot hold as is).
 pub fn file_uri(folder: &str) -> String {
     let mut uri = String::from("file://");
-    for &b in folder.as_bytes() {
+    for &b in crate::escape::phone_path_bytes(folder).iter() {
         if b.is_ascii_alphanumeric() || b"/-._~".contains(&b) {
             uri.push(b as char);
         } else {

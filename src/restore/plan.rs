@@ -13,7 +13,7 @@ use serde::Serialize;
 use super::job::{self, TempFolder};
 use super::{hash_files, RestoreOptions};
 use crate::adb::Handset;
-use crate::archive::{check_entry_name, ArchiveReader, ItemRecord, Manifest};
+use crate::archive::{ArchiveReader, ItemRecord, Manifest};
 use crate::backup::FailedItem;
 use crate::catalog::{select::Matcher, Kind, Source};
 use crate::helper::{self, shell_quote};
@@ -203,7 +203,7 @@ fn uses_media_layout(sdk: u32) -> bool {
 /// # Errors
 /// `UnsafePath` when `rel_path` is not a plain relative path.
 pub fn target_path(source: Source, rel_path: &str, sdk: u32) -> Result<String> {
-    check_entry_name(rel_path)?;
+    crate::catalog::check_rel_path(rel_path)?;
     let root = match whatsapp_roots(source) {
         None => "/sdcard",
         Some((_, media)) if uses_media_layout(sdk) => media,

@@ -172,10 +172,8 @@ impl Handset {
                     break;
                 }
                 let mtime = u32::try_from(file.mtime.max(0)).unwrap_or(u32::MAX);
-                let request = sync::encode_request(
-                    b"SEND",
-                    sync::send_argument(file.path, file.mode).as_bytes(),
-                );
+                let request =
+                    sync::encode_request(b"SEND", &sync::send_argument(file.path, file.mode));
                 if let Err(e) = out.write_all(&request) {
                     write_error = Some((index, e));
                     break;
