@@ -19,6 +19,7 @@ mod password;
 mod preview;
 mod restore;
 mod selection;
+mod ui;
 
 /// Exit codes, in one place.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -67,6 +68,7 @@ pub fn print_error(err: &Error) {
 pub fn run(cli: Cli) -> phonevault::Result<Exit> {
     let global = &cli.global;
     match cli.command {
+        Command::Ui(args) => ui::run(&args, global),
         Command::Devices(args) => devices::run(&args, global),
         Command::Ls(args) => ls::run(&args, global),
         Command::Preview(args) => preview::run(&args, global),
