@@ -94,12 +94,22 @@ fn http(
     let mut bytes = request.into_bytes();
     bytes.extend_from_slice(body.unwrap_or_default());
     stream.write_all(&bytes).expect("sending a request");
+    // Read the head, then exactly the body it announces: chromedriver keeps the connection
+    // open whatever `Connection: close` says.
     let mut raw = Vec::new();
-    stream.read_to_end(&mut raw).expect("reading a reply");
-    let split = raw
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .unwrap_or_else(|| panic!("no header end in {:?}", String::from_utf8_lossy(&raw)));
+    let mut buf = [0u8; 64 * 1024];
+    let split = loop {
+        if let Some(at) = raw.windows(4).position(|w| w == b"\r\n\r\n") {
+            break at;
+        }
+        let n = stream.read(&mut buf).expect("reading a reply");
+        assert!(
+            n > 0,
+            "the connection closed before the headers: {:?}",
+            String::from_utf8_lossy(&raw)
+        );
+        raw.extend_from_slice(&buf[..n]);
+    };
     let head = String::from_utf8_lossy(&raw[..split]).into_owned();
     let mut lines = head.lines();
     let status = lines
@@ -112,11 +122,32 @@ fn http(
         .map(|(n, v)| (n.trim().to_owned(), v.trim().to_owned()))
         .collect();
     let mut body = raw[split + 4..].to_vec();
-    let chunked = headers.iter().any(|(n, v)| {
-        n.eq_ignore_ascii_case("transfer-encoding") && v.eq_ignore_ascii_case("chunked")
-    });
-    if chunked {
+    let find = |name: &str| {
+        headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.clone())
+    };
+    if let Some(length) = find("content-length").and_then(|l| l.parse::<usize>().ok()) {
+        while body.len() < length {
+            let n = stream.read(&mut buf).expect("reading a body");
+            if n == 0 {
+                break;
+            }
+            body.extend_from_slice(&buf[..n]);
+        }
+        body.truncate(length);
+    } else if find("transfer-encoding").is_some_and(|v| v.eq_ignore_ascii_case("chunked")) {
+        while !body.ends_with(b"0\r\n\r\n") {
+            let n = stream.read(&mut buf).expect("reading a chunked body");
+            if n == 0 {
+                break;
+            }
+            body.extend_from_slice(&buf[..n]);
+        }
         body = dechunk(&body);
+    } else {
+        stream.read_to_end(&mut body).expect("reading a body");
     }
     Reply {
         status,
