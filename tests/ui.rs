@@ -7,6 +7,7 @@
 mod common;
 
 use std::collections::BTreeSet;
+use std::fmt::Write as _;
 use std::fs;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
@@ -82,13 +83,13 @@ fn http(
         .expect("a read timeout");
     let mut request = format!("{method} {path} HTTP/1.1\r\nConnection: close\r\n");
     if !headers.iter().any(|(n, _)| n.eq_ignore_ascii_case("host")) {
-        request.push_str(&format!("Host: 127.0.0.1:{port}\r\n"));
+        let _ = write!(request, "Host: 127.0.0.1:{port}\r\n");
     }
     for (name, value) in headers {
-        request.push_str(&format!("{name}: {value}\r\n"));
+        let _ = write!(request, "{name}: {value}\r\n");
     }
     if let Some(body) = body {
-        request.push_str(&format!("Content-Length: {}\r\n", body.len()));
+        let _ = write!(request, "Content-Length: {}\r\n", body.len());
     }
     request.push_str("\r\n");
     let mut bytes = request.into_bytes();
@@ -97,7 +98,7 @@ fn http(
     // Read the head, then exactly the body it announces: chromedriver keeps the connection
     // open whatever `Connection: close` says.
     let mut raw = Vec::new();
-    let mut buf = [0u8; 64 * 1024];
+    let mut buf = vec![0u8; 64 * 1024];
     let split = loop {
         if let Some(at) = raw.windows(4).position(|w| w == b"\r\n\r\n") {
             break at;
@@ -635,7 +636,24 @@ fn the_page_lists_phones_shows_pictures_and_backs_up_what_was_picked() {
     );
     browser.screenshot("01-phones");
 
-    // A handset served while the page is open appears; one that stops disappears.
+    phone_list_follows_adb(&env, &browser);
+    browser.click(&phone_button);
+    let media = grid_shows_pictures(&browser, &ui, &serial);
+    html_names_stay_text(&browser);
+    let shown = picked_backup(&env, &browser, &phone, &media);
+    keyboard_and_large_view(&browser, &shown);
+    encrypted_backup(&env, &browser, &phone, &media, &shown);
+    cancelled_backup(&env, &browser, &phone, &shown);
+
+    // Quit from the page stops the server.
+    browser.click("#quit");
+    let mut ui = ui;
+    assert_eq!(ui.wait_exit(Duration::from_secs(30)), Some(0));
+    eprintln!("ui browser test took {:?}", started.elapsed());
+}
+
+/// A handset served while the page is open appears; one that stops disappears.
+fn phone_list_follows_adb(env: &TestEnv, browser: &Browser) {
     let second = env.start_handset(HandsetSpec::android10().model("Second_Phone"));
     let second_button = format!("#phones button[data-serial=\"{}\"]", second.serial());
     browser.wait_for(
@@ -653,16 +671,18 @@ fn the_page_lists_phones_shows_pictures_and_backs_up_what_was_picked() {
         &[json!(second.serial())],
         Duration::from_secs(20),
     );
+}
 
-    // The grid: every camera photo and WhatsApp image shows a real picture.
-    browser.click(&phone_button);
+/// The grid: every camera photo and WhatsApp image shows a real picture. Returns the media
+/// list.
+fn grid_shows_pictures(browser: &Browser, ui: &Ui, serial: &str) -> Value {
     browser.wait_for(
         "the grid",
         "return document.querySelectorAll('#grid .tile').length",
         &[],
         Duration::from_secs(60),
     );
-    let media = ui.media(&serial);
+    let media = ui.media(serial);
     let pictures = browser.wait_for(
         "every thumbnail",
         "const tiles = [...document.querySelectorAll('#grid .tile[data-thumb]')] \
@@ -715,7 +735,11 @@ fn the_page_lists_phones_shows_pictures_and_backs_up_what_was_picked() {
         "only {whatsapp_loaded} WhatsApp pictures"
     );
 
-    // A name made of HTML is shown as text, and no script runs.
+    media
+}
+
+/// A name made of HTML is shown as text, and no script runs.
+fn html_names_stay_text(browser: &Browser) {
     let xss = browser.exec(
         "const b = [...document.querySelectorAll('#grid .pick')]\
            .find(b => b.querySelector('.name')?.textContent === arguments[0]);\
@@ -734,8 +758,16 @@ fn the_page_lists_phones_shows_pictures_and_backs_up_what_was_picked() {
     );
     assert_eq!(xss["stray"], json!(0), "the name became an element");
     assert_eq!(browser.alert(), None, "a script from a file name ran");
+}
 
-    // Three photos chosen with a click and a shift-click, backed up.
+/// Three photos chosen with a click and a shift-click, backed up: the archive holds exactly
+/// those, byte-identical with their mtimes. Returns the ids of the photos shown, in order.
+fn picked_backup(
+    env: &TestEnv,
+    browser: &Browser,
+    phone: &common::Handset,
+    media: &Value,
+) -> Vec<Value> {
     browser.exec(
         "const s = document.getElementById('filter-source'); s.value = 'gallery'; \
          s.dispatchEvent(new Event('change')); \
@@ -774,10 +806,85 @@ fn the_page_lists_phones_shows_pictures_and_backs_up_what_was_picked() {
     browser.screenshot("05-backed-up");
     assert_eq!(state, json!("done"));
     let archive = only_archive(&dest1).expect("an archive of the three photos");
-    let held = check_whole_items(&env, &archive, phone.storage(), None);
-    assert_eq!(held, rel_paths(&media, &shown[1..4]));
+    let held = check_whole_items(env, &archive, phone.storage(), None);
+    assert_eq!(held, rel_paths(media, &shown[1..4]));
 
-    // An encrypted backup made in the page opens in 7-Zip with the password.
+    shown
+}
+
+/// The grid works from the keyboard (arrows move, Space selects), and the enlarge control
+/// shows the photo itself with its details.
+fn keyboard_and_large_view(browser: &Browser, shown: &[Value]) {
+    browser.click("#select-none");
+    browser.exec(
+        "document.querySelector(`#grid .pick[data-id=\"${arguments[0]}\"]`).focus()",
+        &[shown[0].clone()],
+    );
+    let keys = |keys: &[&str]| {
+        let actions: Vec<Value> = keys
+            .iter()
+            .flat_map(|k| {
+                [
+                    json!({ "type": "keyDown", "value": k }),
+                    json!({ "type": "keyUp", "value": k }),
+                ]
+            })
+            .collect();
+        browser.cmd(
+            "POST",
+            "/actions",
+            Some(&json!({ "actions": [{ "type": "key", "id": "keys", "actions": actions }] })),
+        );
+    };
+    // Right, Space, Right, Space: the second and third tiles.
+    keys(&["\u{E014}", "\u{E00D}", "\u{E014}", "\u{E00D}"]);
+    let pressed = browser.exec(
+        "return [...document.querySelectorAll('#grid .pick[aria-pressed=\"true\"]')].map(b => b.dataset.id)",
+        &[],
+    );
+    assert_eq!(pressed, json!(shown[1..3]));
+    let focused = browser.exec("return document.activeElement.dataset.id", &[]);
+    assert_eq!(focused, shown[2]);
+    browser.click("#select-none");
+
+    browser.click(&format!(
+        "#grid .tile[data-id=\"{}\"] .enlarge",
+        shown[2].as_str().unwrap()
+    ));
+    let facts = browser.wait_for(
+        "the large view",
+        "const img = document.getElementById('viewer-img'); \
+         const facts = document.getElementById('viewer-facts').textContent; \
+         return document.getElementById('viewer').open && img.complete && img.naturalWidth > 0 \
+           && facts.includes('Camera') ? facts : null",
+        &[],
+        Duration::from_secs(30),
+    );
+    assert!(
+        facts.as_str().is_some_and(|f| f.contains("/sdcard/")),
+        "{facts}"
+    );
+    let width = browser.exec(
+        "return document.getElementById('viewer-img').naturalWidth",
+        &[],
+    );
+    assert!(
+        width.as_u64().is_some_and(|w| w > 200),
+        "the large view shows the thumbnail, not the photo: {width}"
+    );
+    browser.screenshot("04-large-view");
+    browser.click("#viewer-close");
+}
+
+/// An encrypted backup made in the page opens in 7-Zip with the password.
+fn encrypted_backup(
+    env: &TestEnv,
+    browser: &Browser,
+    phone: &common::Handset,
+    media: &Value,
+    shown: &[Value],
+) {
+    let tile = |i: usize| format!("#grid .pick[data-id=\"{}\"]", shown[i].as_str().unwrap());
     browser.click("#select-none");
     browser.click(&tile(5));
     browser.click_with(&tile(6), "\u{E009}");
@@ -787,8 +894,8 @@ fn the_page_lists_phones_shows_pictures_and_backs_up_what_was_picked() {
         &[json!(dest2.display().to_string())],
     );
     browser.click("#encrypt");
-    browser.type_into("#password", "correct horse");
-    browser.type_into("#password2", "correct horse");
+    browser.type_into("#password", "correct-horse-battery");
+    browser.type_into("#password2", "correct-horse-battery");
     browser.click("#start-backup");
     browser.wait_for(
         "the encrypted backup to start",
@@ -812,7 +919,7 @@ fn the_page_lists_phones_shows_pictures_and_backs_up_what_was_picked() {
     let tested = common::run_with_timeout(
         Command::new("7zz")
             .arg("t")
-            .arg("-pcorrect horse")
+            .arg("-pcorrect-horse-battery")
             .arg(&archive),
         Duration::from_secs(60),
     );
@@ -821,7 +928,7 @@ fn the_page_lists_phones_shows_pictures_and_backs_up_what_was_picked() {
         Command::new("7zz")
             .arg("l")
             .arg("-slt")
-            .arg("-pcorrect horse")
+            .arg("-pcorrect-horse-battery")
             .arg(&archive),
         Duration::from_secs(60),
     );
@@ -839,10 +946,17 @@ fn the_page_lists_phones_shows_pictures_and_backs_up_what_was_picked() {
         !wrong.status.success(),
         "7-Zip opened it with a wrong password"
     );
-    let held = check_whole_items(&env, &archive, phone.storage(), Some("correct horse"));
-    assert_eq!(held, rel_paths(&media, &shown[5..7]));
+    let held = check_whole_items(
+        env,
+        &archive,
+        phone.storage(),
+        Some("correct-horse-battery"),
+    );
+    assert_eq!(held, rel_paths(media, &shown[5..7]));
+}
 
-    // Cancel during a backup: what remains tests clean and holds only whole items.
+/// Cancel during a backup: what remains tests clean and holds only whole items.
+fn cancelled_backup(env: &TestEnv, browser: &Browser, phone: &common::Handset, shown: &[Value]) {
     browser.click("#encrypt");
     browser.click("#select-shown");
     let dest3 = env.path().join("cancelled");
@@ -874,18 +988,12 @@ fn the_page_lists_phones_shows_pictures_and_backs_up_what_was_picked() {
             Duration::from_secs(60),
         );
         common::assert_success(&tested, "7zz t of the cancelled backup's archive");
-        let held = check_whole_items(&env, &archive, phone.storage(), None);
+        let held = check_whole_items(env, &archive, phone.storage(), None);
         assert!(
             held.len() < shown.len(),
             "the cancel came too late to test anything: {held:?}"
         );
     }
-
-    // Quit from the page stops the server.
-    browser.click("#quit");
-    let mut ui = ui;
-    assert_eq!(ui.wait_exit(Duration::from_secs(30)), Some(0));
-    eprintln!("ui browser test took {:?}", started.elapsed());
 }
 
 /// Without the cookie or token, with a foreign Host, or from another site, nothing is
@@ -911,7 +1019,26 @@ fn requests_without_credentials_or_from_elsewhere_are_refused() {
         .expect("an item")
         .to_owned();
 
-    // No credential: nothing but a refusal, and not the phone list.
+    let cookie = credentials_are_checked(&ui, &serial);
+    cross_site_changes_are_refused(&env, &ui, &serial, &cookie, &id);
+
+    // A script holding the token may change things without browser headers.
+    let mut ui = ui;
+    let quit = http(
+        port,
+        "POST",
+        "/api/quit",
+        &[("Authorization", &ui.bearer())],
+        None,
+    );
+    assert_eq!(quit.status, 200);
+    assert_eq!(ui.wait_exit(Duration::from_secs(30)), Some(0));
+}
+
+/// No credential or a wrong one gets nothing; the launch token becomes a cookie; a foreign
+/// Host is refused. Returns the `name=value` of the session cookie.
+fn credentials_are_checked(ui: &Ui, serial: &str) -> String {
+    let port = ui.port;
     for path in [
         "/",
         "/app.js",
@@ -920,7 +1047,7 @@ fn requests_without_credentials_or_from_elsewhere_are_refused() {
     ] {
         let reply = http(port, "GET", path, &[], None);
         assert_eq!(reply.status, 401, "{path}: {}", reply.text());
-        assert!(!reply.text().contains(&serial), "{path} leaked the phone");
+        assert!(!reply.text().contains(serial), "{path} leaked the phone");
     }
     let wrong = http(
         port,
@@ -963,7 +1090,7 @@ fn requests_without_credentials_or_from_elsewhere_are_refused() {
             None,
         );
         assert_eq!(reply.status, 421, "Host {host}: {}", reply.text());
-        assert!(!reply.text().contains(&serial));
+        assert!(!reply.text().contains(serial));
     }
     let local = http(
         port,
@@ -974,7 +1101,13 @@ fn requests_without_credentials_or_from_elsewhere_are_refused() {
     );
     assert_eq!(local.status, 200);
 
-    // Cross-site requests that would change something carry the cookie but are refused.
+    cookie
+}
+
+/// Requests that would change something, from another site or without an origin, are
+/// refused and change nothing; paths are checked even from the page itself.
+fn cross_site_changes_are_refused(env: &TestEnv, ui: &Ui, serial: &str, cookie: &str, id: &str) {
+    let port = ui.port;
     let folder = env.path().join("cross-site");
     let body = json!({ "ids": [id], "folder": folder.display().to_string() }).to_string();
     let backup = format!("/api/phones/{serial}/backup");
@@ -988,10 +1121,7 @@ fn requests_without_credentials_or_from_elsewhere_are_refused() {
         &[],
     ];
     for extra in attempts {
-        let mut headers = vec![
-            ("Cookie", cookie.as_str()),
-            ("Content-Type", "application/json"),
-        ];
+        let mut headers = vec![("Cookie", cookie), ("Content-Type", "application/json")];
         headers.extend_from_slice(extra);
         let reply = http(port, "POST", &backup, &headers, Some(body.as_bytes()));
         assert_eq!(reply.status, 403, "{extra:?}: {}", reply.text());
@@ -1028,7 +1158,7 @@ fn requests_without_credentials_or_from_elsewhere_are_refused() {
             "POST",
             &backup,
             &[
-                ("Cookie", &cookie),
+                ("Cookie", cookie),
                 ("Content-Type", "application/json"),
                 ("Origin", &same_origin),
                 ("Sec-Fetch-Site", "same-origin"),
@@ -1042,18 +1172,6 @@ fn requests_without_credentials_or_from_elsewhere_are_refused() {
         "/api/phones/{serial}/thumb/..%2F..%2Fetc%2Fpasswd"
     ));
     assert_eq!(traversal.status, 400);
-
-    // A script holding the token may change things without browser headers.
-    let mut ui = ui;
-    let quit = http(
-        port,
-        "POST",
-        "/api/quit",
-        &[("Authorization", &ui.bearer())],
-        None,
-    );
-    assert_eq!(quit.status, 200);
-    assert_eq!(ui.wait_exit(Duration::from_secs(30)), Some(0));
 }
 
 /// With no page connected the server stops by itself; without adb it says what to install.
