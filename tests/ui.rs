@@ -795,6 +795,12 @@ fn picked_backup(
         &[],
     );
     assert_eq!(pressed, json!(shown[1..4]), "{summary}");
+    assert!(
+        summary
+            .as_str()
+            .is_some_and(|s| s.contains("free at the destination")),
+        "{summary}"
+    );
     let dest1 = env.path().join("picked");
     browser.exec(
         "document.getElementById('dest').value = arguments[0]",

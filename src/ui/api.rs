@@ -102,6 +102,7 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/api/phones/{serial}/items/{id}", get(details))
         .route("/api/phones/{serial}/items/{id}/original", get(original))
         .route("/api/phones/{serial}/backup", post(backup))
+        .route("/api/space", get(space))
         .route("/api/jobs", get(job_list))
         .route("/api/jobs/{id}", get(job))
         .route("/api/jobs/{id}/events", get(job_events))
@@ -395,6 +396,30 @@ async fn original(
         bytes,
     )
         .into_response())
+}
+
+#[derive(Deserialize)]
+struct SpaceQuery {
+    folder: String,
+}
+
+#[derive(Serialize)]
+struct SpaceAnswer {
+    folder: String,
+    /// Bytes free there; `null` when the system cannot say.
+    free: Option<u64>,
+}
+
+/// `GET /api/space?folder=DIR`: free space where a backup would be written.
+async fn space(Query(query): Query<SpaceQuery>) -> ApiResult<Json<SpaceAnswer>> {
+    let folder = jobs::check_folder(&query.folder).map_err(ApiError::refused)?;
+    let free = tokio::task::spawn_blocking(move || jobs::free_space(&folder))
+        .await
+        .map_err(|_| ApiError::internal("the space thread failed"))?;
+    Ok(Json(SpaceAnswer {
+        folder: query.folder,
+        free,
+    }))
 }
 
 #[derive(Serialize)]

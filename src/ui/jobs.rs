@@ -84,6 +84,24 @@ pub fn check_folder(text: &str) -> Result<PathBuf, Refusal> {
     Ok(path)
 }
 
+/// Bytes free for an unprivileged user on the disk that holds `folder` (or would hold it:
+/// the nearest existing parent is asked). `None` where the system cannot say.
+pub fn free_space(folder: &Path) -> Option<u64> {
+    let existing = folder.ancestors().find(|p| p.exists())?;
+    #[cfg(unix)]
+    {
+        let stats = nix::sys::statvfs::statvfs(existing).ok()?;
+        // The field types differ between systems (u64 on Linux, u32 on some BSDs).
+        #[allow(clippy::useless_conversion)]
+        Some(u64::from(stats.blocks_available()).saturating_mul(u64::from(stats.fragment_size())))
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = existing;
+        None
+    }
+}
+
 /// Checks the ids: 12 hex digits each, at least one.
 ///
 /// # Errors

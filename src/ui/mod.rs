@@ -93,6 +93,20 @@ impl App {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
+    /// Drops what was learnt about phones no longer attached: a phone plugged in again may
+    /// hold other files, and its thumbnail worker would talk to a dead transport.
+    fn forget_gone(&self, listed: &[phonevault::adb::DeviceInfo]) {
+        let attached = |serial: &String| listed.iter().any(|d| &d.serial == serial);
+        self.catalogs
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .retain(|serial, _| attached(serial));
+        self.thumbnails
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .retain(|serial, _| attached(serial));
+    }
+
     /// Asks everything to stop: the server, its event streams and the phone watcher.
     fn request_stop(&self) {
         self.stopping.store(true, Ordering::Relaxed);

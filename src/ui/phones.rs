@@ -144,6 +144,7 @@ pub fn watch(app: &Arc<App>, options: &ConnectOptions) {
             }
         };
         known.retain(|serial, _| listed.iter().any(|d| &d.serial == serial));
+        app.forget_gone(&listed);
         app.handsets_lock()
             .retain(|serial, _| listed.iter().any(|d| &d.serial == serial));
         for device in &listed {

@@ -77,6 +77,7 @@ const state = {
   anchor: null,        // id a shift-click range starts from
   focusId: null,
   folders: new Map(),  // serial -> destination typed by the person
+  free: null,          // bytes free at the destination, when known
 };
 
 // ---- phones ----------------------------------------------------------------------------
@@ -154,7 +155,20 @@ async function choosePhone(serial) {
   for (const b of document.querySelectorAll('#phones button')) {
     b.setAttribute('aria-current', String(b.dataset.serial === serial));
   }
+  refreshSpace();
   await loadMedia(false);
+}
+
+async function refreshSpace() {
+  const folder = $('dest').value;
+  state.free = null;
+  if (folder) {
+    try {
+      const answer = await api(`/api/space?${new URLSearchParams({ folder })}`);
+      if ($('dest').value === folder) state.free = answer.free;
+    } catch { /* a folder being typed may not be valid yet */ }
+  }
+  updateSummary();
 }
 
 async function loadMedia(refresh) {
@@ -402,7 +416,12 @@ function updateSummary() {
   let bytes = 0;
   for (const id of state.selected) bytes += (state.byId.get(id) || { size: 0 }).size;
   const n = state.selected.size;
-  $('summary').textContent = n === 0 ? 'Nothing selected.' : `${n} item${n === 1 ? '' : 's'} selected, ${size(bytes)}.`;
+  let text = n === 0 ? 'Nothing selected.' : `${n} item${n === 1 ? '' : 's'} selected, ${size(bytes)}.`;
+  if (state.free != null) {
+    text += ` ${size(state.free)} free at the destination.`;
+    if (bytes > state.free) text += ' Not enough room!';
+  }
+  $('summary').textContent = text;
   const phone = state.phones.find((p) => p.serial === state.serial);
   const usable = phone && phone.state === 'device';
   $('start-backup').disabled = n === 0 || !usable;
@@ -494,7 +513,10 @@ function jobCard(job, phoneName) {
       }
     }
     if (view.error) result.append(el('p', { cls: 'line', text: view.error.message }));
-    if (view.serial === state.serial) loadMedia(false);
+    if (view.serial === state.serial) {
+      refreshSpace();
+      loadMedia(false);
+    }
   };
   show(job);
   const events = new EventSource(`/api/jobs/${job.id}/events`);
@@ -548,7 +570,7 @@ function init() {
   $('select-shown').addEventListener('click', () => selectWhere(() => true));
   $('select-none').addEventListener('click', () => { state.selected.clear(); syncSelection(); });
   $('reload').addEventListener('click', () => loadMedia(true));
-  $('dest').addEventListener('change', () => loadMedia(false));
+  $('dest').addEventListener('change', () => { refreshSpace(); loadMedia(false); });
   $('encrypt').addEventListener('change', () => { $('password-fields').hidden = !$('encrypt').checked; });
   $('backup-form').addEventListener('submit', startBackup);
   $('viewer-close').addEventListener('click', () => $('viewer').close());
