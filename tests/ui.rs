@@ -644,6 +644,7 @@ fn the_page_lists_phones_shows_pictures_and_backs_up_what_was_picked() {
     keyboard_and_large_view(&browser, &shown);
     encrypted_backup(&env, &browser, &phone, &media, &shown);
     cancelled_backup(&env, &browser, &phone, &shown);
+    big_phone_loads_only_what_is_seen(&env, &browser);
 
     // Quit from the page stops the server.
     browser.click("#quit");
@@ -1000,6 +1001,100 @@ fn cancelled_backup(env: &TestEnv, browser: &Browser, phone: &common::Handset, s
             "the cancel came too late to test anything: {held:?}"
         );
     }
+}
+
+/// Photos on the big phone: small generated JPEGs named by their date.
+const BIG_PHONE_PHOTOS: usize = 1500;
+
+/// A phone of 1,500 photos: jumping from the top to the bottom of the grid fetches the
+/// thumbnails of the first and last screens only, and the page never holds an image per item.
+fn big_phone_loads_only_what_is_seen(env: &TestEnv, browser: &Browser) {
+    let storage = env.new_dir("big-phone");
+    let camera = storage.join("DCIM/Camera");
+    fs::create_dir_all(&camera).expect("a camera folder");
+    let mut jpeg = Vec::new();
+    let picture =
+        image::RgbImage::from_fn(64, 48, |x, y| image::Rgb([x as u8 * 4, y as u8 * 5, 128]));
+    image::DynamicImage::ImageRgb8(picture)
+        .write_with_encoder(image::codecs::jpeg::JpegEncoder::new_with_quality(
+            &mut jpeg, 80,
+        ))
+        .expect("a small JPEG");
+    for i in 0..BIG_PHONE_PHOTOS {
+        let name = format!(
+            "IMG_202401{:02}_{:02}{:02}00.jpg",
+            1 + i / 60,
+            (i / 60) % 24,
+            i % 60
+        );
+        fs::write(camera.join(name), &jpeg).expect("a photo");
+    }
+    let big = env.start_handset(
+        HandsetSpec::android14()
+            .storage(&storage)
+            .model("Big_Phone"),
+    );
+    let button = format!("#phones button[data-serial=\"{}\"]", big.serial());
+    browser.wait_for(
+        "the big phone",
+        "return document.querySelector(arguments[0]) !== null",
+        &[json!(button)],
+        Duration::from_secs(20),
+    );
+    browser.exec(
+        "performance.setResourceTimingBufferSize(100000); performance.clearResourceTimings();",
+        &[],
+    );
+    browser.click(&button);
+    browser.wait_for(
+        "the big grid",
+        "return document.querySelectorAll('#grid .tile').length === arguments[0]",
+        &[json!(BIG_PHONE_PHOTOS)],
+        Duration::from_secs(60),
+    );
+    let loaded_at = |which: &str| {
+        format!(
+            "const tiles = document.querySelectorAll('#grid .tile'); const t = tiles[{which}]; \
+             const img = t.querySelector('img'); return Boolean(img && img.complete && img.naturalWidth > 0);"
+        )
+    };
+    browser.wait_for(
+        "the first picture",
+        &loaded_at("0"),
+        &[],
+        Duration::from_secs(30),
+    );
+    browser.exec(
+        "const tiles = document.querySelectorAll('#grid .tile'); tiles[tiles.length - 1].scrollIntoView();",
+        &[],
+    );
+    browser.wait_for(
+        "the last picture",
+        &loaded_at("tiles.length - 1"),
+        &[],
+        Duration::from_secs(30),
+    );
+    browser.screenshot("07-big-phone-bottom");
+    let seen = browser.exec(
+        "const fetched = performance.getEntriesByType('resource').map(e => e.name).filter(n => n.includes('/thumb/')); \
+         const tiles = [...document.querySelectorAll('#grid .tile')]; \
+         const middle = tiles[Math.floor(tiles.length / 2)].dataset.id; \
+         return { fetched: fetched.length, middle: fetched.some(n => n.endsWith(middle)), images: document.images.length };",
+        &[],
+    );
+    let fetched = seen["fetched"].as_u64().expect("a count");
+    assert!(
+        fetched < 400,
+        "{fetched} thumbnails fetched for two screens of a {BIG_PHONE_PHOTOS}-photo grid"
+    );
+    assert_eq!(
+        seen["middle"],
+        json!(false),
+        "a thumbnail never on screen was fetched"
+    );
+    let images = seen["images"].as_u64().expect("a count");
+    assert!(images < 450, "{images} images in the page");
+    eprintln!("big phone: {fetched} thumbnails fetched, {images} images in the page");
 }
 
 /// Without the cookie or token, with a foreign Host, or from another site, nothing is

@@ -246,31 +246,52 @@ function filtered() {
 
 // Only tiles on or near the screen hold an <img>; the rest hold nothing, so a phone of
 // 20,000 items never has 20,000 images in the page, and no thumbnail is fetched for a tile
-// that was never near the screen.
+// that was never near the screen. A tile that scrolls away before its picture arrived drops
+// its request (the server then skips it); pictures already shown stay until more than
+// MAX_IMAGES are in the page, then those far from the screen are dropped.
+const MAX_IMAGES = 400;
+const nearTiles = new Set();
+const withImage = new Set();
+
+function dropImage(tile) {
+  const img = tile.querySelector('.pick img');
+  if (img) img.remove();
+  withImage.delete(tile);
+}
+
 const nearScreen = new IntersectionObserver((entries) => {
   for (const entry of entries) {
     const tile = entry.target;
     const pick = tile.querySelector('.pick');
     const img = pick.querySelector('img');
-    if (entry.isIntersecting && !img && tile.dataset.thumb === 'true') {
-      const picture = el('img', { attrs: { alt: '', decoding: 'async' } });
-      picture.addEventListener('error', () => {
-        picture.remove();
-        tile.dataset.thumb = 'false';
-        pick.prepend(el('span', { cls: 'kind', text: 'no preview' }));
-      });
-      picture.src = `/api/phones/${encodeURIComponent(state.serial)}/thumb/${tile.dataset.id}`;
-      pick.prepend(picture);
-    } else if (!entry.isIntersecting && img && !img.complete) {
-      img.remove(); // scrolled away before it arrived: the request is dropped
-    } else if (!entry.isIntersecting && img && Math.abs(entry.boundingClientRect.top) > 6000) {
-      img.remove();
+    if (entry.isIntersecting) {
+      nearTiles.add(tile);
+      if (!img && tile.dataset.thumb === 'true') {
+        const picture = el('img', { attrs: { alt: '', decoding: 'async' } });
+        picture.addEventListener('error', () => {
+          picture.remove();
+          withImage.delete(tile);
+          tile.dataset.thumb = 'false';
+          pick.prepend(el('span', { cls: 'kind', text: 'no preview' }));
+        });
+        picture.src = `/api/phones/${encodeURIComponent(state.serial)}/thumb/${tile.dataset.id}`;
+        pick.prepend(picture);
+        withImage.add(tile);
+      }
+    } else {
+      nearTiles.delete(tile);
+      if (img && !img.complete) dropImage(tile);
     }
+  }
+  if (withImage.size > MAX_IMAGES) {
+    for (const tile of [...withImage]) if (!nearTiles.has(tile)) dropImage(tile);
   }
 }, { rootMargin: '800px 0px' });
 
 function renderGrid() {
   nearScreen.disconnect();
+  nearTiles.clear();
+  withImage.clear();
   const grid = $('grid');
   grid.replaceChildren();
   const items = filtered();
