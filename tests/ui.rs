@@ -303,9 +303,12 @@ impl Browser {
             "--window-size=1400,900".to_owned(),
             format!("--user-data-dir={}", profile.path().display()),
         ];
+        // Debian's Chromium; `PHONEVAULT_CHROMIUM` names another build.
+        let chromium =
+            std::env::var("PHONEVAULT_CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".to_owned());
         let caps = json!({"capabilities": {"alwaysMatch": {
             "browserName": "chrome",
-            "goog:chromeOptions": {"binary": "/usr/bin/chromium", "args": args},
+            "goog:chromeOptions": {"binary": chromium, "args": args},
         }}});
         let reply = http(
             port,

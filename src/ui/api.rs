@@ -269,13 +269,17 @@ async fn preview(app: &Arc<App>, serial: &str, item: MediaItem) -> ApiResult<Pre
     let worker = thumbnails(app, serial)?;
     match worker.preview(item).await {
         Ok(preview) => Ok(preview),
-        Err(err) => {
+        Err(failure) => {
             // A worker whose phone went away is started afresh next time.
             app.thumbnails
                 .lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner)
                 .remove(serial);
-            Err(ApiError::from_library(&err))
+            Err(ApiError::new(
+                StatusCode::BAD_GATEWAY,
+                failure.kind,
+                failure.message,
+            ))
         }
     }
 }

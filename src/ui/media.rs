@@ -18,6 +18,8 @@ use phonevault::{Error, Result};
 use serde::Serialize;
 use tokio::sync::oneshot;
 
+use super::events::error_kind;
+
 /// One item as the grid shows it.
 #[derive(Debug, Clone, Serialize)]
 pub struct ItemView {
@@ -195,10 +197,34 @@ pub fn media_view(catalog: &Catalog, folder: &Path) -> MediaView {
     }
 }
 
+/// Why a preview could not be made: the library's error kind and words (the library's error
+/// is not `Clone`, and one failed batch is told to every tile that waited on it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PreviewFailure {
+    pub kind: &'static str,
+    pub message: String,
+}
+
+impl PreviewFailure {
+    fn from_error(err: &Error) -> PreviewFailure {
+        PreviewFailure {
+            kind: error_kind(err),
+            message: err.to_string(),
+        }
+    }
+
+    fn worker_gone() -> PreviewFailure {
+        PreviewFailure {
+            kind: "internal",
+            message: "the thumbnail worker of this phone stopped".to_owned(),
+        }
+    }
+}
+
 /// A request to the thumbnail worker.
 struct ThumbRequest {
     item: MediaItem,
-    reply: oneshot::Sender<Result<Preview>>,
+    reply: oneshot::Sender<Result<Preview, PreviewFailure>>,
 }
 
 /// Most items one preview run takes: enough to share one head read on the phone, few
@@ -230,13 +256,12 @@ impl Thumbnails {
     ///
     /// # Errors
     /// When the phone cannot be read (gone, timed out) or the worker has stopped.
-    pub async fn preview(&self, item: MediaItem) -> Result<Preview> {
+    pub async fn preview(&self, item: MediaItem) -> Result<Preview, PreviewFailure> {
         let (reply, answer) = oneshot::channel();
-        let gone = || Error::Interrupted;
         self.requests
             .send(ThumbRequest { item, reply })
-            .map_err(|_| gone())?;
-        answer.await.map_err(|_| gone())?
+            .map_err(|_| PreviewFailure::worker_gone())?;
+        answer.await.map_err(|_| PreviewFailure::worker_gone())?
     }
 }
 
@@ -276,34 +301,15 @@ fn thumbnail_worker(handset: &Handset, cache: &PreviewCache, rx: &Receiver<Thumb
                     }
                 }
                 Err(err) => {
+                    let failure = PreviewFailure::from_error(&err);
                     for request in chunk.iter_mut() {
                         let (reply, _) = oneshot::channel();
                         let reply = std::mem::replace(&mut request.reply, reply);
-                        let _ = reply.send(Err(clone_error(&err)));
+                        let _ = reply.send(Err(failure.clone()));
                     }
                 }
             }
         }
-    }
-}
-
-/// The library's error is not `Clone`; a batch failure is told to every waiting tile.
-fn clone_error(err: &Error) -> Error {
-    match err {
-        Error::DeviceGone {
-            serial,
-            path,
-            detail,
-        } => Error::DeviceGone {
-            serial: serial.clone(),
-            path: path.clone(),
-            detail: detail.clone(),
-        },
-        other => Error::Remote {
-            serial: String::new(),
-            path: String::new(),
-            message: other.to_string(),
-        },
     }
 }
 
