@@ -815,6 +815,24 @@ fn picked_backup(
     let state = browser.wait_for("the backup to end", JOB_STATE, &[], Duration::from_secs(60));
     browser.screenshot("05-backed-up");
     assert_eq!(state, json!("done"));
+    // The page now marks those three as backed up, and "Not yet backed up" hides them.
+    browser.wait_for(
+        "the backed-up badges",
+        "return document.querySelectorAll('#grid .pick[aria-label$=\", backed up\"]').length === 3",
+        &[],
+        Duration::from_secs(20),
+    );
+    browser.click("#filter-new");
+    let hidden = browser.exec(
+        "return arguments[0].every(id => !document.querySelector(`#grid .pick[data-id=\"${id}\"]`))",
+        &[json!(shown[1..4])],
+    );
+    assert_eq!(
+        hidden,
+        json!(true),
+        "backed-up items still shown as not backed up"
+    );
+    browser.click("#filter-new");
     let archive = only_archive(&dest1).expect("an archive of the three photos");
     let held = check_whole_items(env, &archive, phone.storage(), None);
     assert_eq!(held, rel_paths(media, &shown[1..4]));
@@ -1098,6 +1116,91 @@ fn big_phone_loads_only_what_is_seen(env: &TestEnv, browser: &Browser) {
     let images = seen["images"].as_u64().expect("a count");
     assert!(images < 450, "{images} images in the page");
     eprintln!("big phone: {fetched} thumbnails fetched, {images} images in the page");
+}
+
+/// A script drives backups of two phones at once through the API (bearer token, no page);
+/// a second backup of a busy phone is refused; an unauthorized phone says what to do.
+#[test]
+fn two_phones_back_up_at_once_through_the_api() {
+    let env = TestEnv::new();
+    let spec = |seed| {
+        HandsetSpec::android14().link("usb2").populate(Populate {
+            photos: 4,
+            photo_size: Some("2M-3M"),
+            videos: 0,
+            whatsapp: 0,
+            huge: false,
+            seed,
+        })
+    };
+    let phones = [env.start_handset(spec(21)), env.start_handset(spec(22))];
+    let locked = env.start_handset(HandsetSpec::android14().unauthorized());
+    let ui = Ui::start(&env, &[]);
+    for phone in &phones {
+        ui.wait_for_phone(&phone.serial());
+    }
+    let listed = ui.get("/api/phones").json();
+    let waiting = listed["phones"]
+        .as_array()
+        .and_then(|p| p.iter().find(|p| p["serial"] == locked.serial()))
+        .unwrap_or_else(|| panic!("the unauthorized phone is not listed: {listed}"));
+    assert_eq!(waiting["state"], "unauthorized");
+    assert!(
+        waiting["guidance"]
+            .as_str()
+            .is_some_and(|g| g.contains("accept")),
+        "{waiting}"
+    );
+
+    let post = |path: &str, body: &Value| {
+        http(
+            ui.port,
+            "POST",
+            path,
+            &[
+                ("Authorization", &ui.bearer()),
+                ("Content-Type", "application/json"),
+            ],
+            Some(body.to_string().as_bytes()),
+        )
+    };
+    let mut jobs = Vec::new();
+    for (n, phone) in phones.iter().enumerate() {
+        let serial = phone.serial();
+        let media = ui.media(&serial);
+        let ids: Vec<Value> = media["items"]
+            .as_array()
+            .expect("items")
+            .iter()
+            .filter(|i| i["kind"] == "photo" && i["source"] == "gallery")
+            .map(|i| i["id"].clone())
+            .collect();
+        assert!(ids.len() >= 4, "{media}");
+        let folder = env.path().join(format!("phone{n}"));
+        let body = json!({ "ids": ids, "folder": folder.display().to_string() });
+        let started = post(&format!("/api/phones/{serial}/backup"), &body);
+        assert_eq!(started.status, 202, "{}", started.text());
+        let job = started.json()["job"]["id"].as_u64().expect("a job id");
+        let again = post(&format!("/api/phones/{serial}/backup"), &body);
+        assert_eq!(again.status, 409, "{}", again.text());
+        assert_eq!(again.json()["error"]["kind"], "busy");
+        jobs.push((job, folder, ids, media));
+    }
+    for ((job, folder, ids, media), phone) in jobs.iter().zip(&phones) {
+        // The event stream ends with the job.
+        let events = ui.get(&format!("/api/jobs/{job}/events")).text();
+        let end = events
+            .split("\n\n")
+            .find(|e| e.starts_with("event: end"))
+            .unwrap_or_else(|| panic!("no end event: {events}"));
+        let view: Value =
+            serde_json::from_str(end.split("data: ").nth(1).expect("data")).expect("a JobView");
+        assert_eq!(view["state"], "done", "{view}");
+        assert_eq!(view["result"]["items"], json!(ids.len()), "{view}");
+        let archive = only_archive(folder).expect("an archive");
+        let held = check_whole_items(&env, &archive, phone.storage(), None);
+        assert_eq!(held, rel_paths(media, ids));
+    }
 }
 
 /// Without the cookie or token, with a foreign Host, or from another site, nothing is
