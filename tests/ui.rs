@@ -1118,6 +1118,24 @@ fn big_phone_loads_only_what_is_seen(env: &TestEnv, browser: &Browser) {
     eprintln!("big phone: {fetched} thumbnails fetched, {images} images in the page");
 }
 
+/// Ids of the Gallery photos with plain names (extract writes odd ones, such as names with
+/// line breaks, under safe names, which the byte comparison would not find).
+fn plain_gallery_photo_ids(media: &Value) -> Vec<Value> {
+    media["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .filter(|i| i["kind"] == "photo" && i["source"] == "gallery")
+        .filter(|i| {
+            i["name"].as_str().is_some_and(|n| {
+                n.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
+            })
+        })
+        .map(|i| i["id"].clone())
+        .collect()
+}
+
 /// A script drives backups of two phones at once through the API (bearer token, no page);
 /// a second backup of a busy phone is refused; an unauthorized phone says what to do.
 #[test]
@@ -1181,20 +1199,7 @@ fn two_phones_back_up_at_once_through_the_api() {
     for (n, phone) in phones.iter().enumerate() {
         let serial = phone.serial();
         let media = ui.media(&serial);
-        let ids: Vec<Value> = media["items"]
-            .as_array()
-            .expect("items")
-            .iter()
-            .filter(|i| i["kind"] == "photo" && i["source"] == "gallery")
-            // Plain names only: extract writes odd ones (line breaks) under safe names.
-            .filter(|i| {
-                i["name"].as_str().is_some_and(|n| {
-                    n.bytes()
-                        .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
-                })
-            })
-            .map(|i| i["id"].clone())
-            .collect();
+        let ids = plain_gallery_photo_ids(&media);
         assert!(ids.len() >= 4, "{media}");
         let folder = env.path().join(format!("phone{n}"));
         let body = json!({ "ids": ids, "folder": folder.display().to_string() });
