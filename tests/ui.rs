@@ -528,10 +528,11 @@ fn check_whole_items(
     storage: &Path,
     password: Option<&str>,
 ) -> BTreeSet<String> {
-    let out = env.new_dir(&format!(
-        "extract-{}",
-        archive.file_stem().unwrap_or_default().to_string_lossy()
-    ));
+    // Archives of two phones with the same hardware serial, made in the same second, have the
+    // same name: number the folders instead.
+    static EXTRACTS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = EXTRACTS.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    let out = env.new_dir(&format!("extract-{n}"));
     let mut cmd = env.command(env!("CARGO_BIN_EXE_phonevault"));
     cmd.arg("extract").arg(archive).arg("--to").arg(&out);
     if let Some(p) = password {
