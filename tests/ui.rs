@@ -642,8 +642,14 @@ fn the_page_lists_phones_shows_pictures_and_backs_up_what_was_picked() {
 
     phone_list_follows_adb(&env, &browser);
     browser.click(&phone_button);
-    let media = grid_shows_pictures(&browser, &ui, &serial);
+    browser.wait_for(
+        "the grid",
+        "return document.querySelectorAll('#grid .tile').length",
+        &[],
+        Duration::from_secs(60),
+    );
     html_names_stay_text(&browser);
+    let media = grid_shows_pictures(&browser, &ui, &serial);
     let shown = picked_backup(&env, &browser, &phone, &media);
     keyboard_and_large_view(&browser, &shown);
     encrypted_backup(&env, &browser, &phone, &media, &shown);
@@ -681,12 +687,6 @@ fn phone_list_follows_adb(env: &TestEnv, browser: &Browser) {
 /// The grid: every camera photo and WhatsApp image shows a real picture. Returns the media
 /// list.
 fn grid_shows_pictures(browser: &Browser, ui: &Ui, serial: &str) -> Value {
-    browser.wait_for(
-        "the grid",
-        "return document.querySelectorAll('#grid .tile').length",
-        &[],
-        Duration::from_secs(60),
-    );
     let media = ui.media(serial);
     let pictures = browser.wait_for(
         "every thumbnail",
