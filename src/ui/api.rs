@@ -315,14 +315,16 @@ async fn thumb(
     }
 }
 
-/// `GET /api/phones/{serial}/items/{id}`: what the large view shows beside the picture.
+/// `GET /api/phones/{serial}/items/{id}[?folder=DIR]`: what the large view shows beside the
+/// picture; `backed_up` as in the media list for that folder.
 async fn details(
     State(app): State<Arc<App>>,
     UrlPath((serial, id)): UrlPath<(String, String)>,
+    Query(query): Query<MediaQuery>,
 ) -> ApiResult<Json<DetailsView>> {
     let item = item(&app, &serial, &id).await?;
     let catalog = catalog(&app, &serial, false).await?;
-    let folder = folder_for(&handset(&app, &serial)?, None).ok();
+    let folder = folder_for(&handset(&app, &serial)?, query.folder.as_deref()).ok();
     let one = Catalog {
         items: vec![item.clone()],
         ..(*catalog).clone()

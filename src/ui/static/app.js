@@ -468,7 +468,8 @@ async function openViewer(id) {
   fill([['Date', itemDate(item)], ['Size', size(item.size)], ['Path', item.path], ['Album', item.album]]);
   if (!dialog.open) dialog.showModal();
   try {
-    const d = await api(`/api/phones/${encodeURIComponent(serial)}/items/${id}`);
+    const folder = $('dest').value ? `?${new URLSearchParams({ folder: $('dest').value })}` : '';
+    const d = await api(`/api/phones/${encodeURIComponent(serial)}/items/${id}${folder}`);
     const base = `/api/phones/${encodeURIComponent(serial)}/items/${id}`;
     if (item.thumbnail) img.src = d.original ? `${base}/original` : `/api/phones/${encodeURIComponent(serial)}/thumb/${id}`;
     fill([
