@@ -9,6 +9,8 @@
 #   toybox  Android's command-line tools, run inside the simulated handset
 #   7zip    7-Zip (`7zz`), to prove our archives open in a standard tool
 #   unzip   Info-ZIP unzip, likewise for unencrypted archives
+#   chromium, chromium-driver   headless Chromium and chromedriver, for the desktop client's
+#           end-to-end tests (tests/ui.rs drives the real page over WebDriver)
 # Elsewhere: on Fedora `dnf install android-tools mksh 7zip unzip` (toybox from source);
 # on macOS and Windows the simulated handset cannot run (it needs Linux namespaces and
 # root): run the tests on Linux, or in a Debian VM.
@@ -21,6 +23,8 @@ command -v mksh >/dev/null 2>&1 || need+=(mksh)
 command -v toybox >/dev/null 2>&1 || need+=(toybox)
 command -v 7zz >/dev/null 2>&1 || need+=(7zip)
 command -v unzip >/dev/null 2>&1 || need+=(unzip)
+command -v chromium >/dev/null 2>&1 || need+=(chromium)
+command -v chromedriver >/dev/null 2>&1 || need+=(chromium-driver)
 if [ "${#need[@]}" -gt 0 ]; then
     echo "test.sh: installing ${need[*]}" >&2
     if [ "$(id -u)" -ne 0 ] || ! command -v apt-get >/dev/null 2>&1; then

@@ -33,6 +33,8 @@ pub struct GlobalArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Open the desktop client: a page in your browser to see the phone and back it up.
+    Ui(UiArgs),
     /// List attached handsets: model, Android version, storage.
     Devices(DevicesArgs),
     /// List the Gallery and WhatsApp media on the phone.
@@ -56,6 +58,19 @@ pub enum Command {
     Watch(WatchArgs),
     /// The automatic backups `watch` ran: when, which phone, items, bytes, result.
     History(HistoryArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct UiArgs {
+    /// Do not open a browser; only print the address.
+    #[arg(long)]
+    pub no_open: bool,
+    /// Port on 127.0.0.1 (default: any free port).
+    #[arg(long, default_value_t = 0)]
+    pub port: u16,
+    /// Stop after this many seconds with no page open and no backup running.
+    #[arg(long, value_name = "SECONDS", default_value_t = 300)]
+    pub idle_exit: u64,
 }
 
 #[derive(Debug, Args)]

@@ -21,6 +21,7 @@ mod password;
 mod preview;
 mod restore;
 mod selection;
+mod ui;
 mod watch;
 
 /// Exit codes, in one place.
@@ -77,6 +78,7 @@ pub fn print_error(err: &Error) {
 pub fn run(cli: Cli) -> phonevault::Result<Exit> {
     let global = &cli.global;
     match cli.command {
+        Command::Ui(args) => ui::run(&args, global),
         Command::Devices(args) => devices::run(&args, global),
         Command::Ls(args) => ls::run(&args, global),
         Command::Preview(args) => preview::run(&args, global),
