@@ -148,9 +148,18 @@ pub enum Error {
         needed: u64,
         free: u64,
     },
-    /// The user interrupted the operation.
-    #[error("interrupted")]
-    Interrupted,
+
+    // ---- cancellation -----------------------------------------------------------------
+    /// The job's cancellation token was tripped (Ctrl-C, a cancel button): the work stopped
+    /// on purpose. Also what a handset socket shut down by the token reports, never
+    /// `DeviceGone` or `Timeout`.
+    #[error("cancelled")]
+    Cancelled,
+    /// One side of a two-thread transfer stopped first (its own error, or a cancellation, is
+    /// what gets reported); the other side ends with this. Internal: it never reaches a
+    /// report on its own.
+    #[error("the {side} of a transfer stopped first")]
+    TransferAbandoned { side: &'static str },
 }
 
 fn path_suffix(path: Option<&str>) -> String {

@@ -258,6 +258,7 @@ fn walk_root(handset: &Handset, root: &str, listing: &mut Listing) -> Result<()>
     }
     let mut pending = vec![root.to_string()];
     while let Some(dir) = pending.pop() {
+        handset.cancel_token().check()?;
         listing.folders_walked += 1;
         let entries = match handset.list(&dir) {
             Ok(entries) => entries,
@@ -351,6 +352,10 @@ pub fn heads(handset: &Handset, paths: &[String], n: u64, sink: &mut HeadSink<'_
     // almost always finds the phone settled.
     let stream = run_with_list(handset, &format!("heads {n}"), paths)?;
     match read_heads(handset.serial(), stream, paths.len(), n, sink) {
+        // A stream cut by a cancel looks malformed: no second try then.
+        Err(err) if handset.cancel_token().is_cancelled() => {
+            Err(handset.cancel_token().or_error(err))
+        }
         Err(Error::HelperOutput { .. }) => {
             let stream = run_with_list(handset, &format!("heads {n}"), paths)?;
             read_heads(handset.serial(), stream, paths.len(), n, sink)
@@ -458,13 +463,14 @@ pub fn hash(handset: &Handset, paths: &[String]) -> Result<Vec<RemoteHash>> {
     }
     let mut stream = run_with_list(handset, "hash", paths)?;
     let mut out = Vec::new();
-    stream
-        .read_to_end(&mut out)
-        .map_err(|e| Error::HelperOutput {
+    stream.read_to_end(&mut out).map_err(|e| {
+        handset.cancel_token().or_error(Error::HelperOutput {
             serial: handset.serial().to_string(),
             detail: format!("reading hashes: {e}"),
-        })?;
-    parse_hash(handset.serial(), &out, paths.len())
+        })
+    })?;
+    // A cancel cuts the output short, which would read as malformed.
+    parse_hash(handset.serial(), &out, paths.len()).map_err(|e| handset.cancel_token().or_error(e))
 }
 
 /// Like [`hash`], but the paths travel in the command line instead of a pushed list file,
@@ -494,14 +500,16 @@ pub fn hash_inline(handset: &Handset, paths: &[String]) -> Result<Vec<RemoteHash
         }
         let command = format!("printf '%s\\0'{words} | sh {DEVICE_PATH} --expect {VERSION} hash");
         let mut out = Vec::new();
-        handset
-            .exec(&command)?
-            .read_to_end(&mut out)
-            .map_err(|e| Error::HelperOutput {
+        handset.exec(&command)?.read_to_end(&mut out).map_err(|e| {
+            handset.cancel_token().or_error(Error::HelperOutput {
                 serial: handset.serial().to_string(),
                 detail: format!("reading hashes: {e}"),
-            })?;
-        hashes.extend(parse_hash(handset.serial(), &out, end - start)?);
+            })
+        })?;
+        hashes.extend(
+            parse_hash(handset.serial(), &out, end - start)
+                .map_err(|e| handset.cancel_token().or_error(e))?,
+        );
         start = end;
     }
     Ok(hashes)

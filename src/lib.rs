@@ -7,6 +7,7 @@
 pub mod adb;
 pub mod archive;
 pub mod backup;
+pub mod cancel;
 pub mod catalog;
 pub mod error;
 pub mod escape;
@@ -15,4 +16,5 @@ pub mod preview;
 pub mod progress;
 pub mod restore;
 
+pub use cancel::Cancel;
 pub use error::{Error, Result};

@@ -14,14 +14,14 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt::Write as _;
 use std::io::{Read, Write};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::time::Duration;
 
 use serde::Serialize;
 
 use crate::adb::{Handset, PushFile, PushOutcome};
 use crate::archive::{check_entry_name, ArchiveReader, ItemRecord};
 use crate::backup::FailedItem;
+use crate::cancel::Cancel;
 use crate::catalog::{select::Matcher, Kind, Source};
 use crate::helper::{self, shell_quote};
 use crate::progress::{Event, Progress};
@@ -56,9 +56,9 @@ pub struct RestoreOptions {
     /// Which manifest items to take.
     pub matcher: Matcher,
     pub on_conflict: OnConflict,
-    /// Set from another thread (Ctrl-C) to stop pushing; nothing half-done stays under a
-    /// real name.
-    pub cancel: Option<Arc<AtomicBool>>,
+    /// Tripped from another thread (Ctrl-C, a button) to stop at once, in planning or
+    /// pushing (even inside a large file); nothing half-done stays under a real name.
+    pub cancel: Cancel,
 }
 
 /// What will happen to one item.
@@ -299,13 +299,14 @@ fn existing_files(handset: &Handset, roots: &[String]) -> Result<HashMap<String,
 ///
 /// # Errors
 /// Transport errors; helper errors while listing or hashing what is on the phone; an
-/// error reading the free space.
+/// error reading the free space; `Cancelled` when `options.cancel` trips.
 pub fn plan(
     handset: &Handset,
     archives: &[ArchiveReader],
     options: &RestoreOptions,
     progress: &dyn Progress,
 ) -> Result<Plan> {
+    let handset = &handset.with_cancel(&options.cancel);
     progress.event(Event::Phase {
         name: "planning",
         items: 0,
@@ -315,6 +316,7 @@ pub fn plan(
     let (by_target, refused) = select_records(archives, &options.matcher, sdk);
     let folders: BTreeSet<String> = by_target.keys().map(|t| parent(t).to_string()).collect();
     let existing = existing_files(handset, &covering_roots(&folders))?;
+    options.cancel.check()?;
     let mut leftovers: Vec<String> = existing
         .keys()
         .filter(|p| temp_owner(p).is_some_and(|f| folders.contains(f)))
@@ -352,6 +354,7 @@ pub fn plan(
         .cloned()
         .zip(hash_files(handset, &to_hash)?)
         .collect();
+    options.cancel.check()?;
     let same = |path: &str, record: &ItemRecord| {
         hashes
             .get(path)
@@ -472,6 +475,7 @@ pub fn execute(
     options: &RestoreOptions,
     progress: &dyn Progress,
 ) -> Result<RestoreReport> {
+    let handset = &handset.with_cancel(&options.cancel);
     plan.check_space()?;
     let mut report = RestoreReport {
         restored: Vec::new(),
@@ -503,7 +507,7 @@ pub fn execute(
         items: work.len() as u64,
         bytes: work.iter().map(|i| i.size).sum(),
     });
-    let verified = push_and_verify(handset, archives, &work, options, progress, &mut report);
+    let verified = push_and_verify(handset, archives, &work, progress, &mut report);
     progress.event(Event::PhaseDone);
     for (k, message) in verified.failed {
         report.failed.push(FailedItem {
@@ -514,6 +518,12 @@ pub fn execute(
     report.not_attempted += verified.unchecked;
     if let Some(err) = verified.error {
         report.stopped.get_or_insert(err);
+    }
+    if matches!(report.stopped, Some(Error::Cancelled)) {
+        // Cancelled on purpose, so the phone still answers: take the temporary folders
+        // away now, on a fresh token (the job's is tripped) and briefly.
+        let folders: BTreeSet<&str> = work.iter().map(|i| parent(&i.target)).collect();
+        let _ = remove_temp_dirs(&after_cancel(handset), &folders);
     }
     if report.stopped.is_some() {
         // The phone is gone: what was not moved stays in the temporary folders, which
@@ -542,21 +552,31 @@ pub fn execute(
             size: item.size,
         });
     }
-    if options
-        .cancel
-        .as_deref()
-        .is_some_and(|c| c.load(Ordering::Relaxed))
-    {
-        report.stopped = Some(Error::Interrupted);
-    }
+    let scanner = if options.cancel.is_cancelled() {
+        report.stopped = Some(Error::Cancelled);
+        // What was put in place stays hidden from the Gallery without a rescan: ask for it
+        // even after a cancel (quick, and bounded).
+        after_cancel(handset)
+    } else {
+        handset.clone()
+    };
     let scanned: BTreeSet<String> = report
         .restored
         .iter()
         .map(|r| parent(&r.target).to_string())
         .collect();
     report.scanned_folders = scanned.into_iter().collect();
-    request_scan(handset, &report.scanned_folders, plan.sdk)?;
+    request_scan(&scanner, &report.scanned_folders, plan.sdk)?;
     Ok(report)
+}
+
+/// The handset for finishing touches after a cancel: a fresh token (the job's is tripped)
+/// and a short timeout, so a frozen phone cannot hold the exit for long.
+fn after_cancel(handset: &Handset) -> Handset {
+    const FINISH_TIMEOUT: Duration = Duration::from_secs(3);
+    handset
+        .with_cancel(&Cancel::new())
+        .with_timeout(FINISH_TIMEOUT)
 }
 
 /// What the checking thread did.
@@ -579,7 +599,6 @@ fn push_and_verify(
     handset: &Handset,
     archives: &mut [ArchiveReader],
     work: &[&PlannedItem],
-    options: &RestoreOptions,
     progress: &dyn Progress,
     report: &mut RestoreReport,
 ) -> Verified {
@@ -608,7 +627,7 @@ fn push_and_verify(
         });
         for range in chunks {
             let end = range.end;
-            let outcomes = push_items(handset, archives, work, range.clone(), options, progress);
+            let outcomes = push_items(handset, archives, work, range.clone(), progress);
             let arrived = sort_outcomes(&outcomes.outcomes, range.start, work, report);
             if let Some(stopped) = outcomes.stopped {
                 report.stopped = Some(stopped);
@@ -702,16 +721,11 @@ fn sort_outcomes(
     work: &[&PlannedItem],
     report: &mut RestoreReport,
 ) -> Vec<usize> {
-    let interrupted = Error::Interrupted.to_string();
     let mut arrived = Vec::new();
     for (j, outcome) in outcomes.iter().enumerate() {
         let k = first + j;
         match outcome {
             PushOutcome::Written => arrived.push(k),
-            // Items skipped after Ctrl-C: an empty temporary file, not a failure.
-            PushOutcome::SourceFailed(message) if *message == interrupted => {
-                report.not_attempted += 1;
-            }
             PushOutcome::Refused(message) | PushOutcome::SourceFailed(message) => {
                 report.failed.push(FailedItem {
                     path: work[k].from.clone(),
@@ -730,7 +744,6 @@ fn push_items(
     archives: &mut [ArchiveReader],
     work: &[&PlannedItem],
     range: std::ops::Range<usize>,
-    options: &RestoreOptions,
     progress: &dyn Progress,
 ) -> crate::adb::PushReport {
     let temps: Vec<String> = work[range.clone()]
@@ -746,12 +759,10 @@ fn push_items(
             mtime: item.record.item.mtime,
         })
         .collect();
-    let cancel = options.cancel.as_deref();
+    // No cancel check here: `push_many` stops asking for files once the handset's token
+    // trips, and its socket shut down ends a file mid-way.
     let mut source = |j: usize, sink: &mut dyn Write| -> std::result::Result<(), String> {
         let item = work[range.start + j];
-        if cancel.is_some_and(|c| c.load(Ordering::Relaxed)) {
-            return Err(Error::Interrupted.to_string());
-        }
         progress.event(Event::ItemStarted {
             path: &item.target,
             size: item.size,
