@@ -6,6 +6,7 @@
 mod common;
 
 use std::fs;
+use std::io::Read as _;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -51,7 +52,6 @@ fn interrupt_and_wait(mut child: Child) -> (Output, Duration) {
     };
     let mut stdout = Vec::new();
     let mut stderr = Vec::new();
-    use std::io::Read as _;
     if let Some(mut s) = child.stdout.take() {
         let _ = s.read_to_end(&mut stdout);
     }
