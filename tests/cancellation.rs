@@ -179,7 +179,7 @@ fn ctrl_c_stops_a_backup_against_a_frozen_phone_at_once() {
 /// real name, and the output said "0 items were not restored".
 #[test]
 fn ctrl_c_stops_a_restore_inside_a_large_item_and_a_rerun_completes() {
-    const BIG: usize = 160 << 20;
+    const BIG: usize = 64 << 20;
     let env = TestEnv::new();
     let source = env.start_handset(HandsetSpec::android14());
     let camera = source.storage().join("DCIM/Camera");
@@ -200,7 +200,7 @@ fn ctrl_c_stops_a_restore_inside_a_large_item_and_a_rerun_completes() {
     let archive = stdout_json(&out)["archive"].as_str().unwrap().to_string();
     drop(source);
 
-    // 160 MiB at the link's 40 MB/s: about 4 s of pushing.
+    // 64 MiB at the link's 40 MB/s: about 1.7 s of pushing.
     let target = env.start_handset(HandsetSpec::android14().link("usb2"));
     let real = target.storage().join("DCIM/Camera/big.mp4");
     let temp_dir = target
