@@ -13,6 +13,8 @@ use std::time::{Duration, Instant};
 
 use common::{assert_success, stdout_json, wait_timeout, HandsetSpec, Populate, TestEnv};
 use phonevault::adb::{self, ConnectOptions};
+use phonevault::archive::ArchiveReader;
+use phonevault::progress::NoProgress;
 use phonevault::{Cancel, Error};
 
 /// The bound asserted on "within about a second" (the machine is shared and loaded).
@@ -246,6 +248,19 @@ fn ctrl_c_stops_a_restore_inside_a_large_item_and_a_rerun_completes() {
     assert_eq!(report["failed"], 0, "{report}");
     assert_eq!(report["stopped"], "cancelled", "{report}");
 
+    // Verify and extract stop on the token too, and an extract leaves no temporary file.
+    let tripped = Cancel::new();
+    tripped.cancel();
+    let mut reader = ArchiveReader::open(Path::new(&archive), None).unwrap();
+    reader.set_cancel(&tripped);
+    assert!(matches!(reader.verify(&NoProgress), Err(Error::Cancelled)));
+    let extracted = env.new_dir("extracted");
+    assert!(matches!(
+        reader.extract(&extracted, &mut |_| true, &NoProgress),
+        Err(Error::Cancelled)
+    ));
+    assert_eq!(files_under(&extracted), Vec::<PathBuf>::new());
+
     let out = env.phonevault(&["-s", &target.serial(), "-q", "restore", &archive]);
     assert_success(&out, "the rerun");
     assert!(fs::read(&real).unwrap() == content, "restored bytes differ");
@@ -330,4 +345,87 @@ fn a_cancelled_token_wakes_a_blocked_handset_call() {
     // Another token on the same handset works as before.
     let fresh = handset.with_cancel(&Cancel::new());
     assert!(fresh.stat("/sdcard").unwrap().is_some());
+}
+
+/// A backup cut inside an item keeps the items that arrived whole and counts the one in
+/// flight as not copied: saved + not copied = selected. Before: the item in flight was
+/// counted nowhere (one short).
+#[test]
+fn ctrl_c_during_a_backup_keeps_whole_items_and_counts_every_item() {
+    const BIG: usize = 24 << 20;
+    let env = TestEnv::new();
+    // 24 MiB each at the link's 40 MB/s: about 0.6 s per item.
+    let phone = env.start_handset(HandsetSpec::android14().link("usb2"));
+    let camera = phone.storage().join("DCIM/Camera");
+    fs::create_dir_all(&camera).unwrap();
+    for n in 1..=3u8 {
+        let content: Vec<u8> = (0..BIG).map(|i| (i % 241) as u8 ^ n).collect();
+        fs::write(camera.join(format!("v{n}.mp4")), &content).unwrap();
+    }
+    let to = env.new_dir("backups");
+    let child = spawn_phonevault(
+        &env,
+        &[
+            "-s",
+            &phone.serial(),
+            "-q",
+            "backup",
+            "--to",
+            to.to_str().unwrap(),
+            "--json",
+        ],
+    );
+    // Interrupt once the first item is in the archive and the second is on its way.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let written: u64 = fs::read_dir(&to)
+            .unwrap()
+            .flatten()
+            .filter(|e| e.file_name().to_string_lossy().ends_with(".zip.partial"))
+            .map(|e| e.metadata().map_or(0, |m| m.len()))
+            .sum();
+        if written > (BIG as u64) * 3 / 2 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the copy never got going");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let (out, took) = interrupt_and_wait(child);
+    println!("backup cut mid-item: ended {took:?} after SIGINT");
+    let said = format!("{}{}", text(&out.stdout), text(&out.stderr));
+    assert_eq!(out.status.code(), Some(130), "{said}");
+    assert!(took < PROMPT, "took {took:?} after SIGINT: {said}");
+    let report = stdout_json(&out);
+    let items = report["items"].as_u64().unwrap();
+    assert!(items >= 1 && items < 3, "{report}");
+    assert_eq!(report["selected"], 3, "{report}");
+    assert_eq!(
+        items + report["not_attempted"].as_u64().unwrap() + report["failed"].as_u64().unwrap(),
+        3,
+        "a true count: {report}"
+    );
+    assert_eq!(report["stopped"], "cancelled", "{report}");
+    // What arrived whole is saved, in a finished archive, and nothing else is left.
+    let archive = PathBuf::from(report["archive"].as_str().unwrap());
+    assert_eq!(
+        files_under(&to),
+        vec![PathBuf::from(archive.file_name().unwrap())]
+    );
+    assert_success(
+        &env.phonevault(&["verify", archive.to_str().unwrap()]),
+        "verify the saved archive",
+    );
+}
+
+/// `devices --wait` with no phone: Ctrl-C ends the wait with 130. Before: no handler, so
+/// SIGINT killed it.
+#[test]
+fn ctrl_c_ends_waiting_for_a_phone() {
+    let env = TestEnv::new();
+    let child = spawn_phonevault(&env, &["devices", "--wait"]);
+    std::thread::sleep(Duration::from_secs(1));
+    let (out, took) = interrupt_and_wait(child);
+    println!("devices --wait: ended {took:?} after SIGINT");
+    assert_eq!(out.status.code(), Some(130), "{}", text(&out.stderr));
+    assert!(took < PROMPT, "took {took:?}");
 }
