@@ -7,6 +7,19 @@
 //! shuts them down (`shutdown(Both)`), which wakes every read and write on them at once. The
 //! code that was blocked then sees the token tripped and reports [`Error::Cancelled`] rather
 //! than a handset that went away.
+//!
+//! Where a token goes:
+//! - a [`Handset`](crate::adb::Handset) or [`AdbServer`](crate::adb::AdbServer) carries one
+//!   (`with_cancel`): every call on the phone, and so `catalog::scan` (no folder-by-folder
+//!   fallback after a cancel), previews read through `HandsetSource`, and
+//!   `AdbServer::wait_for_device`;
+//! - `BackupOptions::cancel` and `RestoreOptions::cancel`: the jobs attach it to the handset
+//!   and check it between phases (listing, backup folder, planning, copying);
+//! - `ArchiveReader::set_cancel` (verify, extract) and `BackupFolder::open_cancellable`.
+//!
+//! A cancelled job keeps what arrived whole: a backup finishes its archive with the items
+//! that arrived whole (`BackupReport::stopped` is `Cancelled`); a restore leaves nothing
+//! half-written under a real name and removes its temporary folders.
 
 use std::collections::HashMap;
 use std::io::{self, Read, Write};
