@@ -14,7 +14,6 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt::Write as _;
 use std::io::{Read, Write};
-use std::time::Duration;
 
 use serde::Serialize;
 
@@ -523,7 +522,7 @@ pub fn execute(
         // Cancelled on purpose, so the phone still answers: take the temporary folders
         // away now, on a fresh token (the job's is tripped) and briefly.
         let folders: BTreeSet<&str> = work.iter().map(|i| parent(&i.target)).collect();
-        let _ = remove_temp_dirs(&after_cancel(handset), &folders);
+        let _ = remove_temp_dirs(&handset.finishing(), &folders);
     }
     if report.stopped.is_some() {
         // The phone is gone: what was not moved stays in the temporary folders, which
@@ -556,7 +555,7 @@ pub fn execute(
         report.stopped = Some(Error::Cancelled);
         // What was put in place stays hidden from the Gallery without a rescan: ask for it
         // even after a cancel (quick, and bounded).
-        after_cancel(handset)
+        handset.finishing()
     } else {
         handset.clone()
     };
@@ -568,15 +567,6 @@ pub fn execute(
     report.scanned_folders = scanned.into_iter().collect();
     request_scan(&scanner, &report.scanned_folders, plan.sdk)?;
     Ok(report)
-}
-
-/// The handset for finishing touches after a cancel: a fresh token (the job's is tripped)
-/// and a short timeout, so a frozen phone cannot hold the exit for long.
-fn after_cancel(handset: &Handset) -> Handset {
-    const FINISH_TIMEOUT: Duration = Duration::from_secs(3);
-    handset
-        .with_cancel(&Cancel::new())
-        .with_timeout(FINISH_TIMEOUT)
 }
 
 /// What the checking thread did.

@@ -307,6 +307,12 @@ fn ctrl_c_stops_the_listing_of_a_large_handset() {
     assert_eq!(out.status.code(), Some(130), "{said}");
     assert!(took < PROMPT, "took {took:?} after SIGINT: {said}");
     assert!(out.stdout.is_empty(), "a listing was printed: {said}");
+    // Nothing of the cut listing stays on the phone (the helper itself stays, on purpose).
+    let left = text(&phone.shell("ls -a /data/local/tmp").stdout);
+    assert!(
+        !left.contains(".phonevault-helper.err.") && !left.contains("phonevault-helper.paths"),
+        "left on the phone: {left}"
+    );
 }
 
 /// The library: a token attached to a handset wakes a call blocked on the phone, which

@@ -32,6 +32,9 @@ use crate::{Error, Result};
 mod push;
 pub use push::{PushFile, PushOutcome, PushReport};
 
+/// The timeout of [`Handset::finishing`]: "within about a second" after Ctrl-C.
+const FINISHING_TIMEOUT: Duration = Duration::from_secs(1);
+
 /// The timeout used when `ConnectOptions::timeout` is not set.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(20);
 
@@ -600,6 +603,15 @@ impl Handset {
         let mut handset = self.clone();
         handset.endpoint.timeout = timeout;
         handset
+    }
+
+    /// This handset for brief finishing work after its job was cancelled (removing temporary
+    /// files, asking for a media rescan): a fresh token, since the job's is tripped, and a
+    /// one-second timeout, so a frozen phone cannot hold the job's end for long.
+    #[must_use]
+    pub fn finishing(&self) -> Handset {
+        self.with_cancel(&Cancel::new())
+            .with_timeout(FINISHING_TIMEOUT)
     }
 
     /// The cancellation token attached to this handset (a fresh one nobody trips unless
