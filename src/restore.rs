@@ -531,7 +531,12 @@ pub fn execute(
         return Ok(report);
     }
     let folders: BTreeSet<&str> = work.iter().map(|i| parent(&i.target)).collect();
-    let stuck = remove_temp_dirs(handset, &folders)?;
+    let stuck = match remove_temp_dirs(handset, &folders) {
+        // Cancelled after the last push: the moves are done, so finish tidying up (and
+        // report what is in place) rather than lose the report.
+        Err(Error::Cancelled) => remove_temp_dirs(&handset.finishing(), &folders)?,
+        other => other?,
+    };
     for k in verified.placed {
         let item = work[k];
         if stuck.contains(&temp_path(&item.target)) {

@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 use common::{assert_success, stdout_json, wait_timeout, HandsetSpec, Populate, TestEnv};
 use phonevault::adb::{self, ConnectOptions};
 use phonevault::archive::ArchiveReader;
+use phonevault::catalog::{self, CatalogOptions};
 use phonevault::progress::NoProgress;
 use phonevault::{Cancel, Error};
 
@@ -308,11 +309,50 @@ fn ctrl_c_stops_the_listing_of_a_large_handset() {
     assert!(took < PROMPT, "took {took:?} after SIGINT: {said}");
     assert!(out.stdout.is_empty(), "a listing was printed: {said}");
     // Nothing of the cut listing stays on the phone (the helper itself stays, on purpose).
-    let left = text(&phone.shell("ls -a /data/local/tmp").stdout);
-    assert!(
-        !left.contains(".phonevault-helper.err.") && !left.contains("phonevault-helper.paths"),
-        "left on the phone: {left}"
-    );
+    let left_on_phone = || {
+        let left = text(&phone.shell("ls -a /data/local/tmp").stdout);
+        assert!(
+            !left.contains(".phonevault-helper.err.") && !left.contains("phonevault-helper.paths"),
+            "left on the phone: {left}"
+        );
+    };
+    left_on_phone();
+
+    // The same through the library: a job's token tripped from another thread while
+    // `catalog::scan` lists.
+    let server = adb::connect(&ConnectOptions {
+        port: Some(env.server_port()),
+        ..ConnectOptions::default()
+    })
+    .unwrap();
+    let token = Cancel::new();
+    let handset = server
+        .open(Some(&phone.serial()))
+        .unwrap()
+        .with_cancel(&token);
+    let canceller = token.clone();
+    let trip = std::thread::spawn(move || {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while !descendant_cmdlines(sim)
+            .iter()
+            .any(|c| c.contains("phonevault-helper") && c.contains(" list "))
+        {
+            assert!(
+                Instant::now() < deadline,
+                "the library's listing never started"
+            );
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        canceller.cancel();
+        Instant::now()
+    });
+    let got = catalog::scan(&handset, &CatalogOptions::default(), &NoProgress);
+    let took = trip.join().unwrap().elapsed();
+    println!("catalog::scan of {FILES} files: returned {took:?} after the cancel");
+    assert!(matches!(got, Err(Error::Cancelled)), "{got:?}");
+    assert!(took < PROMPT, "took {took:?}");
+    assert_eq!(token.registered(), 0, "sockets left registered");
+    left_on_phone();
 }
 
 /// The library: a token attached to a handset wakes a call blocked on the phone, which
