@@ -43,8 +43,7 @@ pub fn for_new_archive(args: &PasswordArgs) -> phonevault::Result<Password> {
 }
 
 /// Opens an archive: with the given password, else (when it turns out to be encrypted)
-/// with one typed at a prompt.
-/// The reader stops `verify` and `extract` on Ctrl-C.
+/// with one typed at a prompt. The reader stops `verify` and `extract` on Ctrl-C.
 pub fn open_archive(path: &Path, args: &PasswordArgs) -> phonevault::Result<ArchiveReader> {
     let given = given(args)?;
     let mut reader = match ArchiveReader::open(path, given.as_ref()) {
