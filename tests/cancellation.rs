@@ -475,3 +475,40 @@ fn ctrl_c_ends_waiting_for_a_phone() {
     assert_eq!(out.status.code(), Some(130), "{}", text(&out.stderr));
     assert!(took < PROMPT, "took {took:?}");
 }
+
+/// Issue 12: SIGINT while a restore is being planned (here against a phone that froze after
+/// 200 bytes, so the plan's listing hangs) exits 130 at once. Before: the plan ran on to the
+/// 20 s socket timeout and the restore exited 1.
+#[test]
+fn ctrl_c_stops_a_restore_plan() {
+    let env = TestEnv::new();
+    let source = env.start_handset(HandsetSpec::android14().populate(Populate {
+        photos: 3,
+        videos: 0,
+        whatsapp: 2,
+        ..Populate::default()
+    }));
+    let backups = env.new_dir("backups");
+    let out = env.phonevault(&[
+        "-s",
+        &source.serial(),
+        "-q",
+        "backup",
+        "--to",
+        backups.to_str().unwrap(),
+        "--json",
+    ]);
+    assert_success(&out, "backup");
+    let archive = stdout_json(&out)["archive"].as_str().unwrap().to_string();
+    drop(source);
+
+    let target = env.start_handset(HandsetSpec::android14().fault("stall-after=200"));
+    let child = spawn_phonevault(&env, &["-s", &target.serial(), "restore", &archive]);
+    std::thread::sleep(Duration::from_secs(2));
+    let (out, took) = interrupt_and_wait(child);
+    println!("restore plan against a frozen phone: ended {took:?} after SIGINT");
+    let said = format!("{}{}", text(&out.stdout), text(&out.stderr));
+    assert_eq!(out.status.code(), Some(130), "{said}");
+    assert!(took < PROMPT, "took {took:?} after SIGINT: {said}");
+    assert!(said.contains("interrupted"), "{said}");
+}
