@@ -10,14 +10,13 @@
 //! on the computer (full disk) leaves no archive: then nothing that looks complete remains.
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver};
-use std::sync::Arc;
 
 use serde::Serialize;
 
 use crate::adb::{Handset, PullEvent};
 use crate::archive::{ArchiveWriter, BackupFolder, Password};
+use crate::cancel::Cancel;
 use crate::catalog::{self, select::Matcher, CatalogOptions, Kind, MediaItem};
 use crate::escape::for_file_name;
 use crate::preview::{
@@ -37,8 +36,9 @@ pub struct BackupOptions {
     /// Encrypts the new archive, and opens encrypted ones already in the folder.
     pub password: Option<Password>,
     pub catalog: CatalogOptions,
-    /// Set from another thread (Ctrl-C) to stop early and keep what arrived whole.
-    pub cancel: Option<Arc<AtomicBool>>,
+    /// Tripped from another thread (Ctrl-C, a button) to stop at once, in any phase; what
+    /// arrived whole is kept.
+    pub cancel: Cancel,
 }
 
 /// An item that could not be backed up, and why.
@@ -106,18 +106,21 @@ pub fn default_folder(serial: &str) -> Result<PathBuf> {
 ///
 /// # Errors
 /// Listing errors (the phone cannot be read at all), errors opening the backup folder, and
-/// failures to write the archive on the computer (full disk). A phone that goes away during
-/// the copy is not an error: the report's `stopped` says so, and the archive holds what
-/// arrived whole.
+/// failures to write the archive on the computer (full disk); `Cancelled` when the token
+/// trips before the copy begins. A phone that goes away (or a cancel) during the copy is not
+/// an error: the report's `stopped` says so, and the archive holds what arrived whole.
 pub fn run(
     handset: &Handset,
     options: &BackupOptions,
     progress: &dyn Progress,
 ) -> Result<BackupReport> {
+    let cancel = &options.cancel;
+    let handset = &handset.with_cancel(cancel);
     let catalog = catalog::scan(handset, &options.catalog, progress)?;
+    cancel.check()?;
     std::fs::create_dir_all(&options.folder)
         .map_err(|e| Error::io("cannot create the backup folder", &options.folder, e))?;
-    let scan = BackupFolder::open(&options.folder, options.password.as_ref())?;
+    let scan = BackupFolder::open_cancellable(&options.folder, options.password.as_ref(), cancel)?;
     for (path, err) in &scan.unreadable {
         let message = format!("archive skipped when looking for earlier backups: {err}");
         progress.event(Event::Warning {
@@ -155,13 +158,7 @@ pub fn run(
         options.password.as_ref(),
         handset.identity(),
     )?;
-    let outcome = copy_items(
-        handset,
-        &to_pull,
-        archive,
-        options.cancel.as_deref(),
-        progress,
-    );
+    let outcome = copy_items(handset, &to_pull, archive, cancel, progress);
     report.items = outcome.committed;
     report.bytes = outcome.bytes;
     report.failed = outcome.failed;
@@ -215,7 +212,7 @@ fn copy_items(
     handset: &Handset,
     items: &[MediaItem],
     archive: ArchiveWriter,
-    cancel: Option<&AtomicBool>,
+    cancel: &Cancel,
     progress: &dyn Progress,
 ) -> Outcome {
     progress.event(Event::Phase {
@@ -229,9 +226,7 @@ fn copy_items(
     let outcome = std::thread::scope(|scope| {
         let writer = scope.spawn(move || write_items(items, archive, &rx, progress));
         let mut sink = |event: PullEvent<'_>| -> Result<()> {
-            if cancel.is_some_and(|c| c.load(Ordering::Relaxed)) {
-                return Err(Error::Interrupted);
-            }
+            cancel.check()?;
             let step = match event {
                 PullEvent::Start { index } => Step::Start(index),
                 PullEvent::Data { bytes, .. } => {
@@ -242,7 +237,9 @@ fn copy_items(
                 PullEvent::Failed { index, message } => Step::Failed(index, message),
             };
             // The writer hangs up only after a write failure, which it reports itself.
-            tx.send(step).map_err(|_| Error::Interrupted)
+            tx.send(step).map_err(|_| Error::TransferAbandoned {
+                side: "archive writer",
+            })
         };
         let pulled = handset.pull_many(&paths, &mut sink);
         drop(tx);
@@ -306,8 +303,12 @@ fn write_items(
                 path: item.path.clone(),
                 message,
             }),
-            // The phone went away mid-item: the entry was discarded.
-            ItemEnd::Cut => break,
+            // The phone went away (or the job was cancelled) mid-item: the entry was
+            // discarded, so the item counts as not attempted, as a rerun will see it.
+            ItemEnd::Cut => {
+                outcome.attempted -= 1;
+                break;
+            }
             ItemEnd::Fatal(err) => {
                 outcome.fatal = Some(err);
                 break;

@@ -153,9 +153,6 @@ pub enum Error {
         needed: u64,
         free: u64,
     },
-    /// The user interrupted the operation.
-    #[error("interrupted")]
-    Interrupted,
     /// A chat database was not restored because a different file has its name on the
     /// phone: `WhatsApp` reads chat databases only by their exact names, so a renamed copy
     /// would be lost to it.
@@ -172,6 +169,18 @@ pub enum Error {
     /// `auto disable` named a phone that has no automatic-backup setting.
     #[error("phone {phone} is not set up for automatic backups (see `phonevault auto list`)")]
     NoAutoSetting { phone: String },
+
+    // ---- cancellation -----------------------------------------------------------------
+    /// The job's cancellation token was tripped (Ctrl-C, a cancel button): the work stopped
+    /// on purpose. Also what a handset socket shut down by the token reports, never
+    /// `DeviceGone` or `Timeout`.
+    #[error("cancelled")]
+    Cancelled,
+    /// One side of a two-thread transfer stopped first (its own error, or a cancellation, is
+    /// what gets reported); the other side ends with this. Internal: it never reaches a
+    /// report on its own.
+    #[error("the {side} of a transfer stopped first")]
+    TransferAbandoned { side: &'static str },
 }
 
 fn path_suffix(path: Option<&str>) -> String {

@@ -151,7 +151,8 @@ pub fn ensure(handset: &Handset) -> Result<bool> {
 /// short or malformed.
 pub fn list(handset: &Handset, roots: &[String]) -> Result<ListRun> {
     let args: Vec<String> = roots.iter().map(|r| shell_quote(r)).collect();
-    let (out, pushed) = run_shell(handset, &format!("list {}", args.join(" ")))?;
+    let (out, pushed) = run_shell(handset, &format!("list {}", args.join(" ")))
+        .map_err(|e| after_cancel(handset, e))?;
     let listing = parse_list(handset.serial(), &out.stdout)?;
     Ok(ListRun { listing, pushed })
 }
@@ -276,6 +277,7 @@ fn walk_root(handset: &Handset, root: &str, listing: &mut Listing) -> Result<()>
     }
     let mut pending = vec![root.to_string()];
     while let Some(dir) = pending.pop() {
+        handset.cancel_token().check()?;
         listing.folders_walked += 1;
         let entries = match handset.list(&dir) {
             Ok(entries) => entries,
@@ -337,6 +339,36 @@ fn path_list(paths: &[String]) -> Vec<u8> {
     list
 }
 
+/// Where [`run_with_list`] puts the path list.
+fn list_path() -> String {
+    format!(
+        "/data/local/tmp/phonevault-helper.paths.{}",
+        std::process::id()
+    )
+}
+
+/// `Cancelled` in place of `err` when the handset's token tripped, after removing what the
+/// helper run cut short left on the phone (the phone kills it when its stream closes, before
+/// it tidies up): this process's path list, and error logs of `list` whose writer no longer
+/// runs (named after the phone process; a live job's log stays). Best effort, briefly.
+fn after_cancel(handset: &Handset, err: Error) -> Error {
+    if !handset.cancel_token().is_cancelled() {
+        return err;
+    }
+    let dir = DEVICE_PATH.rsplit_once('/').map_or("/", |(dir, _)| dir);
+    // The phone may take a moment to end the killed run: wait up to half a second for it.
+    let command = format!(
+        "cd {dir} 2>/dev/null || exit 0; rm -f -- {list}; \
+         for f in .phonevault-helper.err.*; do [ -e \"$f\" ] || continue; p=${{f##*.}}; n=0; \
+         while kill -0 \"$p\" 2>/dev/null && [ $n -lt 5 ]; do sleep 0.1; n=$((n + 1)); done; \
+         kill -0 \"$p\" 2>/dev/null || rm -f -- \"$f\"; done",
+        dir = shell_quote(dir),
+        list = shell_quote(&list_path()),
+    );
+    let _ = handset.finishing().shell(&command);
+    Error::Cancelled
+}
+
 /// Pushes the path list next to the helper and runs `CMD LISTFILE` with exec (binary-safe).
 fn run_with_list(
     handset: &Handset,
@@ -344,10 +376,7 @@ fn run_with_list(
     paths: &[String],
 ) -> Result<crate::adb::ExecStream> {
     ensure(handset)?;
-    let list_path = format!(
-        "/data/local/tmp/phonevault-helper.paths.{}",
-        std::process::id()
-    );
+    let list_path = list_path();
     handset.push(&mut path_list(paths).as_slice(), &list_path, 0o600, 0)?;
     handset.exec(&format!(
         "sh {DEVICE_PATH} --expect {VERSION} {command} {list}; rm -f {list}",
@@ -367,8 +396,11 @@ pub fn heads(handset: &Handset, paths: &[String], n: u64, sink: &mut HeadSink<'_
     }
     // A file that changes or goes away while it is read spoils the batch; a second try
     // almost always finds the phone settled.
-    let stream = run_with_list(handset, &format!("heads {n}"), paths)?;
+    let stream = run_with_list(handset, &format!("heads {n}"), paths)
+        .map_err(|e| after_cancel(handset, e))?;
     match read_heads(handset.serial(), stream, paths.len(), n, sink) {
+        // A stream cut by a cancel looks malformed: no second try then.
+        Err(err) if handset.cancel_token().is_cancelled() => Err(after_cancel(handset, err)),
         Err(Error::HelperOutput { .. }) => {
             let stream = run_with_list(handset, &format!("heads {n}"), paths)?;
             read_heads(handset.serial(), stream, paths.len(), n, sink)
@@ -474,15 +506,19 @@ pub fn hash(handset: &Handset, paths: &[String]) -> Result<Vec<RemoteHash>> {
     if paths.is_empty() {
         return Ok(Vec::new());
     }
-    let mut stream = run_with_list(handset, "hash", paths)?;
+    let mut stream = run_with_list(handset, "hash", paths).map_err(|e| after_cancel(handset, e))?;
     let mut out = Vec::new();
-    stream
-        .read_to_end(&mut out)
-        .map_err(|e| Error::HelperOutput {
-            serial: handset.serial().to_string(),
-            detail: format!("reading hashes: {e}"),
-        })?;
-    parse_hash(handset.serial(), &out, paths.len())
+    stream.read_to_end(&mut out).map_err(|e| {
+        after_cancel(
+            handset,
+            Error::HelperOutput {
+                serial: handset.serial().to_string(),
+                detail: format!("reading hashes: {e}"),
+            },
+        )
+    })?;
+    // A cancel cuts the output short, which would read as malformed.
+    parse_hash(handset.serial(), &out, paths.len()).map_err(|e| after_cancel(handset, e))
 }
 
 /// Like [`hash`], but the paths travel in the command line instead of a pushed list file,
@@ -512,14 +548,16 @@ pub fn hash_inline(handset: &Handset, paths: &[String]) -> Result<Vec<RemoteHash
         }
         let command = format!("printf '%s\\0'{words} | sh {DEVICE_PATH} --expect {VERSION} hash");
         let mut out = Vec::new();
-        handset
-            .exec(&command)?
-            .read_to_end(&mut out)
-            .map_err(|e| Error::HelperOutput {
+        handset.exec(&command)?.read_to_end(&mut out).map_err(|e| {
+            handset.cancel_token().or_error(Error::HelperOutput {
                 serial: handset.serial().to_string(),
                 detail: format!("reading hashes: {e}"),
-            })?;
-        hashes.extend(parse_hash(handset.serial(), &out, end - start)?);
+            })
+        })?;
+        hashes.extend(
+            parse_hash(handset.serial(), &out, end - start)
+                .map_err(|e| handset.cancel_token().or_error(e))?,
+        );
         start = end;
     }
     Ok(hashes)

@@ -7,6 +7,7 @@
 pub mod adb;
 pub mod archive;
 pub mod backup;
+pub mod cancel;
 pub mod catalog;
 pub mod config;
 pub mod error;
@@ -18,4 +19,5 @@ pub mod progress;
 pub mod restore;
 pub mod watch;
 
+pub use cancel::Cancel;
 pub use error::{Error, Result};

@@ -18,9 +18,8 @@
 
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, RecvTimeoutError};
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
@@ -29,6 +28,7 @@ use serde::Serialize;
 use crate::adb::{self, AdbServer, ConnectOptions, DeviceInfo, DeviceState, Handset};
 use crate::archive::Password;
 use crate::backup::{self, BackupOptions, BackupReport};
+use crate::cancel::Cancel;
 use crate::catalog::CatalogOptions;
 use crate::config::{Config, PhoneSetting};
 use crate::history::{self, RunRecord, RunResult};
@@ -52,7 +52,7 @@ pub struct WatchOptions {
     /// Where each run is recorded (see [`crate::history`]).
     pub history_path: PathBuf,
     /// Set from another thread to stop: running backups keep what arrived whole.
-    pub stop: Arc<AtomicBool>,
+    pub stop: Cancel,
 }
 
 /// What the watcher tells its caller, as it happens (the library never prints).
@@ -251,7 +251,7 @@ fn on_list(list: &[DeviceInfo], phones: &mut HashMap<String, PhoneSlot>, start: 
 }
 
 fn stopped(options: &WatchOptions) -> bool {
-    options.stop.load(Ordering::Relaxed)
+    options.stop.is_cancelled()
 }
 
 fn server_lost(
@@ -324,7 +324,7 @@ fn back_up_attached(
         model: identity.model.clone(),
         folder: setting.folder.clone(),
     });
-    let record = back_up_phone(&handset, setting, Some(Arc::clone(&options.stop)));
+    let record = back_up_phone(&handset, setting, options.stop.clone());
     if let Err(err) = history::append(&options.history_path, &record) {
         phone_error(&err);
     }
@@ -361,11 +361,7 @@ impl Drop for BusyClaim<'_> {
 
 /// One automatic backup of an open phone as its setting says, recorded as a [`RunRecord`]
 /// (not yet appended to the history). Also for a "back up now" button.
-pub fn back_up_phone(
-    handset: &Handset,
-    setting: &PhoneSetting,
-    cancel: Option<Arc<AtomicBool>>,
-) -> RunRecord {
+pub fn back_up_phone(handset: &Handset, setting: &PhoneSetting, cancel: Cancel) -> RunRecord {
     let started = Utc::now();
     let identity = handset.identity();
     let mut record = RunRecord {
@@ -393,7 +389,7 @@ pub fn back_up_phone(
     record
 }
 
-fn options_for(setting: &PhoneSetting, cancel: Option<Arc<AtomicBool>>) -> Result<BackupOptions> {
+fn options_for(setting: &PhoneSetting, cancel: Cancel) -> Result<BackupOptions> {
     let password = match (&setting.password_file, setting.encrypt) {
         (Some(file), true) => Some(read_password_file(file)?),
         (_, _) => None,
@@ -431,7 +427,7 @@ fn fill_from_report(record: &mut RunRecord, report: &BackupReport) {
         .as_ref()
         .map(|p| p.to_string_lossy().into_owned());
     record.result = match &report.stopped {
-        Some(Error::Interrupted) => RunResult::Interrupted,
+        Some(Error::Cancelled) => RunResult::Interrupted,
         _ if report.is_complete() && report.archive.is_some() => RunResult::Complete,
         _ if report.is_complete() => RunResult::NothingNew,
         _ => RunResult::Partial,
@@ -523,7 +519,7 @@ mod tests {
             connect: ConnectOptions::default(),
             config_path: PathBuf::new(),
             history_path: PathBuf::new(),
-            stop: Arc::new(AtomicBool::new(false)),
+            stop: Cancel::new(),
         };
         let (tx, rx) = mpsc::channel();
         let mut phones = HashMap::new();
@@ -551,12 +547,12 @@ mod tests {
         // due: the first one never reports back).
         std::thread::spawn(move || {
             std::thread::sleep(Duration::from_secs(1));
-            let _ = tx.send(Message::Devices(Err(Error::Interrupted)));
+            let _ = tx.send(Message::Devices(Err(Error::Cancelled)));
         });
         let started = Mutex::new(Vec::new());
         let start = |s: &str| started.lock().unwrap().push(s.to_owned());
         let ended = follow(&options, &rx, &mut phones, &start);
-        assert!(matches!(ended, Some(Error::Interrupted)));
+        assert!(matches!(ended, Some(Error::Cancelled)));
         assert_eq!(*started.lock().unwrap(), ["kept"]);
         assert!(phones["kept"].running);
         assert!(!phones["unplugged"].connected);

@@ -382,13 +382,13 @@ fn pull_many_returns_every_byte_in_order() {
             if let PullEvent::Done { .. } = event {
                 seen += 1;
                 if seen == 10 {
-                    return Err(Error::Interrupted);
+                    return Err(Error::Cancelled);
                 }
             }
             Ok(())
         })
         .expect_err("the sink stopped it");
-    assert!(matches!(err, Error::Interrupted), "{err:?}");
+    assert!(matches!(err, Error::Cancelled), "{err:?}");
 }
 
 #[test]

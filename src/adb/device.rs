@@ -7,6 +7,10 @@
 //! Every socket has a read and a write timeout, so a frozen or unplugged phone ends in
 //! `Timeout` or `DeviceGone` naming the handset (and the file, during a transfer), never in a
 //! hang.
+//!
+//! A handset (and an `AdbServer`) carries a cancellation token ([`Handset::with_cancel`]):
+//! every socket it opens is registered with the token, so cancelling wakes any operation
+//! blocked on the phone at once, and the operation reports [`Error::Cancelled`].
 
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, TcpStream};
@@ -22,6 +26,7 @@ use crate::adb::shell;
 use crate::adb::sync::{
     self, Frame, WireStat, MAX_DATA, MAX_PATH, S_IFDIR, S_IFLNK, S_IFMT, S_IFREG,
 };
+use crate::cancel::{Cancel, CancellableStream};
 use crate::escape::{phone_path_bytes, phone_path_text};
 use crate::{Error, Result};
 
@@ -29,6 +34,9 @@ mod push;
 pub use push::{PushFile, PushOutcome, PushReport};
 mod track;
 pub use track::{DeviceTracker, TrackerStopper};
+
+/// The timeout of [`Handset::finishing`]: "within about a second" after Ctrl-C.
+const FINISHING_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// The timeout used when `ConnectOptions::timeout` is not set.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(20);
@@ -82,8 +90,9 @@ pub fn connect(options: &ConnectOptions) -> Result<AdbServer> {
     let endpoint = Endpoint {
         port: server::resolve_port(options.port),
         timeout: options.timeout.unwrap_or(DEFAULT_TIMEOUT),
+        cancel: Cancel::new(),
     };
-    server::ensure_running(endpoint, options.adb_program.as_deref())?;
+    server::ensure_running(&endpoint, options.adb_program.as_deref())?;
     Ok(AdbServer { endpoint })
 }
 
@@ -191,7 +200,8 @@ pub enum PullEvent<'a> {
 /// away mid-stream look the same (end of file). Callers that know how much to expect (`head
 /// -c N`) should check the length they got.
 pub struct ExecStream {
-    stream: TcpStream,
+    stream: CancellableStream,
+    cancel: Cancel,
     serial: String,
     command: String,
     timeout: Duration,
@@ -212,7 +222,11 @@ impl Read for ExecStream {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         self.stream.read(buf).map_err(|e| {
             let kind = e.kind();
-            let err = map_io(&self.serial, self.timeout, &self.command, None, e);
+            let err = if self.cancel.is_cancelled() {
+                Error::Cancelled
+            } else {
+                map_io(&self.serial, self.timeout, &self.command, None, e)
+            };
             io::Error::new(kind, err)
         })
     }
@@ -253,6 +267,15 @@ impl AdbServer {
         self.endpoint.port
     }
 
+    /// This server with `cancel` attached: its requests (and handsets opened through it)
+    /// stop with [`Error::Cancelled`] when the token is tripped, even while blocked.
+    #[must_use]
+    pub fn with_cancel(&self, cancel: &Cancel) -> AdbServer {
+        let mut server = self.clone();
+        server.endpoint.cancel = cancel.clone();
+        server
+    }
+
     /// Every handset the server knows, in any state.
     ///
     /// # Errors
@@ -266,11 +289,13 @@ impl AdbServer {
     /// as long as it takes, for a person plugging a phone in).
     ///
     /// # Errors
-    /// `Timeout` when `limit` passes first; `AdbServer` when the server goes away.
+    /// `Timeout` when `limit` passes first; `AdbServer` when the server goes away;
+    /// `Cancelled` when the server's token is tripped (see [`AdbServer::with_cancel`]).
     pub fn wait_for_device(&self, limit: Option<Duration>) -> Result<Vec<DeviceInfo>> {
         let mut stream = self.endpoint.host_request("host:track-devices")?;
         let started = Instant::now();
         loop {
+            self.endpoint.cancel.check()?;
             let remaining = match limit {
                 Some(limit) => {
                     let left = limit.saturating_sub(started.elapsed());
@@ -300,10 +325,7 @@ impl AdbServer {
     }
 
     fn server_error(&self, err: &io::Error) -> Error {
-        Error::AdbServer {
-            addr: self.endpoint.addr_text(),
-            detail: err.to_string(),
-        }
+        self.endpoint.server_error(err)
     }
 
     /// Opens a handset: the given serial, else the only one attached.
@@ -334,7 +356,7 @@ impl AdbServer {
         }
         let features = Features::from_list(&self.endpoint.features(&info.serial)?);
         let mut handset = Handset {
-            endpoint: self.endpoint,
+            endpoint: self.endpoint.clone(),
             adb_serial: info.serial.clone(),
             identity: Identity {
                 serial: info.serial.clone(),
@@ -571,6 +593,40 @@ impl Handset {
         };
     }
 
+    /// This handset with `cancel` attached: every socket it opens from now on is registered
+    /// with the token, so tripping it wakes any operation blocked on the phone, and the
+    /// operation reports [`Error::Cancelled`] (never `DeviceGone` or `Timeout`).
+    #[must_use]
+    pub fn with_cancel(&self, cancel: &Cancel) -> Handset {
+        let mut handset = self.clone();
+        handset.endpoint.cancel = cancel.clone();
+        handset
+    }
+
+    /// This handset with another timeout for every socket read and write (for short
+    /// finishing work that must not wait long on a frozen phone).
+    #[must_use]
+    pub fn with_timeout(&self, timeout: Duration) -> Handset {
+        let mut handset = self.clone();
+        handset.endpoint.timeout = timeout;
+        handset
+    }
+
+    /// This handset for brief finishing work after its job was cancelled (removing temporary
+    /// files, asking for a media rescan): a fresh token, since the job's is tripped, and a
+    /// one-second timeout, so a frozen phone cannot hold the job's end for long.
+    #[must_use]
+    pub fn finishing(&self) -> Handset {
+        self.with_cancel(&Cancel::new())
+            .with_timeout(FINISHING_TIMEOUT)
+    }
+
+    /// The cancellation token attached to this handset (a fresh one nobody trips unless
+    /// [`with_cancel`](Self::with_cancel) attached another).
+    pub fn cancel_token(&self) -> &Cancel {
+        &self.endpoint.cancel
+    }
+
     /// Whether the phone speaks sync v2 (exact 64-bit sizes).
     pub fn has_stat_v2(&self) -> bool {
         self.features.stat_v2
@@ -582,6 +638,10 @@ impl Handset {
     }
 
     fn io_error(&self, operation: &str, path: Option<&str>, err: io::Error) -> Error {
+        // A socket shut down by the token fails like a pulled cable: say what really happened.
+        if self.endpoint.cancel.is_cancelled() {
+            return Error::Cancelled;
+        }
         map_io(
             &self.adb_serial,
             self.endpoint.timeout,
@@ -592,11 +652,11 @@ impl Handset {
     }
 
     /// Opens a transport socket to this handset and starts `service` on it.
-    fn open_service(&self, service: &str, path: Option<&str>) -> Result<TcpStream> {
-        let mut stream = self.endpoint.socket().map_err(|e| Error::AdbServer {
-            addr: self.endpoint.addr_text(),
-            detail: e.to_string(),
-        })?;
+    fn open_service(&self, service: &str, path: Option<&str>) -> Result<CancellableStream> {
+        let mut stream = self
+            .endpoint
+            .socket()
+            .map_err(|e| self.endpoint.server_error(&e))?;
         let transport = format!("host:transport:{}", self.adb_serial);
         for request in [transport.as_str(), service] {
             server::send_request(&mut stream, request).map_err(|e| match e {
@@ -610,6 +670,9 @@ impl Handset {
     /// A server `FAIL` while reaching the handset: it was usable when opened, so "offline"
     /// or "not found" now means it has just gone away (cable pulled, phone rebooted).
     fn refused(&self, request: &str, path: Option<&str>, message: String) -> Error {
+        if self.endpoint.cancel.is_cancelled() {
+            return Error::Cancelled;
+        }
         let serial = self.adb_serial.clone();
         if message.contains("unauthorized") {
             Error::Unauthorized { serial }
@@ -702,10 +765,13 @@ impl Handset {
     /// Transport errors only; a non-zero status is returned, not an error.
     pub fn shell(&self, command: &str) -> Result<ShellOutput> {
         let operation = format!("shell `{command}`");
-        let cut = || Error::DeviceGone {
-            serial: self.adb_serial.clone(),
-            path: None,
-            detail: format!("`{command}` ended without an exit status"),
+        // A socket shut down by a cancel also ends without a status.
+        let cut = || {
+            self.endpoint.cancel.or_error(Error::DeviceGone {
+                serial: self.adb_serial.clone(),
+                path: None,
+                detail: format!("`{command}` ended without an exit status"),
+            })
         };
         if self.features.shell_v2 {
             let mut stream = self.open_service(&format!("shell,v2,raw:{command}"), None)?;
@@ -744,6 +810,7 @@ impl Handset {
     /// # Errors
     /// As `shell`; `Timeout` names this timeout.
     pub fn shell_with_timeout(&self, command: &str, timeout: Duration) -> Result<ShellOutput> {
+        // The clone keeps the token: a long command stays cancellable.
         let mut patient = self.clone();
         patient.endpoint.timeout = timeout;
         patient.shell(command)
@@ -757,13 +824,14 @@ impl Handset {
         let stream = self.open_service(&format!("exec:{command}"), None)?;
         Ok(ExecStream {
             stream,
+            cancel: self.endpoint.cancel.clone(),
             serial: self.adb_serial.clone(),
             command: format!("exec `{command}`"),
             timeout: self.endpoint.timeout,
         })
     }
 
-    fn sync_stream(&self, path: Option<&str>) -> Result<TcpStream> {
+    fn sync_stream(&self, path: Option<&str>) -> Result<CancellableStream> {
         self.open_service("sync:", path)
     }
 
@@ -813,7 +881,7 @@ impl Handset {
     }
 
     /// Reads the reply to a `STA2`/`STAT` just sent.
-    fn read_stat(&self, stream: &mut TcpStream, path: &str) -> Result<Option<WireStat>> {
+    fn read_stat(&self, stream: &mut CancellableStream, path: &str) -> Result<Option<WireStat>> {
         let map = |e| self.io_error("stat", Some(path), e);
         if self.features.stat_v2 {
             match sync::read_stat_v2(stream).map_err(map)? {
@@ -948,7 +1016,9 @@ impl Handset {
                 scope.spawn(move || {
                     let mut send = |msg: Msg| -> Result<()> {
                         // The receiver is gone only when the caller stopped: end quietly.
-                        tx.send(msg).map_err(|_| Error::Interrupted)
+                        tx.send(msg).map_err(|_| Error::TransferAbandoned {
+                            side: "receiving side",
+                        })
                     };
                     if let Err(err) =
                         self.pull_stream(paths, &indices, window, &mut send, Some(sockets))
@@ -961,10 +1031,12 @@ impl Handset {
                 for index in 0..paths.len() {
                     let rx = &receivers[index % streams];
                     loop {
-                        let msg = rx.recv().map_err(|_| Error::DeviceGone {
-                            serial: self.adb_serial.clone(),
-                            path: Some(paths[index].clone()),
-                            detail: "a transfer thread stopped".into(),
+                        let msg = rx.recv().map_err(|_| {
+                            self.endpoint.cancel.or_error(Error::DeviceGone {
+                                serial: self.adb_serial.clone(),
+                                path: Some(paths[index].clone()),
+                                detail: "a transfer thread stopped".into(),
+                            })
                         })?;
                         let last = matches!(msg, Msg::Done(_) | Msg::Failed(..));
                         deliver(msg, sink)?;
@@ -996,7 +1068,7 @@ impl Handset {
         sockets: Option<&Mutex<Vec<TcpStream>>>,
     ) -> Result<()> {
         let too_long = |i: usize| phone_path_bytes(&paths[i]).len() > MAX_PATH;
-        let mut stream: Option<TcpStream> = None;
+        let mut stream: Option<CancellableStream> = None;
         let mut sent = 0; // positions in `indices` whose request went out
         let mut buf = vec![0u8; MAX_DATA];
         for (pos, &index) in indices.iter().enumerate() {

@@ -12,6 +12,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::adb::device::{DeviceInfo, DeviceState};
+use crate::cancel::{Cancel, CancellableStream};
 use crate::{Error, Result};
 
 /// Where adb listens when `ANDROID_ADB_SERVER_PORT` says nothing.
@@ -24,30 +25,44 @@ pub const HOW_TO_INSTALL_ADB: &str =
      Windows: download Google's SDK Platform-Tools zip and add its folder to PATH \
      (or pass --adb PATH)";
 
-/// The address and timeout every socket to the server uses.
-#[derive(Debug, Clone, Copy)]
+/// The address and timeout every socket to the server uses, and the cancellation token its
+/// sockets are registered with.
+#[derive(Debug, Clone)]
 pub(crate) struct Endpoint {
     pub port: u16,
     pub timeout: Duration,
+    pub cancel: Cancel,
 }
 
 impl Endpoint {
-    pub fn addr_text(self) -> String {
+    pub fn addr_text(&self) -> String {
         format!("127.0.0.1:{}", self.port)
     }
 
-    /// A fresh socket with read and write timeouts set.
-    pub fn socket(self) -> io::Result<TcpStream> {
+    /// A fresh socket with read and write timeouts set, registered with the cancellation
+    /// token (so cancelling wakes whoever waits on it).
+    ///
+    /// A token already tripped refuses to open one: the error carries [`Error::Cancelled`]
+    /// inside, which the error mappings unwrap.
+    pub fn socket(&self) -> io::Result<CancellableStream> {
+        if self.cancel.is_cancelled() {
+            return Err(io::Error::other(Error::Cancelled));
+        }
         let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, self.port));
         let stream = TcpStream::connect_timeout(&addr, self.timeout)?;
         stream.set_read_timeout(Some(self.timeout))?;
         stream.set_write_timeout(Some(self.timeout))?;
         // Sync requests are small and latency-bound; Nagle would hold them back.
         stream.set_nodelay(true)?;
-        Ok(stream)
+        self.cancel.register(stream)
     }
 
-    fn server_error(self, err: &io::Error) -> Error {
+    /// The error for a failed exchange with the server: `Cancelled` when the token was
+    /// tripped (its shutdown is what broke the socket), else `AdbServer`.
+    pub fn server_error(&self, err: &io::Error) -> Error {
+        if self.cancel.is_cancelled() {
+            return Error::Cancelled;
+        }
         Error::AdbServer {
             addr: self.addr_text(),
             detail: err.to_string(),
@@ -55,7 +70,7 @@ impl Endpoint {
     }
 
     /// Opens a socket and sends one `host:` request, leaving the socket after `OKAY`.
-    pub fn host_request(self, request: &str) -> Result<TcpStream> {
+    pub fn host_request(&self, request: &str) -> Result<CancellableStream> {
         let mut stream = self.socket().map_err(|e| self.server_error(&e))?;
         send_request(&mut stream, request).map_err(|e| match e {
             RequestError::Io(e) => self.server_error(&e),
@@ -68,19 +83,19 @@ impl Endpoint {
     }
 
     /// A `host:` request whose answer is one length-prefixed string.
-    pub fn host_query(self, request: &str) -> Result<Vec<u8>> {
+    pub fn host_query(&self, request: &str) -> Result<Vec<u8>> {
         let mut stream = self.host_request(request)?;
         read_length_prefixed(&mut stream).map_err(|e| self.server_error(&e))
     }
 
     /// Every handset the server knows.
-    pub fn devices(self) -> Result<Vec<DeviceInfo>> {
+    pub fn devices(&self) -> Result<Vec<DeviceInfo>> {
         let text = self.host_query("host:devices-l")?;
         Ok(parse_devices_l(&String::from_utf8_lossy(&text)))
     }
 
     /// The features a handset and the server both support.
-    pub fn features(self, serial: &str) -> Result<Vec<String>> {
+    pub fn features(&self, serial: &str) -> Result<Vec<String>> {
         let text = self.host_query(&format!("host-serial:{serial}:features"))?;
         Ok(parse_features(&String::from_utf8_lossy(&text)))
     }
@@ -268,7 +283,7 @@ fn search_path(name: &std::ffi::OsStr) -> Result<PathBuf> {
 /// to the child through `ANDROID_ADB_SERVER_PORT` (the adb program reads nothing else), its
 /// stderr goes to a temp file (not a pipe: the forked server could hold a pipe open) and is
 /// quoted in the error when the start fails.
-pub(crate) fn ensure_running(endpoint: Endpoint, adb_program: Option<&Path>) -> Result<u32> {
+pub(crate) fn ensure_running(endpoint: &Endpoint, adb_program: Option<&Path>) -> Result<u32> {
     match query_version(endpoint) {
         Ok(version) => return Ok(version),
         Err(err) if err.kind() == io::ErrorKind::ConnectionRefused => {}
@@ -327,7 +342,7 @@ pub(crate) fn ensure_running(endpoint: Endpoint, adb_program: Option<&Path>) -> 
     }
 }
 
-fn query_version(endpoint: Endpoint) -> io::Result<u32> {
+fn query_version(endpoint: &Endpoint) -> io::Result<u32> {
     let mut stream = endpoint.socket()?;
     match send_request(&mut stream, "host:version") {
         Ok(()) => {}

@@ -179,7 +179,9 @@ impl ArchiveReader {
                         action,
                     });
                 }
-                Err(e @ (Error::WrongPassword { .. } | Error::PasswordNeeded)) => return Err(e),
+                Err(
+                    e @ (Error::WrongPassword { .. } | Error::PasswordNeeded | Error::Cancelled),
+                ) => return Err(e),
                 Err(e) => report.problems.push(EntryProblem {
                     entry: record.entry.clone(),
                     detail: problem_detail(&e),

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use super::manifest::{ItemRecord, Manifest};
 use super::reader::ArchiveReader;
 use super::{Password, PARTIAL_SUFFIX};
+use crate::cancel::Cancel;
 use crate::{Error, Result};
 
 /// `phonevault-<serial>-YYYYMMDD-HHMMSS` (UTC, so names sort by time whatever the time
@@ -51,6 +52,14 @@ pub struct FolderScan {
 }
 
 impl BackupFolder {
+    /// [`open_cancellable`](Self::open_cancellable) without a way to stop it.
+    ///
+    /// # Errors
+    /// As `open_cancellable`.
+    pub fn open(dir: &Path, password: Option<&Password>) -> Result<FolderScan> {
+        Self::open_cancellable(dir, password, &Cancel::new())
+    }
+
     /// Lists the finished archives (`*.zip`) in `dir` (oldest first by name), removes stale
     /// `*.zip.partial` files and loads every manifest. A missing folder is an empty one.
     ///
@@ -60,8 +69,13 @@ impl BackupFolder {
     /// # Errors
     /// `Io` when the folder cannot be listed or a stale file cannot be removed;
     /// `PasswordNeeded`/`WrongPassword` when an encrypted archive cannot be opened with
-    /// `password` (a typo should not make a backup copy everything again).
-    pub fn open(dir: &Path, password: Option<&Password>) -> Result<FolderScan> {
+    /// `password` (a typo should not make a backup copy everything again); `Cancelled` when
+    /// `cancel` trips (checked before each archive: a folder may hold many large ones).
+    pub fn open_cancellable(
+        dir: &Path,
+        password: Option<&Password>,
+        cancel: &Cancel,
+    ) -> Result<FolderScan> {
         let mut scan = FolderScan {
             folder: BackupFolder {
                 dir: dir.to_path_buf(),
@@ -100,6 +114,7 @@ impl BackupFolder {
         zips.sort();
         scan.removed_partials.sort();
         for path in zips {
+            cancel.check()?;
             match ArchiveReader::open(&path, password) {
                 Ok(reader) => scan.folder.add(path, reader.manifest().clone()),
                 Err(e @ (Error::WrongPassword { .. } | Error::PasswordNeeded)) => return Err(e),

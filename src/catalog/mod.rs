@@ -228,8 +228,12 @@ pub fn listing_roots() -> Vec<String> {
 /// The on-device helper lists every root in one shell call; when it cannot run, the folders
 /// are walked over the sync protocol instead (slower, same result).
 ///
+/// Stops with `Cancelled` as soon as the handset's token trips (see
+/// [`Handset::with_cancel`]), without falling back to the folder-by-folder walk.
+///
 /// # Errors
-/// Transport errors from the handset, when even the sync walk cannot read the phone.
+/// Transport errors from the handset, when even the sync walk cannot read the phone;
+/// `Cancelled`.
 pub fn scan(
     handset: &Handset,
     options: &CatalogOptions,
@@ -245,6 +249,10 @@ pub fn scan(
     let mut notes = Vec::new();
     let (listing, method, helper_calls, helper_pushed) = match helper::list(handset, &roots) {
         Ok(run) => (run.listing, ListMethod::Helper, 1, run.pushed),
+        // Whatever failed after a cancel failed because of it: no fallback then.
+        Err(err) if handset.cancel_token().is_cancelled() => {
+            return Err(handset.cancel_token().or_error(err))
+        }
         Err(err) => {
             let note = format!(
                 "the on-device helper could not run ({err}); listing folder by folder instead"
@@ -269,6 +277,7 @@ pub fn scan(
         });
     }
     notes.extend(listing.messages.iter().cloned());
+    handset.cancel_token().check()?;
     let items = build(handset.serial(), &listing, options);
     progress.event(Event::PhaseDone);
     Ok(Catalog {

@@ -1,8 +1,6 @@
 //! `phonevault backup`: copy what is new on the phone into an archive in the backup folder.
 
 use std::io::Write as _;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
 
 use phonevault::backup::{self, BackupOptions, BackupReport};
 use phonevault::catalog::CatalogOptions;
@@ -13,7 +11,7 @@ use serde_json::json;
 use crate::cli::{BackupArgs, GlobalArgs};
 use crate::cmd::bars::Bars;
 use crate::cmd::selection::selection;
-use crate::cmd::{human, open_handset, password, Exit};
+use crate::cmd::{human, interrupt, open_handset, password, Exit};
 
 pub fn run(args: &BackupArgs, global: &GlobalArgs) -> phonevault::Result<Exit> {
     let matcher = selection(&args.selection)?.compile()?;
@@ -27,11 +25,6 @@ pub fn run(args: &BackupArgs, global: &GlobalArgs) -> phonevault::Result<Exit> {
     } else {
         password::given(&args.password)?
     };
-    let cancel = Arc::new(AtomicBool::new(false));
-    let on_interrupt = Arc::clone(&cancel);
-    // A second Ctrl-C while the archive is being finished is ignored on purpose: finishing
-    // takes a moment and leaves a valid archive.
-    let _ = ctrlc::set_handler(move || on_interrupt.store(true, Ordering::Relaxed));
     let bars = Bars::new(global.quiet);
     let report = backup::run(
         &handset,
@@ -40,7 +33,9 @@ pub fn run(args: &BackupArgs, global: &GlobalArgs) -> phonevault::Result<Exit> {
             matcher,
             password,
             catalog: CatalogOptions::default(),
-            cancel: Some(cancel),
+            // A second Ctrl-C while the archive is being finished changes nothing on purpose:
+            // finishing takes a moment and leaves a valid archive.
+            cancel: interrupt().clone(),
         },
         &bars,
     )?;
@@ -50,7 +45,7 @@ pub fn run(args: &BackupArgs, global: &GlobalArgs) -> phonevault::Result<Exit> {
         print_text(&report, &folder);
     }
     Ok(match &report.stopped {
-        Some(Error::Interrupted) => Exit::Interrupted,
+        Some(Error::Cancelled) => Exit::Interrupted,
         _ if report.is_complete() => Exit::Success,
         _ => Exit::Partial,
     })

@@ -8,7 +8,7 @@ use phonevault::escape::for_terminal;
 use serde::Serialize;
 
 use crate::cli::{DevicesArgs, GlobalArgs};
-use crate::cmd::Exit;
+use crate::cmd::{interrupt, Exit};
 
 /// One handset as printed (and as `--json` emits it).
 #[derive(Debug, Serialize)]
@@ -32,7 +32,8 @@ pub fn run(args: &DevicesArgs, global: &GlobalArgs) -> phonevault::Result<Exit> 
     let server = adb::connect(&ConnectOptions {
         adb_program: global.adb.clone(),
         ..ConnectOptions::default()
-    })?;
+    })?
+    .with_cancel(interrupt());
     let devices = if args.wait {
         server.wait_for_device(None)?
     } else {

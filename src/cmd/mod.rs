@@ -2,8 +2,9 @@
 
 use std::io::Write;
 use std::process::ExitCode;
+use std::sync::OnceLock;
 
-use phonevault::Error;
+use phonevault::{Cancel, Error};
 
 use phonevault::adb::{self, ConnectOptions, Handset};
 
@@ -43,7 +44,7 @@ impl Exit {
     pub fn for_error(err: &Error) -> Exit {
         match err {
             Error::WrongPassword { .. } => Exit::WrongPassword,
-            Error::Interrupted => Exit::Interrupted,
+            Error::Cancelled => Exit::Interrupted,
             _ => Exit::Failure,
         }
     }
@@ -61,6 +62,10 @@ impl From<Exit> for ExitCode {
 pub fn print_error(err: &Error) {
     use phonevault::escape::path_for_terminal as for_terminal;
     let mut stderr = std::io::stderr().lock();
+    if matches!(err, Error::Cancelled) {
+        let _ = writeln!(stderr, "phonevault: interrupted");
+        return;
+    }
     let _ = write!(
         stderr,
         "phonevault: error: {}",
@@ -74,10 +79,43 @@ pub fn print_error(err: &Error) {
     let _ = writeln!(stderr);
 }
 
+static INTERRUPT: OnceLock<Cancel> = OnceLock::new();
+
+/// The command's cancellation token, tripped by Ctrl-C. The handler is installed on the
+/// first call, which [`run`] makes before any long command starts, so Ctrl-C stops listing
+/// and planning too, not only copying. A second Ctrl-C does nothing more: the work stops
+/// within about a second, and what is being saved (a backup's finished items) is kept.
+pub(crate) fn interrupt() -> &'static Cancel {
+    INTERRUPT.get_or_init(|| {
+        let token = Cancel::new();
+        let on_signal = token.clone();
+        let _ = ctrlc::set_handler(move || on_signal.cancel());
+        token
+    })
+}
+
 /// Runs one command.
 pub fn run(cli: Cli) -> phonevault::Result<Exit> {
     let global = &cli.global;
-    match cli.command {
+    // `show` only reads a manifest: Ctrl-C keeps its default meaning there; `ui` answers
+    // Ctrl-C on its own executor (and cancels its jobs' tokens).
+    if !matches!(cli.command, Command::Show(_) | Command::Ui(_)) {
+        interrupt();
+    }
+    let result = dispatch(cli.command, global);
+    match result {
+        // Whatever failed after Ctrl-C failed because of it.
+        Err(_) if interrupt_tripped() => Err(Error::Cancelled),
+        other => other,
+    }
+}
+
+fn interrupt_tripped() -> bool {
+    INTERRUPT.get().is_some_and(Cancel::is_cancelled)
+}
+
+fn dispatch(command: Command, global: &GlobalArgs) -> phonevault::Result<Exit> {
+    match command {
         Command::Ui(args) => ui::run(&args, global),
         Command::Devices(args) => devices::run(&args, global),
         Command::Ls(args) => ls::run(&args, global),
@@ -99,6 +137,7 @@ pub(crate) fn open_handset(global: &GlobalArgs) -> phonevault::Result<Handset> {
     let server = adb::connect(&ConnectOptions {
         adb_program: global.adb.clone(),
         ..ConnectOptions::default()
-    })?;
+    })?
+    .with_cancel(interrupt());
     server.open(global.serial.as_deref())
 }

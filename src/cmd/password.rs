@@ -9,6 +9,7 @@ use phonevault::archive::{ArchiveReader, Password};
 use phonevault::Error;
 
 use crate::cli::PasswordArgs;
+use crate::cmd::interrupt;
 
 /// The environment variable holding a password.
 pub const PASSWORD_ENV: &str = "PHONEVAULT_PASSWORD";
@@ -42,10 +43,10 @@ pub fn for_new_archive(args: &PasswordArgs) -> phonevault::Result<Password> {
 }
 
 /// Opens an archive: with the given password, else (when it turns out to be encrypted)
-/// with one typed at a prompt.
+/// with one typed at a prompt. The reader stops `verify` and `extract` on Ctrl-C.
 pub fn open_archive(path: &Path, args: &PasswordArgs) -> phonevault::Result<ArchiveReader> {
     let given = given(args)?;
-    match ArchiveReader::open(path, given.as_ref()) {
+    let mut reader = match ArchiveReader::open(path, given.as_ref()) {
         Err(Error::PasswordNeeded) if given.is_none() => {
             let typed = prompt(&format!(
                 "Password for {}: ",
@@ -54,7 +55,9 @@ pub fn open_archive(path: &Path, args: &PasswordArgs) -> phonevault::Result<Arch
             ArchiveReader::open(path, Some(&typed))
         }
         other => other,
-    }
+    }?;
+    reader.set_cancel(interrupt());
+    Ok(reader)
 }
 
 /// Asks on the terminal. Only when standard input is one: a script (or a test) with its
@@ -64,5 +67,7 @@ fn prompt(text: &str) -> phonevault::Result<Password> {
         return Err(Error::PasswordNeeded);
     }
     let typed = rpassword::prompt_password(text).map_err(|_| Error::PasswordNeeded)?;
+    // Ctrl-C at the prompt trips the token but cannot end the read: honour it after.
+    interrupt().check()?;
     Password::new(typed)
 }

@@ -1,8 +1,6 @@
 //! `phonevault restore`: put archived items back onto a phone.
 
 use std::io::Write as _;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
 
 use phonevault::archive::ArchiveReader;
 use phonevault::escape::for_terminal;
@@ -14,7 +12,7 @@ use serde_json::json;
 use crate::cli::{self, GlobalArgs, RestoreArgs};
 use crate::cmd::bars::Bars;
 use crate::cmd::selection::selection;
-use crate::cmd::{human, open_handset, password, Exit};
+use crate::cmd::{human, interrupt, open_handset, password, Exit};
 
 impl From<cli::OnConflict> for OnConflict {
     fn from(arg: cli::OnConflict) -> OnConflict {
@@ -35,13 +33,10 @@ pub fn run(args: &RestoreArgs, global: &GlobalArgs) -> phonevault::Result<Exit> 
         .map(|path| password::open_archive(path, &args.password))
         .collect::<phonevault::Result<_>>()?;
     let handset = open_handset(global)?;
-    let cancel = Arc::new(AtomicBool::new(false));
-    let on_interrupt = Arc::clone(&cancel);
-    let _ = ctrlc::set_handler(move || on_interrupt.store(true, Ordering::Relaxed));
     let options = RestoreOptions {
         matcher,
         on_conflict: args.on_conflict.into(),
-        cancel: Some(Arc::clone(&cancel)),
+        cancel: interrupt().clone(),
     };
     let bars = Bars::new(global.quiet);
     let plan = restore::plan(&handset, &archives, &options, &bars)?;
@@ -64,7 +59,7 @@ pub fn run(args: &RestoreArgs, global: &GlobalArgs) -> phonevault::Result<Exit> 
         print_text(&plan, &report);
     }
     Ok(match &report.stopped {
-        _ if cancel.load(Ordering::Relaxed) => Exit::Interrupted,
+        _ if options.cancel.is_cancelled() => Exit::Interrupted,
         _ if report.is_complete() => Exit::Success,
         _ => Exit::Partial,
     })

@@ -3,8 +3,6 @@
 
 use std::fmt::Write as _;
 use std::io::Write as _;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
 
 use chrono::Utc;
 use phonevault::adb::ConnectOptions;
@@ -24,12 +22,10 @@ pub fn run(args: &WatchArgs, global: &GlobalArgs) -> phonevault::Result<Exit> {
         },
         config_path: config_path(args.config.config.as_deref())?,
         history_path: history_path(args.history.history.as_deref())?,
-        stop: Arc::new(AtomicBool::new(false)),
+        // Ctrl-C, SIGTERM (systemd, `kill`) and SIGHUP all stop cleanly: running backups
+        // finish their archives with what arrived whole.
+        stop: super::interrupt().clone(),
     };
-    let on_signal = Arc::clone(&options.stop);
-    // Ctrl-C, SIGTERM (systemd, `kill`) and SIGHUP all stop cleanly: running backups finish
-    // their archives with what arrived whole.
-    let _ = ctrlc::set_handler(move || on_signal.store(true, Ordering::Relaxed));
     log(&format!(
         "watching for phones (settings {}, history {})",
         options.config_path.display(),

@@ -56,10 +56,12 @@ impl PreviewSource for HandsetSource<'_> {
             .by_ref()
             .take(max)
             .read_to_end(&mut bytes)
-            .map_err(|e| Error::DeviceGone {
-                serial: self.handset.serial().to_string(),
-                path: Some(item.path.clone()),
-                detail: e.to_string(),
+            .map_err(|e| {
+                self.handset.cancel_token().or_error(Error::DeviceGone {
+                    serial: self.handset.serial().to_string(),
+                    path: Some(item.path.clone()),
+                    detail: e.to_string(),
+                })
             })?;
         Ok(bytes)
     }

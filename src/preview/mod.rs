@@ -218,8 +218,10 @@ pub fn format_taken(taken: &Taken) -> String {
 /// # Errors
 /// Whatever the source reports that stops all reading (handset gone, timeout), and
 /// [`Error::PreviewSourceMismatch`] when the source answers a batch with the wrong number of
-/// heads. Unreadable single files and broken images are notes on their previews, and a
-/// cache that cannot be written is a progress warning.
+/// heads; `Cancelled` from a source whose handset's token tripped (see
+/// [`Handset::with_cancel`](crate::adb::Handset::with_cancel)). Unreadable single files and
+/// broken images are notes on their previews, and a cache that cannot be written is a
+/// progress warning.
 pub fn build_previews(
     items: &[MediaItem],
     source: &mut dyn PreviewSource,

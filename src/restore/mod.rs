@@ -15,14 +15,13 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt::Write as _;
 use std::io::{Read, Write};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
 
 use serde::Serialize;
 
 use crate::adb::{Handset, PushFile, PushOutcome};
 use crate::archive::ArchiveReader;
 use crate::backup::FailedItem;
+use crate::cancel::Cancel;
 use crate::catalog::{select::Matcher, Kind};
 use crate::helper::{self, shell_quote};
 use crate::progress::{Event, Progress};
@@ -49,9 +48,9 @@ pub struct RestoreOptions {
     /// Which manifest items to take.
     pub matcher: Matcher,
     pub on_conflict: OnConflict,
-    /// Set from another thread (Ctrl-C) to stop pushing; nothing half-done stays under a
-    /// real name.
-    pub cancel: Option<Arc<AtomicBool>>,
+    /// Tripped from another thread (Ctrl-C, a button) to stop at once, in planning or
+    /// pushing (even inside a large file); nothing half-done stays under a real name.
+    pub cancel: Cancel,
 }
 
 /// One item put in place.
@@ -129,6 +128,7 @@ pub fn execute(
     options: &RestoreOptions,
     progress: &dyn Progress,
 ) -> Result<RestoreReport> {
+    let handset = &handset.with_cancel(&options.cancel);
     plan.check_space()?;
     let mut report = report_from_plan(plan);
     if !plan.stale_dirs.is_empty() {
@@ -151,15 +151,7 @@ pub fn execute(
         items: work.len() as u64,
         bytes: work.iter().map(|i| i.size).sum(),
     });
-    let verified = push_and_verify(
-        handset,
-        archives,
-        &work,
-        &temp_name,
-        options,
-        progress,
-        &mut report,
-    );
+    let verified = push_and_verify(handset, archives, &work, &temp_name, progress, &mut report);
     progress.event(Event::PhaseDone);
     for (k, message) in verified.failed {
         report.failed.push(FailedItem {
@@ -184,27 +176,39 @@ pub fn execute(
             size: item.size,
         });
     }
+    if matches!(report.stopped, Some(Error::Cancelled)) {
+        // Cancelled on purpose, so the phone still answers: take the temporary folders
+        // away now, on a fresh token (the job's is tripped) and briefly.
+        let folders: BTreeSet<&str> = work.iter().map(|i| parent(&i.target)).collect();
+        let _ = remove_temp_dirs(&handset.finishing(), &folders, &temp_name);
+    }
     if report.stopped.is_some() {
         // The phone is gone: the temporary folders stay, and the next run removes them
         // (this job's lock is gone by then).
         return Ok(report);
     }
     let folders: BTreeSet<&str> = work.iter().map(|i| parent(&i.target)).collect();
-    remove_temp_dirs(handset, &folders, &temp_name)?;
-    if options
-        .cancel
-        .as_deref()
-        .is_some_and(|c| c.load(Ordering::Relaxed))
-    {
-        report.stopped = Some(Error::Interrupted);
+    match remove_temp_dirs(handset, &folders, &temp_name) {
+        // Cancelled after the last push: the moves are done, so finish tidying up (and
+        // report what is in place) rather than lose the report.
+        Err(Error::Cancelled) => remove_temp_dirs(&handset.finishing(), &folders, &temp_name)?,
+        other => other?,
     }
+    let scanner = if options.cancel.is_cancelled() {
+        report.stopped = Some(Error::Cancelled);
+        // What was put in place stays hidden from the Gallery without a rescan: ask for it
+        // even after a cancel (quick, and bounded).
+        handset.finishing()
+    } else {
+        handset.clone()
+    };
     let scanned: BTreeSet<String> = report
         .restored
         .iter()
         .map(|r| parent(&r.target).to_string())
         .collect();
     report.scanned_folders = scanned.into_iter().collect();
-    request_scan(handset, &report.scanned_folders, plan.sdk)?;
+    request_scan(&scanner, &report.scanned_folders, plan.sdk)?;
     Ok(report)
 }
 
@@ -265,7 +269,6 @@ fn push_and_verify(
     archives: &mut [ArchiveReader],
     work: &[&PlannedItem],
     temp_name: &str,
-    options: &RestoreOptions,
     progress: &dyn Progress,
     report: &mut RestoreReport,
 ) -> Verified {
@@ -294,15 +297,7 @@ fn push_and_verify(
         });
         for range in chunks {
             let end = range.end;
-            let outcomes = push_items(
-                handset,
-                archives,
-                work,
-                range.clone(),
-                temp_name,
-                options,
-                progress,
-            );
+            let outcomes = push_items(handset, archives, work, range.clone(), temp_name, progress);
             let arrived = sort_outcomes(&outcomes.outcomes, range.start, work, report);
             if let Some(stopped) = outcomes.stopped {
                 report.stopped = Some(stopped);
@@ -411,16 +406,11 @@ fn sort_outcomes(
     work: &[&PlannedItem],
     report: &mut RestoreReport,
 ) -> Vec<usize> {
-    let interrupted = Error::Interrupted.to_string();
     let mut arrived = Vec::new();
     for (j, outcome) in outcomes.iter().enumerate() {
         let k = first + j;
         match outcome {
             PushOutcome::Written => arrived.push(k),
-            // Items skipped after Ctrl-C: an empty temporary file, not a failure.
-            PushOutcome::SourceFailed(message) if *message == interrupted => {
-                report.not_attempted += 1;
-            }
             PushOutcome::Refused(message) | PushOutcome::SourceFailed(message) => {
                 report.failed.push(FailedItem {
                     path: work[k].from.clone(),
@@ -440,7 +430,6 @@ fn push_items(
     work: &[&PlannedItem],
     range: std::ops::Range<usize>,
     temp_name: &str,
-    options: &RestoreOptions,
     progress: &dyn Progress,
 ) -> crate::adb::PushReport {
     let temps: Vec<String> = work[range.clone()]
@@ -456,12 +445,10 @@ fn push_items(
             mtime: item.record.item.mtime,
         })
         .collect();
-    let cancel = options.cancel.as_deref();
+    // No cancel check here: `push_many` stops asking for files once the handset's token
+    // trips, and its socket shut down ends a file mid-way.
     let mut source = |j: usize, sink: &mut dyn Write| -> std::result::Result<(), String> {
         let item = work[range.start + j];
-        if cancel.is_some_and(|c| c.load(Ordering::Relaxed)) {
-            return Err(Error::Interrupted.to_string());
-        }
         progress.event(Event::ItemStarted {
             path: &item.target,
             size: item.size,

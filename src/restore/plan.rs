@@ -514,13 +514,14 @@ fn temp_dirs_in(handset: &Handset, roots: &[String]) -> Result<Vec<String>> {
 ///
 /// # Errors
 /// Transport errors; helper errors while listing or hashing what is on the phone; an
-/// error reading the free space.
+/// error reading the free space; `Cancelled` when `options.cancel` trips.
 pub fn plan(
     handset: &Handset,
     archives: &[ArchiveReader],
     options: &RestoreOptions,
     progress: &dyn Progress,
 ) -> Result<Plan> {
+    let handset = &handset.with_cancel(&options.cancel);
     progress.event(Event::Phase {
         name: "planning",
         items: 0,
@@ -535,6 +536,7 @@ pub fn plan(
         .collect();
     let roots = covering_roots(&folders);
     let existing = existing_files(handset, &roots)?;
+    options.cancel.check()?;
 
     // Temporary folders of dead jobs in the target folders go; a live job's stay untouched.
     let mut stale_dirs: Vec<String> = Vec::new();
@@ -560,6 +562,7 @@ pub fn plan(
         .cloned()
         .zip(hash_files(handset, &to_hash)?)
         .collect();
+    options.cancel.check()?;
     let items = decide(assigned, &existing, &hashes, options.on_conflict);
 
     let mut per_source: BTreeMap<Source, SourceTotals> = BTreeMap::new();

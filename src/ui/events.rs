@@ -116,7 +116,7 @@ pub fn error_kind(err: &Error) -> &'static str {
         Error::NoSpace { .. } => "no-space",
         Error::UnsafePath { .. } => "unsafe-path",
         Error::InvalidSelection { .. } => "invalid-selection",
-        Error::Interrupted => "cancelled",
+        Error::Cancelled => "cancelled",
         _ => "other",
     }
 }

@@ -3,7 +3,6 @@
 //! can be backed up side by side.
 
 use std::path::{Component, Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use phonevault::adb::Handset;
@@ -11,7 +10,7 @@ use phonevault::archive::Password;
 use phonevault::backup::{self, BackupOptions};
 use phonevault::catalog::select::Selection;
 use phonevault::catalog::CatalogOptions;
-use phonevault::Error;
+use phonevault::{Cancel, Error};
 use serde::Deserialize;
 
 use super::events::{BackupResult, ErrorView, JobShared, JobSink, JobState, JobView};
@@ -157,7 +156,7 @@ pub fn check_password(request: &BackupRequest) -> Result<Option<Password>, Refus
 #[derive(Debug)]
 pub struct Job {
     pub shared: Arc<JobShared>,
-    pub cancel: Arc<AtomicBool>,
+    pub cancel: Cancel,
     pub serial: String,
     pub folder: PathBuf,
 }
@@ -168,7 +167,7 @@ impl Job {
     }
 
     pub fn request_cancel(&self) {
-        self.cancel.store(true, Ordering::Relaxed);
+        self.cancel.cancel();
         self.shared.update(|v| v.cancel_requested = true);
     }
 }
@@ -193,11 +192,11 @@ pub fn start_backup(
     ));
     let job = Arc::new(Job {
         shared: Arc::clone(&shared),
-        cancel: Arc::new(AtomicBool::new(false)),
+        cancel: Cancel::new(),
         serial,
         folder: folder.to_path_buf(),
     });
-    let cancel = Arc::clone(&job.cancel);
+    let cancel = job.cancel.clone();
     let folder = folder.to_path_buf();
     std::thread::Builder::new()
         .name(format!("backup-{id}"))
@@ -216,7 +215,7 @@ pub fn start_backup(
                         matcher,
                         password,
                         catalog: CatalogOptions::default(),
-                        cancel: Some(cancel),
+                        cancel,
                     },
                     &sink,
                 )
@@ -227,14 +226,14 @@ pub fn start_backup(
                 match outcome {
                     Ok(report) => {
                         view.state = match &report.stopped {
-                            Some(Error::Interrupted) => JobState::Cancelled,
+                            Some(Error::Cancelled) => JobState::Cancelled,
                             _ if report.is_complete() => JobState::Done,
                             _ => JobState::Partial,
                         };
                         view.result = Some(BackupResult::from_report(&report));
                     }
                     Err(err) => {
-                        view.state = if matches!(err, Error::Interrupted) {
+                        view.state = if matches!(err, Error::Cancelled) {
                             JobState::Cancelled
                         } else {
                             JobState::Failed

@@ -171,6 +171,12 @@ impl Handset {
                 if file.path.len() > MAX_PATH {
                     break;
                 }
+                // Cancelling shuts the socket down, which fails the next write anyway; this
+                // check also keeps `source` from being asked for another file.
+                if self.cancel_token().is_cancelled() {
+                    write_error = Some((index, io::Error::other(Error::Cancelled)));
+                    break;
+                }
                 let mtime = u32::try_from(file.mtime.max(0)).unwrap_or(u32::MAX);
                 let request =
                     sync::encode_request(b"SEND", &sync::send_argument(file.path, file.mode));

@@ -4,6 +4,8 @@
 
 use std::net::{Shutdown, TcpStream};
 
+use crate::cancel::CancellableStream;
+
 use super::{AdbServer, DeviceInfo};
 use crate::adb::server;
 use crate::{Error, Result};
@@ -11,7 +13,7 @@ use crate::{Error, Result};
 /// An open `host:track-devices` stream.
 #[derive(Debug)]
 pub struct DeviceTracker {
-    stream: TcpStream,
+    stream: CancellableStream,
     addr: String,
 }
 
