@@ -148,6 +148,12 @@ pub enum Error {
         needed: u64,
         free: u64,
     },
+    /// Another job holds the lock on a backup folder (it is writing an archive there).
+    #[error("another backup is writing into {folder} (waited {waited_seconds} s for it to finish); try again when it has finished, or back up into another folder")]
+    FolderBusy {
+        folder: PathBuf,
+        waited_seconds: u64,
+    },
     /// The user interrupted the operation.
     #[error("interrupted")]
     Interrupted,

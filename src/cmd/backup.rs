@@ -3,6 +3,7 @@
 use std::io::Write as _;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 
 use phonevault::backup::{self, BackupOptions, BackupReport};
 use phonevault::catalog::CatalogOptions;
@@ -13,7 +14,7 @@ use serde_json::json;
 use crate::cli::{BackupArgs, GlobalArgs};
 use crate::cmd::bars::Bars;
 use crate::cmd::selection::selection;
-use crate::cmd::{human, open_handset, password, Exit};
+use crate::cmd::{human, open_handset, password, print_error, Exit};
 
 pub fn run(args: &BackupArgs, global: &GlobalArgs) -> phonevault::Result<Exit> {
     let matcher = selection(&args.selection)?.compile()?;
@@ -41,9 +42,26 @@ pub fn run(args: &BackupArgs, global: &GlobalArgs) -> phonevault::Result<Exit> {
             password,
             catalog: CatalogOptions::default(),
             cancel: Some(cancel),
+            lock_wait: Duration::from_secs(args.lock_wait),
+            fresh_copy: args.fresh_copy,
         },
         &bars,
-    )?;
+    );
+    let report = match report {
+        Ok(report) => report,
+        Err(err @ Error::FolderBusy { .. }) => {
+            drop(bars);
+            print_error(&err);
+            let mut stderr = std::io::stderr().lock();
+            let _ = writeln!(
+                stderr,
+                "phonevault: hint: wait longer with --lock-wait SECONDS, or choose another \
+                 folder with --to DIR"
+            );
+            return Ok(Exit::Failure);
+        }
+        Err(err) => return Err(err),
+    };
     if args.json {
         print_json(&report);
     } else {
@@ -63,6 +81,8 @@ fn print_json(report: &BackupReport) {
         "items": report.items,
         "bytes": report.bytes,
         "skipped": report.skipped,
+        "recopied_damaged": report.recopied_damaged,
+        "reread": report.reread,
         "failed": report.failed.len(),
         "failures": report.failed,
         "not_attempted": report.not_attempted,
@@ -97,6 +117,20 @@ fn print_text(report: &BackupReport, folder: &std::path::Path) {
                     out,
                     "Skipped {} items already in earlier backups.",
                     report.skipped
+                );
+            }
+            if report.recopied_damaged > 0 {
+                let _ = writeln!(
+                    out,
+                    "Copied {} items again: their only earlier copy was found damaged by verify.",
+                    report.recopied_damaged
+                );
+            }
+            if report.reread > 0 {
+                let _ = writeln!(
+                    out,
+                    "Read {} items twice: they changed on the phone while they were copied.",
+                    report.reread
                 );
             }
         }
