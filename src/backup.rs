@@ -399,8 +399,10 @@ struct ItemWriterThread<'a> {
     /// Small items read whole, waiting for their re-check: (index, bytes).
     held: Vec<(usize, Vec<u8>)>,
     held_bytes: u64,
-    /// Set when the receiving side ended without `Finished`: the phone may be gone.
-    ended_early: bool,
+    /// The receiving side sent `Finished`: every file was given, the phone answers.
+    finished: bool,
+    /// Nothing more will be received (the last check is under way).
+    receiving_ended: bool,
 }
 
 impl<'a> ItemWriterThread<'a> {
@@ -427,7 +429,8 @@ impl<'a> ItemWriterThread<'a> {
             },
             held: Vec::new(),
             held_bytes: 0,
-            ended_early: true,
+            finished: false,
+            receiving_ended: false,
         }
     }
 
@@ -464,7 +467,7 @@ impl<'a> ItemWriterThread<'a> {
                     continue;
                 }
                 Step::Finished => {
-                    self.ended_early = false;
+                    self.finished = true;
                     continue;
                 }
                 // Data or Done without a Start cannot happen; ignore rather than guess.
@@ -504,6 +507,7 @@ impl<'a> ItemWriterThread<'a> {
             }
         }
         // Whatever ended the copy, what arrived whole is stored if the phone confirms it.
+        self.receiving_ended = true;
         self.check_held();
     }
 
@@ -544,7 +548,9 @@ impl<'a> ItemWriterThread<'a> {
             .iter()
             .map(|(index, _)| self.items[*index].path.clone())
             .collect();
-        let timeout = self.ended_early.then_some(LATE_CHECK_TIMEOUT);
+        // After the copy stopped early the phone may be frozen or gone: do not wait long.
+        let stopped_early = !self.finished && self.receiving_ended;
+        let timeout = stopped_early.then_some(LATE_CHECK_TIMEOUT);
         let Ok(stats) = self.handset.stat_many(&paths, timeout) else {
             return;
         };

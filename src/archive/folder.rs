@@ -417,3 +417,57 @@ pub(crate) fn sync_dir(dir: &Path) -> Result<()> {
 pub(crate) fn sync_dir(_dir: &Path) -> Result<()> {
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `flock` locks belong to an open file, not a process: two jobs in one process exclude
+    /// each other too.
+    #[test]
+    fn a_held_folder_lock_keeps_a_second_job_out_until_it_is_dropped() {
+        let tmp = tempfile::tempdir().unwrap();
+        let first = FolderLock::acquire(tmp.path(), Duration::ZERO, None).unwrap();
+        let err = FolderLock::acquire(tmp.path(), Duration::from_millis(250), None).unwrap_err();
+        assert!(matches!(err, Error::FolderBusy { .. }), "{err}");
+        assert!(FolderLock::try_acquire(tmp.path()).unwrap().is_none());
+        let cancel = AtomicBool::new(true);
+        let err =
+            FolderLock::acquire(tmp.path(), Duration::from_secs(60), Some(&cancel)).unwrap_err();
+        assert!(matches!(err, Error::Interrupted), "{err}");
+        drop(first);
+        assert!(FolderLock::try_acquire(tmp.path()).unwrap().is_some());
+    }
+
+    #[test]
+    fn a_partial_is_left_alone_while_another_job_holds_the_lock() {
+        let tmp = tempfile::tempdir().unwrap();
+        let partial = tmp.path().join(format!("live{PARTIAL_SUFFIX}"));
+        std::fs::write(&partial, b"being written").unwrap();
+        let writer = FolderLock::acquire(tmp.path(), Duration::ZERO, None).unwrap();
+        let scan = BackupFolder::open(tmp.path(), None).unwrap();
+        assert_eq!(scan.live_partials, vec![partial.clone()]);
+        assert!(scan.removed_partials.is_empty());
+        assert!(partial.exists());
+        drop(writer);
+        let scan = BackupFolder::open(tmp.path(), None).unwrap();
+        assert_eq!(scan.removed_partials, vec![partial.clone()]);
+        assert!(!partial.exists());
+    }
+
+    #[test]
+    fn a_verify_record_counts_only_for_the_file_it_was_written_for() {
+        let tmp = tempfile::tempdir().unwrap();
+        let archive = tmp.path().join("a.zip");
+        std::fs::write(&archive, b"pretend archive").unwrap();
+        record_verify(&archive, &["gallery/x.jpg".to_owned()]).unwrap();
+        let damaged = read_verify_record(&archive);
+        assert!(damaged.contains("gallery/x.jpg"));
+        // Replaced by another file: the record no longer applies.
+        std::fs::write(&archive, b"another archive, longer").unwrap();
+        assert!(read_verify_record(&archive).is_empty());
+        // A clean verify removes the record.
+        record_verify(&archive, &[]).unwrap();
+        assert!(!verify_record_path(&archive).exists());
+    }
+}
