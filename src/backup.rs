@@ -9,6 +9,7 @@
 //! with the items that arrived whole, so a rerun pulls only the rest. Only a failure to write
 //! on the computer (full disk) leaves no archive: then nothing that looks complete remains.
 
+use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver, TryRecvError};
@@ -377,31 +378,50 @@ fn copy_items(
     outcome
 }
 
-/// Items up to this size are read whole into memory and stored only after a batched
-/// re-check of their size and mtime on the phone (one round trip for many small files);
-/// bigger ones are streamed into their entry and re-checked one by one before the commit.
-const HELD_ITEM_MAX: u64 = 1 << 20;
-/// At most this many bytes of small items wait for their re-check.
-const HELD_BYTES_MAX: u64 = 16 << 20;
-/// At most this many small items wait for their re-check.
+/// Items up to this size (most photos, every voice note and sticker) are read whole into
+/// memory and stored only after a batched re-check of their size and mtime on the phone:
+/// one stat round trip for hundreds of files, where one each would cost more than reading
+/// them. Bigger ones are streamed into their entry and re-checked one by one before the
+/// commit, one round trip beside a transfer of several MiB.
+const HELD_ITEM_MAX: u64 = 4 << 20;
+/// A batch of small items is re-checked once it holds this many bytes. At most about three
+/// batches are in memory (one filling, one being checked, one being stored), and a pulled
+/// cable can leave up to two unchecked, for the next run to copy.
+const HELD_BYTES_MAX: u64 = 8 << 20;
+/// A batch of small items is re-checked once it holds this many.
 const HELD_ITEMS_MAX: usize = 256;
 /// The re-check after the copy stopped early (cable pulled, Ctrl-C) gets this long: a
 /// frozen phone must not hold the end of the run for a whole transfer timeout.
 const LATE_CHECK_TIMEOUT: Duration = Duration::from_secs(2);
 
+/// Small items read whole, waiting for their re-check: (index, bytes).
+type Held = Vec<(usize, Vec<u8>)>;
+
+/// A batch of held items whose stat runs on a thread of its own, so receiving goes on.
+struct Check {
+    batch: Held,
+    result: Receiver<Result<Vec<Option<RemoteStat>>>>,
+}
+
 /// The writer thread's state: one item at a time, from `Start` to `Done` or `Failed`.
+///
+/// Small items go through three stages: held in memory as they arrive, re-checked in a
+/// batch by a stat on another thread, then stored one per received step, so storing keeps
+/// pace with receiving instead of holding it up in bursts.
 struct ItemWriterThread<'a> {
     handset: &'a Handset,
     items: &'a [MediaItem],
     archive: ArchiveWriter,
     progress: &'a dyn Progress,
     outcome: Outcome,
-    /// Small items read whole, waiting for their re-check: (index, bytes).
-    held: Vec<(usize, Vec<u8>)>,
+    held: Held,
     held_bytes: u64,
+    checking: Option<Check>,
+    /// Re-checked items waiting to be stored: (index, bytes, unchanged).
+    checked: VecDeque<(usize, Vec<u8>, bool)>,
     /// The receiving side sent `Finished`: every file was given, the phone answers.
     finished: bool,
-    /// Nothing more will be received (the last check is under way).
+    /// Nothing more will be received (the last checks are under way).
     receiving_ended: bool,
 }
 
@@ -429,6 +449,8 @@ impl<'a> ItemWriterThread<'a> {
             },
             held: Vec::new(),
             held_bytes: 0,
+            checking: None,
+            checked: VecDeque::new(),
             finished: false,
             receiving_ended: false,
         }
@@ -444,9 +466,10 @@ impl<'a> ItemWriterThread<'a> {
             let step = match rx.try_recv() {
                 Ok(step) => step,
                 Err(TryRecvError::Empty) => {
-                    // Nothing waiting (the cable is slower than the disk): a good moment to
-                    // check the held items, so batches grow only as large as they need to.
-                    self.check_held();
+                    // Nothing waiting: store what is checked before blocking.
+                    if self.store_one_checked() {
+                        continue;
+                    }
                     match rx.recv() {
                         Ok(step) => step,
                         Err(_) => break,
@@ -454,61 +477,67 @@ impl<'a> ItemWriterThread<'a> {
                 }
                 Err(TryRecvError::Disconnected) => break,
             };
-            if self.outcome.fatal.is_some() {
+            if self.outcome.fatal.is_some() || !self.take_step(step, rx) {
                 break;
             }
-            let index = match step {
-                Step::Start(index) => index,
-                Step::Failed(index, message) => {
-                    self.outcome.failed.push(FailedItem {
-                        path: self.items[index].path.clone(),
-                        message,
-                    });
-                    continue;
-                }
-                Step::Finished => {
-                    self.finished = true;
-                    continue;
-                }
-                // Data or Done without a Start cannot happen; ignore rather than guess.
-                Step::Data(_) | Step::Done => continue,
-            };
-            let item = &self.items[index];
-            self.progress.event(Event::ItemStarted {
-                path: &item.path,
-                size: item.size,
-            });
-            if item.size <= HELD_ITEM_MAX {
-                match receive_whole(item, rx) {
-                    Received::Whole(bytes) => {
-                        self.held_bytes += bytes.len() as u64;
-                        self.held.push((index, bytes));
-                        if self.held.len() >= HELD_ITEMS_MAX || self.held_bytes >= HELD_BYTES_MAX {
-                            self.check_held();
-                        }
-                    }
-                    Received::Changed => self.outcome.changed.push(item.clone()),
-                    Received::Failed(message) => self.outcome.failed.push(FailedItem {
-                        path: item.path.clone(),
-                        message,
-                    }),
-                    Received::Cut => break,
-                }
-                continue;
-            }
-            // A streamed entry cannot be interleaved with others: store the held ones first.
-            self.check_held();
+            self.store_one_checked();
             if self.outcome.fatal.is_some() {
-                break;
-            }
-            let end = write_streamed(self.handset, item, &mut self.archive, rx);
-            if !self.record(item, end) {
                 break;
             }
         }
         // Whatever ended the copy, what arrived whole is stored if the phone confirms it.
         self.receiving_ended = true;
-        self.check_held();
+        self.store_all();
+    }
+
+    /// Handles one step from the receiving side; false when the copy cannot go on.
+    fn take_step(&mut self, step: Step, rx: &Receiver<Step>) -> bool {
+        let index = match step {
+            Step::Start(index) => index,
+            Step::Failed(index, message) => {
+                self.outcome.failed.push(FailedItem {
+                    path: self.items[index].path.clone(),
+                    message,
+                });
+                return true;
+            }
+            Step::Finished => {
+                self.finished = true;
+                return true;
+            }
+            // Data or Done without a Start cannot happen; ignore rather than guess.
+            Step::Data(_) | Step::Done => return true,
+        };
+        let item = &self.items[index];
+        self.progress.event(Event::ItemStarted {
+            path: &item.path,
+            size: item.size,
+        });
+        if item.size <= HELD_ITEM_MAX {
+            match receive_whole(item, rx) {
+                Received::Whole(bytes) => {
+                    self.held_bytes += bytes.len() as u64;
+                    self.held.push((index, bytes));
+                    if self.held.len() >= HELD_ITEMS_MAX || self.held_bytes >= HELD_BYTES_MAX {
+                        self.start_check();
+                    }
+                }
+                Received::Changed => self.outcome.changed.push(item.clone()),
+                Received::Failed(message) => self.outcome.failed.push(FailedItem {
+                    path: item.path.clone(),
+                    message,
+                }),
+                Received::Cut => return false,
+            }
+            return true;
+        }
+        // A streamed entry cannot be interleaved with others: store the held ones first.
+        self.store_all();
+        if self.outcome.fatal.is_some() {
+            return false;
+        }
+        let end = write_streamed(self.handset, item, &mut self.archive, rx);
+        self.record(item, end)
     }
 
     /// Books how one item ended; false when the copy cannot go on.
@@ -536,36 +565,90 @@ impl<'a> ItemWriterThread<'a> {
         true
     }
 
-    /// Re-checks the held small items with one batched stat and stores the unchanged ones.
-    /// When the phone does not answer, none is stored: each counts as not attempted.
-    fn check_held(&mut self) {
-        if self.held.is_empty() || self.outcome.fatal.is_some() {
+    /// Sends the held items to be re-checked (after the batch before them, if any).
+    fn start_check(&mut self) {
+        if self.held.is_empty() {
             return;
         }
-        let held = std::mem::take(&mut self.held);
+        self.finish_check();
+        let batch = std::mem::take(&mut self.held);
         self.held_bytes = 0;
-        let paths: Vec<String> = held
+        let paths: Vec<String> = batch
             .iter()
             .map(|(index, _)| self.items[*index].path.clone())
             .collect();
-        // After the copy stopped early the phone may be frozen or gone: do not wait long.
-        let stopped_early = !self.finished && self.receiving_ended;
-        let timeout = stopped_early.then_some(LATE_CHECK_TIMEOUT);
-        let Ok(stats) = self.handset.stat_many(&paths, timeout) else {
+        let handset = self.handset.clone();
+        let (tx, result) = sync_channel(1);
+        // Detached: if the phone froze, a late check is given up on (see `finish_check`)
+        // and this thread ends at the handset's own timeout.
+        std::thread::spawn(move || {
+            let _ = tx.send(handset.stat_many(&paths, None));
+        });
+        self.checking = Some(Check { batch, result });
+    }
+
+    /// Waits for the batch being re-checked and queues its items for storing. When the
+    /// phone does not answer, none is stored: each counts as not attempted.
+    fn finish_check(&mut self) {
+        let Some(check) = self.checking.take() else {
             return;
         };
+        // After the copy stopped early the phone may be frozen or gone: do not wait long.
+        let stopped_early = self.receiving_ended && !self.finished;
+        let answer = if stopped_early {
+            check.result.recv_timeout(LATE_CHECK_TIMEOUT).ok()
+        } else {
+            check.result.recv().ok()
+        };
+        self.accept(check.batch, answer);
+    }
+
+    /// Queues a re-checked batch for storing; without an answer from the phone, none of it.
+    fn accept(&mut self, batch: Held, answer: Option<Result<Vec<Option<RemoteStat>>>>) {
+        let Some(Ok(stats)) = answer else { return };
         let exact = self.handset.has_stat_v2();
-        for ((index, bytes), stat) in held.into_iter().zip(stats) {
-            let item = &self.items[index];
-            let end = if unchanged(item, stat, exact) {
-                store_whole(item, &bytes, &mut self.archive)
-            } else {
-                ItemEnd::Changed
+        for ((index, bytes), stat) in batch.into_iter().zip(stats) {
+            let unchanged = unchanged(&self.items[index], stat, exact);
+            self.checked.push_back((index, bytes, unchanged));
+        }
+    }
+
+    /// Stores the next re-checked item, if one is ready; whether there was one.
+    fn store_one_checked(&mut self) -> bool {
+        if self.checked.is_empty() {
+            let Some(check) = self.checking.take() else {
+                return false;
             };
-            if !self.record(item, end) {
-                return;
+            match check.result.try_recv() {
+                Ok(answer) => self.accept(check.batch, Some(answer)),
+                Err(TryRecvError::Empty) => {
+                    self.checking = Some(check);
+                    return false;
+                }
+                Err(TryRecvError::Disconnected) => {}
             }
         }
+        let Some((index, bytes, unchanged)) = self.checked.pop_front() else {
+            return false;
+        };
+        if self.outcome.fatal.is_some() {
+            return false;
+        }
+        let item = &self.items[index];
+        let end = if unchanged {
+            store_whole(item, &bytes, &mut self.archive)
+        } else {
+            ItemEnd::Changed
+        };
+        self.record(item, end);
+        true
+    }
+
+    /// Re-checks and stores everything held, now.
+    fn store_all(&mut self) {
+        self.start_check();
+        self.finish_check();
+        while self.store_one_checked() {}
     }
 }
 
