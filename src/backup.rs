@@ -384,12 +384,16 @@ fn copy_items(
 /// them. Bigger ones are streamed into their entry and re-checked one by one before the
 /// commit, one round trip beside a transfer of several MiB.
 const HELD_ITEM_MAX: u64 = 4 << 20;
-/// A batch of small items is re-checked once it holds this many bytes. At most about three
-/// batches are in memory (one filling, one being checked, one being stored), and a pulled
-/// cable can leave up to two unchecked, for the next run to copy.
+/// A batch of small items waits for the check before it once it holds this many bytes. At
+/// most about three batches are in memory (one filling, one being checked, one being
+/// stored); a pulled cable leaves the last two unchecked, for the next run to copy.
 const HELD_BYTES_MAX: u64 = 8 << 20;
-/// A batch of small items is re-checked once it holds this many.
+/// A batch of small items waits for the check before it once it holds this many.
 const HELD_ITEMS_MAX: usize = 256;
+/// A batch of small items is sent to be checked, when no check is in flight, once it
+/// holds this many items or bytes.
+const CHECK_MIN_ITEMS: usize = 32;
+const CHECK_MIN_BYTES: u64 = 2 << 20;
 /// The re-check after the copy stopped early (cable pulled, Ctrl-C) gets this long: a
 /// frozen phone must not hold the end of the run for a whole transfer timeout.
 const LATE_CHECK_TIMEOUT: Duration = Duration::from_secs(2);
@@ -483,6 +487,13 @@ impl<'a> ItemWriterThread<'a> {
             self.store_one_checked();
             if self.outcome.fatal.is_some() {
                 break;
+            }
+            // One check in flight at a time, the next started once the last one answered and
+            // enough arrived meanwhile: a pulled cable leaves little that was never checked,
+            // and a stat costs far less than the files it covers.
+            let enough = self.held.len() >= CHECK_MIN_ITEMS || self.held_bytes >= CHECK_MIN_BYTES;
+            if self.checking.is_none() && enough {
+                self.start_check();
             }
         }
         // Whatever ended the copy, what arrived whole is stored if the phone confirms it.
