@@ -139,6 +139,14 @@ pub fn run(
         options.lock_wait,
         options.cancel.as_deref(),
     )?;
+    if !lock.is_exclusive() {
+        progress.event(Event::Warning {
+            path: options.folder.to_str(),
+            message: "this folder's file system has no locks: nothing stops another backup \
+                      from writing into it at the same time, and unfinished archives are \
+                      left in place",
+        });
+    }
     let catalog = catalog::scan(handset, &options.catalog, progress)?;
     let scan = BackupFolder::open_locked(&lock, options.password.as_ref())?;
     for (path, err) in &scan.unreadable {

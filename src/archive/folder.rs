@@ -50,6 +50,9 @@ pub struct FolderLock {
     /// Kept open: closing it releases the lock.
     _handle: File,
     dir: PathBuf,
+    /// False on a file system that has no locks (some network shares): then nothing keeps
+    /// a second job out, and no `.partial` can be known to be stale.
+    exclusive: bool,
 }
 
 /// The lock file used where a folder cannot be locked itself (Windows).
@@ -75,9 +78,17 @@ impl FolderLock {
                     return Ok(FolderLock {
                         _handle: handle,
                         dir: dir.to_path_buf(),
+                        exclusive: true,
                     })
                 }
                 Err(TryLockError::WouldBlock) => {}
+                Err(TryLockError::Error(e)) if e.kind() == std::io::ErrorKind::Unsupported => {
+                    return Ok(FolderLock {
+                        _handle: handle,
+                        dir: dir.to_path_buf(),
+                        exclusive: false,
+                    })
+                }
                 Err(TryLockError::Error(e)) => {
                     return Err(Error::io("cannot lock the backup folder", dir, e))
                 }
@@ -111,6 +122,12 @@ impl FolderLock {
     /// The locked folder.
     pub fn dir(&self) -> &Path {
         &self.dir
+    }
+
+    /// Whether the lock really keeps other jobs out: false when the folder's file system
+    /// has no locks.
+    pub fn is_exclusive(&self) -> bool {
+        self.exclusive
     }
 }
 
@@ -221,7 +238,7 @@ impl BackupFolder {
                 continue;
             }
             if name.ends_with(PARTIAL_SUFFIX) {
-                if lock.is_some() {
+                if lock.is_some_and(FolderLock::is_exclusive) {
                     // We hold the lock, so the writer of this one is dead.
                     std::fs::remove_file(&path)
                         .map_err(|e| Error::io("cannot remove an unfinished archive", &path, e))?;
