@@ -9,13 +9,15 @@
 //! with the items that arrived whole, so a rerun pulls only the rest. Only a failure to write
 //! on the computer (full disk) leaves no archive: then nothing that looks complete remains.
 
+use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
-use std::sync::mpsc::{sync_channel, Receiver};
+use std::sync::mpsc::{sync_channel, Receiver, TryRecvError};
+use std::time::Duration;
 
 use serde::Serialize;
 
-use crate::adb::{Handset, PullEvent};
-use crate::archive::{ArchiveWriter, BackupFolder, Password};
+use crate::adb::{Handset, PullEvent, RemoteStat};
+use crate::archive::{ArchiveWriter, BackupFolder, FolderLock, ItemWriter, Password};
 use crate::cancel::Cancel;
 use crate::catalog::{self, select::Matcher, CatalogOptions, Kind, MediaItem};
 use crate::escape::for_file_name;
@@ -39,7 +41,16 @@ pub struct BackupOptions {
     /// Tripped from another thread (Ctrl-C, a button) to stop at once, in any phase; what
     /// arrived whole is kept.
     pub cancel: Cancel,
+    /// How long to wait for another job that is writing into the same folder before giving
+    /// up with `FolderBusy`.
+    pub lock_wait: Duration,
+    /// Copies every selected item, even those an earlier archive in the folder holds: a
+    /// fresh copy (say, when an older archive is suspect but was never verified).
+    pub fresh_copy: bool,
 }
+
+/// How long a job waits by default for another one writing into the same folder.
+pub const DEFAULT_LOCK_WAIT: Duration = Duration::from_secs(10);
 
 /// An item that could not be backed up, and why.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -61,9 +72,14 @@ pub struct BackupReport {
     pub bytes: u64,
     /// Items skipped because an archive in the folder already holds them.
     pub skipped: usize,
-    /// Items the phone would not give (unreadable, changed or gone while copying).
+    /// Items copied again because their only copy in the folder was found damaged by
+    /// `verify` (included in `items` when they arrived).
+    pub recopied_damaged: usize,
+    /// Items that changed on the phone while they were read and were read a second time.
+    pub reread: usize,
+    /// Items the phone would not give (unreadable, changed twice or gone while copying).
     pub failed: Vec<FailedItem>,
-    /// Items not attempted because the backup stopped early.
+    /// Items not stored because the backup stopped early, the one in flight included.
     pub not_attempted: usize,
     /// Why the backup stopped early (cable pulled, Ctrl-C), when it did.
     pub stopped: Option<Error>,
@@ -104,11 +120,15 @@ pub fn default_folder(serial: &str) -> Result<PathBuf> {
 
 /// Backs up what `options` selects that the folder does not hold yet.
 ///
+/// The folder is locked for the whole run (see [`FolderLock`]): a second job on the same
+/// folder waits up to `options.lock_wait`, then gets `FolderBusy`.
+///
 /// # Errors
-/// Listing errors (the phone cannot be read at all), errors opening the backup folder, and
-/// failures to write the archive on the computer (full disk); `Cancelled` when the token
-/// trips before the copy begins. A phone that goes away (or a cancel) during the copy is not
-/// an error: the report's `stopped` says so, and the archive holds what arrived whole.
+/// `FolderBusy` when another job keeps the folder; listing errors (the phone cannot be read
+/// at all), errors opening the backup folder, and failures to write the archive on the
+/// computer (full disk); `Cancelled` when the token trips before the copy begins. A phone
+/// that goes away (or a cancel) during the copy is not an error: the report's `stopped` says
+/// so, and the archive holds what arrived whole.
 pub fn run(
     handset: &Handset,
     options: &BackupOptions,
@@ -116,11 +136,21 @@ pub fn run(
 ) -> Result<BackupReport> {
     let cancel = &options.cancel;
     let handset = &handset.with_cancel(cancel);
-    let catalog = catalog::scan(handset, &options.catalog, progress)?;
-    cancel.check()?;
     std::fs::create_dir_all(&options.folder)
         .map_err(|e| Error::io("cannot create the backup folder", &options.folder, e))?;
-    let scan = BackupFolder::open_cancellable(&options.folder, options.password.as_ref(), cancel)?;
+    // Taken before the listing, so a job that waited lists the phone after the other ended.
+    let lock = FolderLock::acquire(&options.folder, options.lock_wait, cancel)?;
+    if !lock.is_exclusive() {
+        progress.event(Event::Warning {
+            path: options.folder.to_str(),
+            message: "this folder's file system has no locks: nothing stops another backup \
+                      from writing into it at the same time, and unfinished archives are \
+                      left in place",
+        });
+    }
+    let catalog = catalog::scan(handset, &options.catalog, progress)?;
+    cancel.check()?;
+    let scan = BackupFolder::open_locked(&lock, options.password.as_ref(), cancel)?;
     for (path, err) in &scan.unreadable {
         let message = format!("archive skipped when looking for earlier backups: {err}");
         progress.event(Event::Warning {
@@ -135,7 +165,9 @@ pub fn run(
         .collect();
     let to_pull: Vec<MediaItem> = selected
         .iter()
-        .filter(|item| !scan.folder.contains(&item.path, item.size, item.mtime))
+        .filter(|item| {
+            options.fresh_copy || !scan.folder.contains(&item.path, item.size, item.mtime)
+        })
         .map(|item| (*item).clone())
         .collect();
     let mut report = BackupReport {
@@ -144,6 +176,14 @@ pub fn run(
         items: 0,
         bytes: 0,
         skipped: selected.len() - to_pull.len(),
+        recopied_damaged: to_pull
+            .iter()
+            .filter(|item| {
+                scan.folder
+                    .holds_only_damaged(&item.path, item.size, item.mtime)
+            })
+            .count(),
+        reread: 0,
         failed: Vec::new(),
         not_attempted: 0,
         stopped: None,
@@ -158,11 +198,15 @@ pub fn run(
         options.password.as_ref(),
         handset.identity(),
     )?;
-    let outcome = copy_items(handset, &to_pull, archive, cancel, progress);
+    let mut outcome = copy_items(handset, &to_pull, archive, cancel, progress);
+    report.reread = reread_changed(handset, &mut outcome, cancel, progress);
     report.items = outcome.committed;
     report.bytes = outcome.bytes;
+    // Whatever was neither stored nor refused (the item in flight when the copy stopped,
+    // items read whole that could not be checked afterwards, the rest of the list) is
+    // counted here, so items + failed + not_attempted + skipped = selected.
+    report.not_attempted = to_pull.len() - outcome.committed - outcome.failed.len();
     report.failed = outcome.failed;
-    report.not_attempted = to_pull.len() - outcome.attempted;
     report.stopped = outcome.stopped;
     let mut archive = outcome
         .archive
@@ -179,9 +223,74 @@ pub fn run(
         None => {
             archive.set_previews(previews_blob(&outcome.previews)?);
             report.archive = Some(archive.finish()?);
+            drop(lock);
             Ok(report)
         }
     }
+}
+
+/// Reads once more, as the phone has them now, the items that changed while they were
+/// read; what changes again (or cannot be read again) ends in `failed`. Returns how many
+/// were read again.
+fn reread_changed(
+    handset: &Handset,
+    outcome: &mut Outcome,
+    cancel: &Cancel,
+    progress: &dyn Progress,
+) -> usize {
+    let mut reread = 0;
+    if !outcome.changed.is_empty() && outcome.stopped.is_none() && outcome.fatal.is_none() {
+        let changed = std::mem::take(&mut outcome.changed);
+        match fresh_listing(handset, changed) {
+            Ok((again, gone)) => {
+                outcome.failed.extend(gone);
+                reread = again.len();
+                let archive = outcome.archive.take().expect("the archive comes back");
+                let second = copy_items(handset, &again, archive, cancel, progress);
+                outcome.absorb(second);
+            }
+            Err(err) => outcome.stopped = Some(err),
+        }
+    }
+    // Changed twice, or changed when there was no time to read it again.
+    outcome
+        .failed
+        .extend(outcome.changed.drain(..).map(|item| FailedItem {
+            path: item.path,
+            message: CHANGED_WHILE_COPIED.to_owned(),
+        }));
+    reread
+}
+
+/// The phone's current size and mtime for items that changed while read: the ones still
+/// there, ready to be read again, and the ones that are gone (as failures).
+fn fresh_listing(
+    handset: &Handset,
+    changed: Vec<MediaItem>,
+) -> Result<(Vec<MediaItem>, Vec<FailedItem>)> {
+    let paths: Vec<String> = changed.iter().map(|i| i.path.clone()).collect();
+    let stats = handset.stat_many(&paths, None)?;
+    let mut again = Vec::new();
+    let mut gone = Vec::new();
+    for (mut item, stat) in changed.into_iter().zip(stats) {
+        match stat {
+            Some(stat) if stat.is_file() && handset.has_stat_v2() => {
+                item.size = stat.size;
+                item.mtime = stat.mtime;
+                again.push(item);
+            }
+            // A v1-only phone's size may have wrapped at 4 GiB: not one to copy by.
+            Some(_) => gone.push(FailedItem {
+                path: item.path,
+                message: CHANGED_WHILE_COPIED.to_owned(),
+            }),
+            None => gone.push(FailedItem {
+                path: item.path,
+                message: "gone from the phone while it was copied".to_owned(),
+            }),
+        }
+    }
+    Ok((again, gone))
 }
 
 /// One step of the copy, from the receiving thread to the writer thread.
@@ -190,6 +299,8 @@ enum Step {
     Data(Vec<u8>),
     Done,
     Failed(usize, String),
+    /// The phone gave every file asked for: it still answers.
+    Finished,
 }
 
 /// What the writer thread ends with.
@@ -198,14 +309,28 @@ struct Outcome {
     archive: Option<ArchiveWriter>,
     committed: usize,
     bytes: u64,
-    /// Items whose copy began (committed, failed or cut short).
-    attempted: usize,
     failed: Vec<FailedItem>,
+    /// Items that changed on the phone while they were read: not stored.
+    changed: Vec<MediaItem>,
     previews: Vec<Preview>,
     /// Why the receiving side stopped early.
     stopped: Option<Error>,
     /// A failure to write on the computer: the archive cannot be finished.
     fatal: Option<Error>,
+}
+
+impl Outcome {
+    /// Adds a later pass over the same archive.
+    fn absorb(&mut self, later: Outcome) {
+        self.archive = later.archive;
+        self.committed += later.committed;
+        self.bytes += later.bytes;
+        self.failed.extend(later.failed);
+        self.changed.extend(later.changed);
+        self.previews.extend(later.previews);
+        self.stopped = self.stopped.take().or(later.stopped);
+        self.fatal = self.fatal.take().or(later.fatal);
+    }
 }
 
 fn copy_items(
@@ -224,7 +349,11 @@ fn copy_items(
     // Sixteen 64 KiB chunks in flight: enough to ride out a slow disk write, little memory.
     let (tx, rx) = sync_channel::<Step>(16);
     let outcome = std::thread::scope(|scope| {
-        let writer = scope.spawn(move || write_items(items, archive, &rx, progress));
+        let writer = scope.spawn(move || {
+            let mut writer = ItemWriterThread::new(handset, items, archive, progress);
+            writer.run(&rx);
+            writer.into_outcome()
+        });
         let mut sink = |event: PullEvent<'_>| -> Result<()> {
             cancel.check()?;
             let step = match event {
@@ -242,6 +371,9 @@ fn copy_items(
             })
         };
         let pulled = handset.pull_many(&paths, &mut sink);
+        if pulled.is_ok() {
+            let _ = tx.send(Step::Finished);
+        }
         drop(tx);
         let mut outcome = writer.join().expect("the archive writer thread panicked");
         if let Err(err) = pulled {
@@ -255,83 +387,387 @@ fn copy_items(
     outcome
 }
 
-/// The writer thread: one item at a time, from `Start` to `Done` or `Failed`.
-fn write_items(
-    items: &[MediaItem],
-    mut archive: ArchiveWriter,
-    rx: &Receiver<Step>,
-    progress: &dyn Progress,
-) -> Outcome {
-    let mut outcome = Outcome {
-        archive: None,
-        committed: 0,
-        bytes: 0,
-        attempted: 0,
-        failed: Vec::new(),
-        previews: Vec::new(),
-        stopped: None,
-        fatal: None,
-    };
-    while let Ok(step) = rx.recv() {
+/// Items up to this size (most photos, every voice note and sticker) are read whole into
+/// memory and stored only after a batched re-check of their size and mtime on the phone:
+/// one stat round trip for hundreds of files, where one each would cost more than reading
+/// them. Bigger ones are streamed into their entry and re-checked one by one before the
+/// commit, one round trip beside a transfer of several MiB.
+const HELD_ITEM_MAX: u64 = 4 << 20;
+/// A batch of small items waits for the check before it once it holds this many bytes. At
+/// most about three batches are in memory (one filling, one being checked, one being
+/// stored); a pulled cable leaves the last two unchecked, for the next run to copy.
+const HELD_BYTES_MAX: u64 = 8 << 20;
+/// A batch of small items waits for the check before it once it holds this many.
+const HELD_ITEMS_MAX: usize = 256;
+/// A batch of small items is sent to be checked, when no check is in flight, once it
+/// holds this many items or bytes.
+const CHECK_MIN_ITEMS: usize = 32;
+const CHECK_MIN_BYTES: u64 = 2 << 20;
+/// The re-check after the copy stopped early (cable pulled, Ctrl-C) gets this long: a
+/// frozen phone must not hold the end of the run for a whole transfer timeout.
+const LATE_CHECK_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Small items read whole, waiting for their re-check: (index, bytes).
+type Held = Vec<(usize, Vec<u8>)>;
+
+/// A batch of held items whose stat runs on a thread of its own, so receiving goes on.
+struct Check {
+    batch: Held,
+    result: Receiver<Result<Vec<Option<RemoteStat>>>>,
+}
+
+/// The writer thread's state: one item at a time, from `Start` to `Done` or `Failed`.
+///
+/// Small items go through three stages: held in memory as they arrive, re-checked in a
+/// batch by a stat on another thread, then stored one per received step, so storing keeps
+/// pace with receiving instead of holding it up in bursts.
+struct ItemWriterThread<'a> {
+    handset: &'a Handset,
+    items: &'a [MediaItem],
+    archive: ArchiveWriter,
+    progress: &'a dyn Progress,
+    outcome: Outcome,
+    held: Held,
+    held_bytes: u64,
+    checking: Option<Check>,
+    /// Re-checked items waiting to be stored: (index, bytes, unchanged).
+    checked: VecDeque<(usize, Vec<u8>, bool)>,
+    /// The receiving side sent `Finished`: every file was given, the phone answers.
+    finished: bool,
+    /// Nothing more will be received (the last checks are under way).
+    receiving_ended: bool,
+}
+
+impl<'a> ItemWriterThread<'a> {
+    fn new(
+        handset: &'a Handset,
+        items: &'a [MediaItem],
+        archive: ArchiveWriter,
+        progress: &'a dyn Progress,
+    ) -> Self {
+        ItemWriterThread {
+            handset,
+            items,
+            archive,
+            progress,
+            outcome: Outcome {
+                archive: None,
+                committed: 0,
+                bytes: 0,
+                failed: Vec::new(),
+                changed: Vec::new(),
+                previews: Vec::new(),
+                stopped: None,
+                fatal: None,
+            },
+            held: Vec::new(),
+            held_bytes: 0,
+            checking: None,
+            checked: VecDeque::new(),
+            finished: false,
+            receiving_ended: false,
+        }
+    }
+
+    fn into_outcome(mut self) -> Outcome {
+        self.outcome.archive = Some(self.archive);
+        self.outcome
+    }
+
+    fn run(&mut self, rx: &Receiver<Step>) {
+        loop {
+            let step = match rx.try_recv() {
+                Ok(step) => step,
+                Err(TryRecvError::Empty) => {
+                    // Nothing waiting: store what is checked before blocking.
+                    if self.store_one_checked() {
+                        continue;
+                    }
+                    match rx.recv() {
+                        Ok(step) => step,
+                        Err(_) => break,
+                    }
+                }
+                Err(TryRecvError::Disconnected) => break,
+            };
+            if self.outcome.fatal.is_some() || !self.take_step(step, rx) {
+                break;
+            }
+            self.store_one_checked();
+            if self.outcome.fatal.is_some() {
+                break;
+            }
+            // One check in flight at a time, the next started once the last one answered and
+            // enough arrived meanwhile: a pulled cable leaves little that was never checked,
+            // and a stat costs far less than the files it covers.
+            let enough = self.held.len() >= CHECK_MIN_ITEMS || self.held_bytes >= CHECK_MIN_BYTES;
+            if self.checking.is_none() && enough {
+                self.start_check();
+            }
+        }
+        // Whatever ended the copy, what arrived whole is stored if the phone confirms it.
+        self.receiving_ended = true;
+        self.store_all();
+    }
+
+    /// Handles one step from the receiving side; false when the copy cannot go on.
+    fn take_step(&mut self, step: Step, rx: &Receiver<Step>) -> bool {
         let index = match step {
             Step::Start(index) => index,
             Step::Failed(index, message) => {
-                outcome.attempted += 1;
-                outcome.failed.push(FailedItem {
-                    path: items[index].path.clone(),
+                self.outcome.failed.push(FailedItem {
+                    path: self.items[index].path.clone(),
                     message,
                 });
-                continue;
+                return true;
+            }
+            Step::Finished => {
+                self.finished = true;
+                return true;
             }
             // Data or Done without a Start cannot happen; ignore rather than guess.
-            Step::Data(_) | Step::Done => continue,
+            Step::Data(_) | Step::Done => return true,
         };
-        outcome.attempted += 1;
-        let item = &items[index];
-        progress.event(Event::ItemStarted {
+        let item = &self.items[index];
+        self.progress.event(Event::ItemStarted {
             path: &item.path,
             size: item.size,
         });
-        match write_one(item, &mut archive, rx) {
-            ItemEnd::Committed(preview) => {
-                outcome.committed += 1;
-                outcome.bytes += item.size;
-                outcome.previews.extend(preview.map(|p| *p));
-                progress.event(Event::ItemDone { path: &item.path });
+        if item.size <= HELD_ITEM_MAX {
+            match receive_whole(item, rx) {
+                Received::Whole(bytes) => {
+                    self.held_bytes += bytes.len() as u64;
+                    self.held.push((index, bytes));
+                    if self.held.len() >= HELD_ITEMS_MAX || self.held_bytes >= HELD_BYTES_MAX {
+                        self.start_check();
+                    }
+                }
+                Received::Changed => self.outcome.changed.push(item.clone()),
+                Received::Failed(message) => self.outcome.failed.push(FailedItem {
+                    path: item.path.clone(),
+                    message,
+                }),
+                Received::Cut => return false,
             }
-            ItemEnd::Failed(message) => outcome.failed.push(FailedItem {
+            return true;
+        }
+        // A streamed entry cannot be interleaved with others: store the held ones first.
+        self.store_all();
+        if self.outcome.fatal.is_some() {
+            return false;
+        }
+        let end = write_streamed(self.handset, item, &mut self.archive, rx);
+        self.record(item, end)
+    }
+
+    /// Books how one item ended; false when the copy cannot go on.
+    fn record(&mut self, item: &MediaItem, end: ItemEnd) -> bool {
+        match end {
+            ItemEnd::Committed(preview) => {
+                self.outcome.committed += 1;
+                self.outcome.bytes += item.size;
+                self.outcome.previews.extend(preview.map(|p| *p));
+                self.progress.event(Event::ItemDone { path: &item.path });
+            }
+            ItemEnd::Failed(message) => self.outcome.failed.push(FailedItem {
                 path: item.path.clone(),
                 message,
             }),
-            // The phone went away (or the job was cancelled) mid-item: the entry was
-            // discarded, so the item counts as not attempted, as a rerun will see it.
-            ItemEnd::Cut => {
-                outcome.attempted -= 1;
-                break;
-            }
+            ItemEnd::Changed => self.outcome.changed.push(item.clone()),
+            // The phone went away mid-item (or could not confirm it): nothing was stored,
+            // and the item counts as not attempted.
+            ItemEnd::Cut => return false,
             ItemEnd::Fatal(err) => {
-                outcome.fatal = Some(err);
-                break;
+                self.outcome.fatal = Some(err);
+                return false;
             }
         }
+        true
     }
-    outcome.archive = Some(archive);
-    outcome
+
+    /// Sends the held items to be re-checked (after the batch before them, if any).
+    fn start_check(&mut self) {
+        if self.held.is_empty() {
+            return;
+        }
+        self.finish_check();
+        let batch = std::mem::take(&mut self.held);
+        self.held_bytes = 0;
+        let paths: Vec<String> = batch
+            .iter()
+            .map(|(index, _)| self.items[*index].path.clone())
+            .collect();
+        let handset = self.handset.clone();
+        let (tx, result) = sync_channel(1);
+        // Detached: if the phone froze, a late check is given up on (see `finish_check`)
+        // and this thread ends at the handset's own timeout.
+        std::thread::spawn(move || {
+            let _ = tx.send(handset.stat_many(&paths, None));
+        });
+        self.checking = Some(Check { batch, result });
+    }
+
+    /// Waits for the batch being re-checked and queues its items for storing. When the
+    /// phone does not answer, none is stored: each counts as not attempted.
+    fn finish_check(&mut self) {
+        let Some(check) = self.checking.take() else {
+            return;
+        };
+        // After the copy stopped early the phone may be frozen or gone: do not wait long.
+        let stopped_early = self.receiving_ended && !self.finished;
+        let answer = if stopped_early {
+            check.result.recv_timeout(LATE_CHECK_TIMEOUT).ok()
+        } else {
+            check.result.recv().ok()
+        };
+        self.accept(check.batch, answer);
+    }
+
+    /// Queues a re-checked batch for storing; without an answer from the phone, none of it.
+    fn accept(&mut self, batch: Held, answer: Option<Result<Vec<Option<RemoteStat>>>>) {
+        let Some(Ok(stats)) = answer else { return };
+        let exact = self.handset.has_stat_v2();
+        for ((index, bytes), stat) in batch.into_iter().zip(stats) {
+            let unchanged = unchanged(&self.items[index], stat, exact);
+            self.checked.push_back((index, bytes, unchanged));
+        }
+    }
+
+    /// Stores the next re-checked item, if one is ready; whether there was one.
+    fn store_one_checked(&mut self) -> bool {
+        if self.checked.is_empty() {
+            let Some(check) = self.checking.take() else {
+                return false;
+            };
+            match check.result.try_recv() {
+                Ok(answer) => self.accept(check.batch, Some(answer)),
+                Err(TryRecvError::Empty) => {
+                    self.checking = Some(check);
+                    return false;
+                }
+                Err(TryRecvError::Disconnected) => {}
+            }
+        }
+        let Some((index, bytes, unchanged)) = self.checked.pop_front() else {
+            return false;
+        };
+        if self.outcome.fatal.is_some() {
+            return false;
+        }
+        let item = &self.items[index];
+        let end = if unchanged {
+            store_whole(item, &bytes, &mut self.archive)
+        } else {
+            ItemEnd::Changed
+        };
+        self.record(item, end);
+        true
+    }
+
+    /// Re-checks and stores everything held, now.
+    fn store_all(&mut self) {
+        self.start_check();
+        self.finish_check();
+        while self.store_one_checked() {}
+    }
+}
+
+/// Whether the phone's stat after the read still shows the size and mtime the item was
+/// listed with (a v1-only phone gives only the low 32 bits of a size).
+fn unchanged(item: &MediaItem, stat: Option<RemoteStat>, exact_size: bool) -> bool {
+    let Some(stat) = stat else { return false };
+    let size_matches = if exact_size {
+        stat.size == item.size
+    } else {
+        stat.size & 0xFFFF_FFFF == item.size & 0xFFFF_FFFF
+    };
+    stat.is_file() && size_matches && stat.mtime == item.mtime
+}
+
+/// How one small item's reading ended.
+enum Received {
+    Whole(Vec<u8>),
+    Changed,
+    Failed(String),
+    Cut,
+}
+
+/// Reads a small item whole into memory.
+fn receive_whole(item: &MediaItem, rx: &Receiver<Step>) -> Received {
+    let mut bytes = Vec::with_capacity(usize::try_from(item.size).unwrap_or(0));
+    loop {
+        match rx.recv() {
+            Ok(Step::Data(chunk)) => {
+                if bytes.len() as u64 + chunk.len() as u64 > item.size {
+                    // The file grew since it was listed.
+                    return match skip_item(rx, ItemEnd::Changed) {
+                        ItemEnd::Cut => Received::Cut,
+                        _ => Received::Changed,
+                    };
+                }
+                bytes.extend_from_slice(&chunk);
+            }
+            Ok(Step::Done) if bytes.len() as u64 == item.size => return Received::Whole(bytes),
+            Ok(Step::Done) => return Received::Changed,
+            Ok(Step::Failed(_, message)) => return Received::Failed(message),
+            Ok(Step::Start(_) | Step::Finished) => {
+                unreachable!("pull_many starts a file only after the previous one ended")
+            }
+            Err(_) => return Received::Cut,
+        }
+    }
+}
+
+/// Stores a small item that was read whole and re-checked.
+fn store_whole(item: &MediaItem, bytes: &[u8], archive: &mut ArchiveWriter) -> ItemEnd {
+    let mut entry = match archive.begin_item(item) {
+        Ok(entry) => entry,
+        Err(err) => return ItemEnd::Failed(err.to_string()),
+    };
+    if let Err(err) = entry.write_chunk(bytes) {
+        return ItemEnd::Fatal(err);
+    }
+    let head = &bytes[..bytes.len().min(HEAD_BYTES)];
+    commit_with_preview(item, entry, head)
+}
+
+/// Commits an entry whose bytes are all written; a photo's first bytes give its EXIF date
+/// and preview.
+fn commit_with_preview(item: &MediaItem, mut entry: ItemWriter<'_>, head: &[u8]) -> ItemEnd {
+    let info = (item.kind == Kind::Photo).then(|| parse_head(head));
+    if let Some(info) = &info {
+        entry.set_taken(info.taken);
+    }
+    match entry.commit() {
+        Ok(record) => ItemEnd::Committed(
+            info.map(|info| Box::new(preview_from_head(&record.item, info, head))),
+        ),
+        Err(Error::ItemIncomplete { .. }) => ItemEnd::Changed,
+        Err(err) => ItemEnd::Fatal(err),
+    }
 }
 
 /// How one item's copy ended.
 enum ItemEnd {
     Committed(Option<Box<Preview>>),
     Failed(String),
+    /// Its size or mtime changed while it was read: not stored.
+    Changed,
     Cut,
     Fatal(Error),
 }
 
-const CHANGED_WHILE_COPIED: &str = "changed on the phone while it was copied";
+const CHANGED_WHILE_COPIED: &str =
+    "changed on the phone while it was copied; the next backup tries again";
 
-/// Writes one item's bytes into its entry and commits it; a photo's first bytes also give
-/// its EXIF date and preview.
-fn write_one(item: &MediaItem, archive: &mut ArchiveWriter, rx: &Receiver<Step>) -> ItemEnd {
+/// Streams a big item's bytes into its entry, re-checks its size and mtime on the phone,
+/// and commits it only when they are still the listed ones.
+fn write_streamed(
+    handset: &Handset,
+    item: &MediaItem,
+    archive: &mut ArchiveWriter,
+    rx: &Receiver<Step>,
+) -> ItemEnd {
     let mut entry = match archive.begin_item(item) {
         Ok(entry) => entry,
         Err(err) => return skip_item(rx, ItemEnd::Failed(err.to_string())),
@@ -350,28 +786,32 @@ fn write_one(item: &MediaItem, archive: &mut ArchiveWriter, rx: &Receiver<Step>)
                     // The file grew since it was listed: not this backup's to take.
                     Err(Error::ItemIncomplete { .. }) => {
                         drop(entry);
-                        return skip_item(rx, ItemEnd::Failed(CHANGED_WHILE_COPIED.into()));
+                        return skip_item(rx, ItemEnd::Changed);
                     }
                     Err(err) => return ItemEnd::Fatal(err),
                 }
             }
             Ok(Step::Done) => {
-                let info = wants_preview.then(|| parse_head(&head));
-                if let Some(info) = &info {
-                    entry.set_taken(info.taken);
+                if entry.written() != item.size {
+                    return ItemEnd::Changed;
                 }
-                return match entry.commit() {
-                    Ok(record) => ItemEnd::Committed(
-                        info.map(|info| Box::new(preview_from_head(&record.item, info, &head))),
-                    ),
-                    Err(Error::ItemIncomplete { .. }) => {
-                        ItemEnd::Failed(CHANGED_WHILE_COPIED.into())
+                // The receive side already reads the next files: this stat is one round
+                // trip beside a big file's transfer.
+                return match handset.stat_many(std::slice::from_ref(&item.path), None) {
+                    Ok(stats) => {
+                        let stat = stats.into_iter().next().flatten();
+                        if unchanged(item, stat, handset.has_stat_v2()) {
+                            commit_with_preview(item, entry, &head)
+                        } else {
+                            ItemEnd::Changed
+                        }
                     }
-                    Err(err) => ItemEnd::Fatal(err),
+                    // The phone went away: the item cannot be confirmed, so it is not stored.
+                    Err(_) => ItemEnd::Cut,
                 };
             }
             Ok(Step::Failed(_, message)) => return ItemEnd::Failed(message),
-            Ok(Step::Start(_)) => {
+            Ok(Step::Start(_) | Step::Finished) => {
                 unreachable!("pull_many starts a file only after the previous one ended")
             }
             Err(_) => return ItemEnd::Cut,

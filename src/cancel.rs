@@ -15,7 +15,7 @@
 //!   `AdbServer::wait_for_device`;
 //! - `BackupOptions::cancel` and `RestoreOptions::cancel`: the jobs attach it to the handset
 //!   and check it between phases (listing, backup folder, planning, copying);
-//! - `ArchiveReader::set_cancel` (verify, extract) and `BackupFolder::open_cancellable`.
+//! - `ArchiveReader::set_cancel` (verify, extract) and `BackupFolder::open_locked`.
 //!
 //! A cancelled job keeps what arrived whole: a backup finishes its archive with the items
 //! that arrived whole (`BackupReport::stopped` is `Cancelled`); a restore leaves nothing

@@ -186,6 +186,13 @@ pub struct BackupArgs {
     pub encrypt: bool,
     #[command(flatten)]
     pub password: PasswordArgs,
+    /// Copy every selected item again, even those earlier backups in the folder hold.
+    #[arg(long)]
+    pub fresh_copy: bool,
+    /// When another backup is writing into the folder, wait this long for it to finish
+    /// before giving up.
+    #[arg(long, value_name = "SECONDS", default_value_t = 10)]
+    pub lock_wait: u64,
     /// Print a JSON summary.
     #[arg(long)]
     pub json: bool,

@@ -181,6 +181,14 @@ pub enum Error {
     /// report on its own.
     #[error("the {side} of a transfer stopped first")]
     TransferAbandoned { side: &'static str },
+
+    // ---- backup folders -------------------------------------------------------------
+    /// Another job holds the lock on a backup folder (it is writing an archive there).
+    #[error("another backup is writing into {folder} (waited {waited_seconds} s for it to finish); try again when it has finished, or back up into another folder")]
+    FolderBusy {
+        folder: PathBuf,
+        waited_seconds: u64,
+    },
 }
 
 fn path_suffix(path: Option<&str>) -> String {

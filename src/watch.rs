@@ -400,6 +400,9 @@ fn options_for(setting: &PhoneSetting, cancel: Cancel) -> Result<BackupOptions> 
         password,
         catalog: CatalogOptions::default(),
         cancel,
+        // A backup started by hand into the same folder is let finish first.
+        lock_wait: backup::DEFAULT_LOCK_WAIT * 6,
+        fresh_copy: false,
     })
 }
 

@@ -18,7 +18,10 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 pub use extract::{ExtractReport, Extracted, ExtractedItem};
-pub use folder::{archive_stem, BackupFolder, FolderScan};
+pub use folder::{
+    archive_stem, record_verify, verify_record_path, BackupFolder, FolderLock, FolderScan,
+    VERIFY_RECORD_SUFFIX,
+};
 pub use manifest::{
     entry_name, entry_name_among, HandsetRecord, ItemRecord, Manifest, FORMAT_NAME, FORMAT_VERSION,
     MANIFEST_ENTRY, PREVIEWS_ENTRY,

@@ -147,7 +147,9 @@ impl ArchiveWriter {
     }
 
     /// Starts a new archive in `dir` named `phonevault-<serial>-YYYYMMDD-HHMMSS.zip` (UTC),
-    /// with `-2`, `-3`, ... appended when that name is taken.
+    /// with `-2`, `-3`, ... appended when that name is taken. Call it holding the folder's
+    /// [`FolderLock`](super::FolderLock): then no other job can pick the same name before
+    /// this one is renamed into place.
     ///
     /// # Errors
     /// As [`create`](Self::create).
@@ -394,7 +396,8 @@ impl ArchiveWriter {
 
 impl Drop for ArchiveWriter {
     fn drop(&mut self) {
-        // Not finished: leave the `.partial` as it is (BackupFolder::open removes it).
+        // Not finished: leave the `.partial` as it is; the next backup into the folder,
+        // holding its lock (so knowing this writer is gone), removes it.
         self.discard.store(true, Ordering::Relaxed);
     }
 }

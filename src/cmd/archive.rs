@@ -20,6 +20,15 @@ pub fn verify(args: &ArchiveArgs, global: &GlobalArgs) -> phonevault::Result<Exi
     let report = reader.verify(&bars)?;
     // Clear the bar before the report is printed.
     drop(bars);
+    // Kept beside the archive, so the next backup into its folder copies damaged items again.
+    let damaged: Vec<String> = report.problems.iter().map(|p| p.entry.clone()).collect();
+    if let Err(err) = phonevault::archive::record_verify(&args.archive, &damaged) {
+        let _ = writeln!(
+            std::io::stderr(),
+            "phonevault: warning: {}",
+            for_terminal(&err.to_string())
+        );
+    }
     let shown = for_terminal(&args.archive.display().to_string()).into_owned();
     let mut out = std::io::stdout().lock();
     if args.json {

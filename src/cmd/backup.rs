@@ -1,6 +1,7 @@
 //! `phonevault backup`: copy what is new on the phone into an archive in the backup folder.
 
 use std::io::Write as _;
+use std::time::Duration;
 
 use phonevault::backup::{self, BackupOptions, BackupReport};
 use phonevault::catalog::CatalogOptions;
@@ -11,7 +12,7 @@ use serde_json::json;
 use crate::cli::{BackupArgs, GlobalArgs};
 use crate::cmd::bars::Bars;
 use crate::cmd::selection::selection;
-use crate::cmd::{human, interrupt, open_handset, password, Exit};
+use crate::cmd::{human, interrupt, open_handset, password, print_error, Exit};
 
 pub fn run(args: &BackupArgs, global: &GlobalArgs) -> phonevault::Result<Exit> {
     let matcher = selection(&args.selection)?.compile()?;
@@ -36,9 +37,26 @@ pub fn run(args: &BackupArgs, global: &GlobalArgs) -> phonevault::Result<Exit> {
             // A second Ctrl-C while the archive is being finished changes nothing on purpose:
             // finishing takes a moment and leaves a valid archive.
             cancel: interrupt().clone(),
+            lock_wait: Duration::from_secs(args.lock_wait),
+            fresh_copy: args.fresh_copy,
         },
         &bars,
-    )?;
+    );
+    let report = match report {
+        Ok(report) => report,
+        Err(err @ Error::FolderBusy { .. }) => {
+            drop(bars);
+            print_error(&err);
+            let mut stderr = std::io::stderr().lock();
+            let _ = writeln!(
+                stderr,
+                "phonevault: hint: wait longer with --lock-wait SECONDS, or choose another \
+                 folder with --to DIR"
+            );
+            return Ok(Exit::Failure);
+        }
+        Err(err) => return Err(err),
+    };
     if args.json {
         print_json(&report);
     } else {
@@ -58,6 +76,8 @@ fn print_json(report: &BackupReport) {
         "items": report.items,
         "bytes": report.bytes,
         "skipped": report.skipped,
+        "recopied_damaged": report.recopied_damaged,
+        "reread": report.reread,
         "failed": report.failed.len(),
         "failures": report.failed,
         "not_attempted": report.not_attempted,
@@ -92,6 +112,20 @@ fn print_text(report: &BackupReport, folder: &std::path::Path) {
                     out,
                     "Skipped {} items already in earlier backups.",
                     report.skipped
+                );
+            }
+            if report.recopied_damaged > 0 {
+                let _ = writeln!(
+                    out,
+                    "Copied {} items again: their only earlier copy was found damaged by verify.",
+                    report.recopied_damaged
+                );
+            }
+            if report.reread > 0 {
+                let _ = writeln!(
+                    out,
+                    "Read {} items twice: they changed on the phone while they were copied.",
+                    report.reread
                 );
             }
         }

@@ -216,6 +216,8 @@ pub fn start_backup(
                         password,
                         catalog: CatalogOptions::default(),
                         cancel,
+                        lock_wait: backup::DEFAULT_LOCK_WAIT,
+                        fresh_copy: false,
                     },
                     &sink,
                 )
