@@ -6,7 +6,7 @@ mod common;
 use std::collections::BTreeSet;
 use std::fs;
 
-use common::{assert_success, sim_bin, HandsetSpec, TestEnv};
+use common::{assert_success, sim_bin, Handset, HandsetSpec, TestEnv};
 use serde_json::Value;
 
 fn bytes_sent(stats: &Value) -> u64 {
@@ -106,7 +106,11 @@ fn previews_of_500_photos_picture_every_one_read_heads_for_thumbnails_and_nothin
     }
     assert_eq!(ids.len(), photos.len());
 
-    // Warm: everything from the cache; only the listing crosses the cable.
+    warm_run_reads_nothing(&env, &phone, &sheet);
+}
+
+/// Warm: everything from the cache; only the listing crosses the cable.
+fn warm_run_reads_nothing(env: &TestEnv, phone: &Handset, sheet: &std::path::Path) {
     let recv_before = phone.stats()["sync_requests"]["RECV"].as_u64().unwrap_or(0);
     let out = env.phonevault(&[
         "-s",
