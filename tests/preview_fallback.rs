@@ -250,3 +250,50 @@ fn a_phone_of_whatsapp_images_gets_a_picture_for_every_one() {
         "{stderr}"
     );
 }
+
+/// A HEIC photo (no decoder in this build, no EXIF thumbnail) gets a tile that says why there
+/// is no picture, with its date and camera from EXIF; a video says it is not a photo.
+#[test]
+fn a_heic_without_decoder_says_why_with_date_and_camera() {
+    let heic =
+        std::fs::read(preview_common::samples_dir().join("heic-mobile-iphone_13_pro_max.HEIC"))
+            .unwrap();
+    let heic_path = "/sdcard/DCIM/Camera/IMG_0001.HEIC";
+    let video_path = "/sdcard/DCIM/Camera/VID_20240301_101010.mp4";
+    let items = vec![
+        item(heic_path, heic.len() as u64, Kind::Photo),
+        item(video_path, 5000, Kind::Video),
+    ];
+    let mut source = MemSource::default();
+    source.add(heic_path, heic);
+    source.add(video_path, vec![0; 5000]);
+    let cache_dir = temp_cache_dir();
+    let cache = PreviewCache::open(cache_dir.path(), "HEIC").unwrap();
+    let run = build_previews(
+        &items,
+        &mut source,
+        &cache,
+        &PreviewOptions::default(),
+        &NoProgress,
+    )
+    .unwrap();
+    let heic = &run.previews[0];
+    assert_eq!(heic.thumbnail, ThumbnailKind::Placeholder);
+    assert_eq!(
+        heic.no_picture,
+        Some(NoPicture::NoDecoder),
+        "{:?}",
+        heic.notes
+    );
+    assert_eq!(heic.info.model.as_deref(), Some("iPhone 13 Pro Max"));
+    let video = &run.previews[1];
+    assert_eq!(video.no_picture, Some(NoPicture::NotAPhoto));
+    let json = serde_json::to_value(records(&run.previews)).unwrap();
+    assert_eq!(json[0]["no_picture"], "no-decoder");
+    assert_eq!(json[0]["taken"], "2022-02-16T12:55:41+01:00");
+    assert_eq!(json[1]["no_picture"], "not-a-photo");
+    let html = render_sheet(&run.previews, "heic");
+    assert!(html.contains("no decoder for this format here"), "{html}");
+    assert!(html.contains("Apple iPhone 13 Pro Max"), "{html}");
+    assert!(html.contains("2022-02-16T12:55:41"), "{html}");
+}
