@@ -847,6 +847,7 @@ fn preview_from_head(item: &MediaItem, info: crate::preview::PhotoInfo, head: &[
         image,
         notes: info.notes.clone(),
         info,
+        no_picture: None,
     }
 }
 

@@ -44,7 +44,7 @@ fn table_rows(text: &str) -> Vec<Vec<String>> {
 
 fn check_table(text: &str, source: &str) {
     let rows = table_rows(text);
-    for id in ["B1", "B2", "B3", "B4", "B5", "B6"] {
+    for id in ["B1", "B2a", "B2b", "B3", "B4", "B5", "B6"] {
         let row = rows
             .iter()
             .find(|r| r.first().map(String::as_str) == Some(id))

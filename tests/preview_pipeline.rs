@@ -1,4 +1,4 @@
-//! The preview pipeline on generated photos: orientation, the disk cache, the byte budget,
+//! The preview pipeline on generated photos: orientation, the disk cache,
 //! hostile EXIF, the JSON records and the HTML contact sheet.
 
 mod preview_common;
@@ -10,7 +10,7 @@ use exif::{Field, In, Tag, Value};
 use image::{DynamicImage, ImageFormat, Rgb, RgbImage};
 use phonevault::catalog::{DateSource, Kind, Source};
 use phonevault::preview::{
-    build_previews, make_thumbnail, parse_head, records, render_sheet, PreviewCache,
+    build_previews, make_thumbnail, parse_head, records, render_sheet, NoPicture, PreviewCache,
     PreviewOptions, ThumbnailKind,
 };
 use phonevault::progress::NoProgress;
@@ -325,6 +325,7 @@ fn unreadable_files_become_uncached_placeholders() {
     let options = PreviewOptions::default();
     let run = build_previews(&items, &mut source, &cache, &options, &NoProgress).unwrap();
     assert_eq!(run.previews[0].thumbnail, ThumbnailKind::Placeholder);
+    assert_eq!(run.previews[0].no_picture, Some(NoPicture::Unreadable));
     assert!(!run.previews[0].notes.is_empty());
     let run = build_previews(&items, &mut source, &cache, &options, &NoProgress).unwrap();
     assert_eq!(run.stats.cache_hits, 0);
@@ -510,25 +511,6 @@ fn contact_sheet_has_a_tile_per_item_and_inert_names() {
     assert!(html.contains("<h2>gallery</h2>") && html.contains("<h2>whatsapp</h2>"));
     assert!(html.contains("<h4>2024-03-01</h4>"));
     assert!(html.contains("Content-Security-Policy"));
-}
-
-#[test]
-fn whole_budget_caps_files_pulled_to_decode() {
-    let (items, mut source) = phone();
-    let cache_dir = temp_cache_dir();
-    let cache = PreviewCache::open(cache_dir.path(), "BUDGET").unwrap();
-    let whatsapp = items[20].size;
-    let options = PreviewOptions {
-        whole_budget: Some(whatsapp),
-        ..PreviewOptions::default()
-    };
-    let run = build_previews(&items, &mut source, &cache, &options, &NoProgress).unwrap();
-    // The WhatsApp JPEG fits the budget and is decoded; the screenshot after it does not.
-    assert_eq!(run.previews[20].thumbnail, ThumbnailKind::Decoded);
-    assert_eq!(run.previews[21].thumbnail, ThumbnailKind::Placeholder);
-    assert!(run.previews[21].notes.iter().any(|n| n.contains("budget")));
-    assert_eq!(run.stats.whole_bytes, whatsapp);
-    assert_eq!(run.stats.exif_thumbnails, 20);
 }
 
 /// Big APP segments in front of the EXIF block (ICC profiles) push it past the head: the

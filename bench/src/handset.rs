@@ -335,6 +335,9 @@ pub struct Truth {
     pub size: u64,
     pub include: bool,
     pub kind: Option<String>,
+    /// Whether the generator wrote an EXIF thumbnail into this JPEG (`None`: not a JPEG).
+    #[serde(default)]
+    pub exif_thumbnail: Option<bool>,
 }
 
 /// A phone's storage on the host, with what the generator says it holds.
@@ -510,6 +513,7 @@ pub fn huge_phone(dir: &Path, size: u64) -> Result<Phone, String> {
             size,
             include: true,
             kind: Some("video".to_owned()),
+            exif_thumbnail: None,
         }],
         spec: None,
     })

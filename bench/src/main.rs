@@ -42,7 +42,7 @@ struct Cli {
     /// A small run for everyday use: tiny phones, one run each, usb3 only (under two minutes).
     #[arg(long)]
     quick: bool,
-    /// Only these rows (B1..B6, P1), e.g. `--rows B1,B3`.
+    /// Only these rows (B1..B6, P1; B2 runs B2a and B2b), e.g. `--rows B1,B3`.
     #[arg(long, value_delimiter = ',', value_name = "IDS")]
     rows: Vec<String>,
     /// Runs per measurement (the median is reported); default 3, or 1 with --quick.
@@ -450,8 +450,10 @@ fn run_rows(ctx: &Ctx, selected: &BTreeSet<&str>) -> (Vec<Row>, PhoneNotes) {
             }
         }
         if selected.contains("B2") {
-            progress("B2: previews against pulling the photos");
-            rows.push(rows::b2(ctx, &phone, plan.link));
+            progress("B2a: previews of photos with EXIF thumbnails against pulling them");
+            rows.push(rows::b2a(ctx, &phone, plan.link));
+            progress("B2b: previews of every photo against pulling them");
+            rows.push(rows::b2b(ctx, &phone, plan.link));
         }
         if selected.contains("B4") {
             progress("B4: restore against adb push");

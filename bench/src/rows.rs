@@ -1,4 +1,4 @@
-//! The six measurements. Each returns its row whatever happens: a command that fails makes its
+//! The measurements. Each returns its row whatever happens: a command that fails makes its
 //! side `n/a (command failed: ...)`, and the run goes on.
 //!
 //! Our side and the peer take turns (ours first in even runs, the peer first in odd ones) so
@@ -274,14 +274,84 @@ pub fn b1(ctx: &Ctx, phone: &Result<Phone, String>, link: &str, keep: Option<&Pa
     row
 }
 
-/// B2: a cold and a warm contact sheet of every photo against pulling those photos.
-pub fn b2(ctx: &Ctx, phone: &Result<Phone, String>, link: &str) -> Row {
-    let mut row = Row::new(
-        "B2",
-        "previews of all photos",
+/// Which photos a preview row shows, and what it is held to (issue 15's table).
+struct PreviewRow {
+    id: &'static str,
+    what: &'static str,
+    target: &'static str,
+    /// Only Gallery photos whose JPEG carries an EXIF thumbnail (B2a), or every photo (B2b).
+    with_exif_thumbnail_only: bool,
+    /// Largest share of the pulled bytes the cold run may read, in percent (`None`: a
+    /// measure only).
+    max_share: Option<f64>,
+    min_faster: f64,
+    /// Longest warm rerun, in seconds (`None`: not part of the target).
+    max_warm: Option<f64>,
+}
+
+/// B2a: previews of the camera photos that carry EXIF thumbnails against pulling them.
+pub fn b2a(ctx: &Ctx, phone: &Result<Phone, String>, link: &str) -> Row {
+    preview_row(
+        ctx,
+        phone,
         link,
-        "<= 5% of the bytes, >= 15x faster; warm rerun <= 1 s",
-    );
+        &PreviewRow {
+            id: "B2a",
+            what: "previews of camera photos that carry EXIF thumbnails",
+            target: "<= 3% of the bytes, >= 15x faster",
+            with_exif_thumbnail_only: true,
+            max_share: Some(3.0),
+            min_faster: 15.0,
+            max_warm: None,
+        },
+    )
+}
+
+/// B2b: previews of every photo (WhatsApp images included), none a placeholder, against
+/// pulling them.
+pub fn b2b(ctx: &Ctx, phone: &Result<Phone, String>, link: &str) -> Row {
+    preview_row(
+        ctx,
+        phone,
+        link,
+        &PreviewRow {
+            id: "B2b",
+            what: "previews of every photo, none a placeholder",
+            target: ">= 8x faster, no placeholder; warm rerun <= 1 s",
+            with_exif_thumbnail_only: false,
+            max_share: None,
+            min_faster: 8.0,
+            max_warm: Some(1.0),
+        },
+    )
+}
+
+/// A glob that matches exactly `path`: globset's metacharacters escaped with a backslash
+/// (phonevault builds `--include` globs with backslash escapes on).
+fn literal_glob(path: &str) -> String {
+    let mut glob = String::with_capacity(path.len());
+    for c in path.chars() {
+        if matches!(c, '*' | '?' | '[' | ']' | '{' | '}' | '\\') {
+            glob.push('\\');
+        }
+        glob.push(c);
+    }
+    glob
+}
+
+/// Tiles of a contact sheet that show no picture although their photo could have one:
+/// placeholders other than the formats without a decoder here (HEIC, DNG).
+fn placeholder_tiles(sheet: &str) -> usize {
+    sheet
+        .split("<figure ")
+        .filter(|tile| tile.contains("data-thumbnail=\"placeholder\""))
+        .filter(|tile| !tile.contains("data-no-picture=\"no-decoder\""))
+        .count()
+}
+
+/// A cold and a warm contact sheet of the row's photos against pulling those photos.
+fn preview_row(ctx: &Ctx, phone: &Result<Phone, String>, link: &str, spec: &PreviewRow) -> Row {
+    let mut row = Row::new(spec.id, spec.what, link, spec.target);
     row.peer = String::new();
     let Some(phone) = phone_or_fail(&mut row, phone) else {
         return row;
@@ -289,8 +359,13 @@ pub fn b2(ctx: &Ctx, phone: &Result<Phone, String>, link: &str) -> Row {
     let photos: Vec<String> = phone
         .included()
         .filter(|t| t.kind.as_deref() == Some("photo"))
+        .filter(|t| !spec.with_exif_thumbnail_only || t.exif_thumbnail == Some(true))
         .map(|t| t.path.clone())
         .collect();
+    if photos.is_empty() {
+        row.fail("the phone holds no such photo");
+        return row;
+    }
     let Some(mut sim) = sim_or_fail(&mut row, ctx, &phone.dir, link) else {
         return row;
     };
@@ -299,59 +374,90 @@ pub fn b2(ctx: &Ctx, phone: &Result<Phone, String>, link: &str) -> Row {
         Side::new("command"),
         Side::new("adb pull"),
     );
+    let mut placeholders = Vec::new();
+    let mut args = os(&["-s", sim.serial.as_str(), "preview", "--kind", "photo"]);
+    if spec.with_exif_thumbnail_only {
+        for path in &photos {
+            args.push("--include".into());
+            args.push(literal_glob(path).into());
+        }
+    }
     for i in 0..ctx.plan.runs {
         for our_turn in order(i) {
             if our_turn && !cold.gave_up() {
-                let cache = ctx.work.join(format!("b2-cache-{i}"));
-                let sheet = ctx.work.join(format!("b2-sheet-{i}.html"));
+                let cache = ctx.work.join(format!("{}-cache-{i}", spec.id));
+                let sheet = ctx.work.join(format!("{}-sheet-{i}.html", spec.id));
                 let _ = fs::create_dir_all(&cache);
-                let args = os(&[
-                    OsStr::new("-s"),
-                    OsStr::new(&sim.serial),
-                    OsStr::new("preview"),
-                    OsStr::new("--kind"),
-                    OsStr::new("photo"),
-                    OsStr::new("--out"),
-                    sheet.as_os_str(),
-                    OsStr::new("--json"),
-                ]);
+                let mut args = args.clone();
+                args.push("--out".into());
+                args.push(sheet.clone().into_os_string());
                 let env = [("XDG_CACHE_HOME", cache.as_os_str())];
                 let before = sim.stats();
-                let out = phonevault(ctx, "b2-preview-cold", &args, &env);
+                let out = phonevault(ctx, &format!("{}-preview-cold", spec.id), &args, &env);
                 let moved = sent_since(&sim, before.as_ref());
                 cold.record_on(&mut sim, &out, moved);
                 if out.ok() {
+                    placeholders.push(placeholder_tiles(
+                        &fs::read_to_string(&sheet).unwrap_or_default(),
+                    ));
                     let before = sim.stats();
-                    let out = phonevault(ctx, "b2-preview-warm", &args, &env);
+                    let out = phonevault(ctx, &format!("{}-preview-warm", spec.id), &args, &env);
                     let moved = sent_since(&sim, before.as_ref());
                     warm.record_on(&mut sim, &out, moved);
                 }
                 remove(&cache);
                 remove(&sheet);
             } else if !our_turn && !peer.gave_up() {
-                let dest = ctx.work.join(format!("b2-pull-{i}"));
+                let dest = ctx.work.join(format!("{}-pull-{i}", spec.id));
                 let _ = fs::create_dir_all(&dest);
                 let mut args = os(&["-s", sim.serial.as_str(), "pull"]);
                 args.extend(photos.iter().map(OsString::from));
                 args.push(dest.clone().into_os_string());
                 let before = sim.stats();
-                let out = adb(&ctx.runner, ctx, "b2-pull", &args);
+                let out = adb(&ctx.runner, ctx, &format!("{}-pull", spec.id), &args);
                 let moved = sent_since(&sim, before.as_ref());
                 peer.record_on(&mut sim, &out, moved);
                 remove(&dest);
             }
         }
     }
+    preview_verdict(
+        &mut row,
+        spec,
+        [&cold, &warm, &peer],
+        &placeholders,
+        photos.len(),
+    );
+    row.notes.push(cold.note("phonevault preview, cold cache"));
+    row.notes.push(warm.note("phonevault preview, warm cache"));
+    row.notes.push(peer.note("adb pull of the photos"));
+    row.notes.push(format!(
+        "tiles without a picture that could have one, per cold run: {placeholders:?}"
+    ));
+    row
+}
+
+/// The figure, peer, ratio and verdict of a preview row from its three sides (cold, warm,
+/// the peer) and the placeholder count of each cold run.
+fn preview_verdict(
+    row: &mut Row,
+    spec: &PreviewRow,
+    [cold, warm, peer]: [&Side; 3],
+    placeholders: &[usize],
+    photos: usize,
+) {
+    let most_placeholders = placeholders.iter().copied().max();
     row.figure = match (&cold.failure, &warm.failure) {
         (Some(_), _) => cold.cell("sent"),
         (None, Some(_)) => format!("cold {}; warm {}", cold.cell("sent"), warm.cell("sent")),
         (None, None) => format!(
-            "cold {}; warm {}",
+            "cold {}; warm {}; {} placeholders",
             cold.cell("sent"),
-            warm.time().map_or_else(|| "n/a".to_owned(), secs)
+            warm.time().map_or_else(|| "n/a".to_owned(), secs),
+            most_placeholders.map_or_else(|| "n/a".to_owned(), |n| n.to_string())
         ),
     };
-    row.peer = format!("adb pull of {} photos: {}", photos.len(), peer.cell("sent"));
+    row.peer = format!("adb pull of {} photos: {}", photos, peer.cell("sent"));
     match (
         cold.time(),
         cold.moved(),
@@ -363,14 +469,15 @@ pub fn b2(ctx: &Ctx, phone: &Result<Phone, String>, link: &str) -> Row {
             let share = cb as f64 / pb as f64 * 100.0;
             let faster = pt / ct;
             row.ratio = format!("{share:.1}% of the bytes, {faster:.1}x faster");
-            row.met = Verdict::from_bool(share <= 5.0 && faster >= 15.0 && wt <= 1.0);
+            row.met = Verdict::from_bool(
+                spec.max_share.is_none_or(|max| share <= max)
+                    && faster >= spec.min_faster
+                    && spec.max_warm.is_none_or(|max| wt <= max)
+                    && (spec.with_exif_thumbnail_only || most_placeholders == Some(0)),
+            );
         }
         _ => "n/a".clone_into(&mut row.ratio),
     }
-    row.notes.push(cold.note("phonevault preview, cold cache"));
-    row.notes.push(warm.note("phonevault preview, warm cache"));
-    row.notes.push(peer.note("adb pull of the photos"));
-    row
 }
 
 /// How many whole-file reads (sync `RECV`/`RCV2`) the handset's stats count, when it counts
@@ -882,6 +989,20 @@ mod tests {
             recv_requests(&serde_json::json!({"services": {"shell": 1}})),
             None
         );
+    }
+
+    #[test]
+    fn literal_globs_and_placeholder_tiles() {
+        assert_eq!(
+            literal_glob("/sdcard/a b/x[1]*{2}.jpg"),
+            r"/sdcard/a b/x\[1\]\*\{2\}.jpg"
+        );
+        let sheet = "<figure class=\"tile\" data-thumbnail=\"exif\"><img></figure>\
+                     <figure class=\"tile\" data-thumbnail=\"placeholder\">\
+                     <div class=\"ph\" data-no-picture=\"no-decoder\"></div></figure>\
+                     <figure class=\"tile\" data-thumbnail=\"placeholder\">\
+                     <div class=\"ph\" data-no-picture=\"damaged\"></div></figure>";
+        assert_eq!(placeholder_tiles(sheet), 1);
     }
 
     #[test]

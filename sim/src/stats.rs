@@ -35,6 +35,10 @@ pub struct Stats {
     connections: AtomicU64,
     services: Mutex<BTreeMap<String, u64>>,
     sync_requests: Mutex<BTreeMap<String, u64>>,
+    /// Opens and lookups charged to the media storage, and the time they held the service.
+    storage_opens: AtomicU64,
+    storage_lookups: AtomicU64,
+    storage_waited_us: AtomicU64,
     dirty: AtomicBool,
     sink: Option<Sink>,
 }
@@ -117,6 +121,18 @@ impl Stats {
         self.dirty.store(true, Ordering::Relaxed);
     }
 
+    /// `opens` opens and `lookups` lookups were charged to the media storage, holding the
+    /// service for `waited`.
+    pub fn media_storage(&self, opens: u64, lookups: u64, waited: Duration) {
+        self.storage_opens.fetch_add(opens, Ordering::Relaxed);
+        self.storage_lookups.fetch_add(lookups, Ordering::Relaxed);
+        self.storage_waited_us.fetch_add(
+            u64::try_from(waited.as_micros()).unwrap_or(u64::MAX),
+            Ordering::Relaxed,
+        );
+        self.dirty.store(true, Ordering::Relaxed);
+    }
+
     pub fn service_ended(&self) {
         self.write_now();
     }
@@ -134,6 +150,11 @@ impl Stats {
             "connections": self.connections.load(Ordering::Relaxed),
             "services": map(&self.services),
             "sync_requests": map(&self.sync_requests),
+            "media_storage": {
+                "opens": self.storage_opens.load(Ordering::Relaxed),
+                "lookups": self.storage_lookups.load(Ordering::Relaxed),
+                "waited_us": self.storage_waited_us.load(Ordering::Relaxed),
+            },
         })
     }
 

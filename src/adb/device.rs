@@ -904,16 +904,18 @@ impl Handset {
         let mut stream = this.sync_stream(Some(first))?;
         let v2 = self.features.stat_v2;
         let id = if v2 { b"STA2" } else { b"STAT" };
+        // Paths are in display form: the phone is asked for their exact bytes.
+        let raw: Vec<_> = paths.iter().map(|p| phone_path_bytes(p)).collect();
         let mut request = Vec::new();
-        for path in paths.iter().filter(|p| p.len() <= MAX_PATH) {
-            request.extend(sync::encode_request(id, path.as_bytes()));
+        for bytes in raw.iter().filter(|b| b.len() <= MAX_PATH) {
+            request.extend(sync::encode_request(id, bytes));
         }
         stream
             .write_all(&request)
             .map_err(|e| self.io_error("stat", Some(first), e))?;
         let mut stats = Vec::with_capacity(paths.len());
-        for path in paths {
-            if path.len() > MAX_PATH {
+        for (path, bytes) in paths.iter().zip(&raw) {
+            if bytes.len() > MAX_PATH {
                 stats.push(None);
                 continue;
             }

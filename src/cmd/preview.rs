@@ -4,10 +4,10 @@
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
-use phonevault::catalog::{self, CatalogOptions, Kind, MediaItem, Source};
+use phonevault::catalog::{self, CatalogOptions, MediaItem};
 use phonevault::preview::{
-    build_previews, records, render_sheet, HandsetSource, PreviewCache, PreviewOptions, PreviewRun,
-    HEAD_BYTES,
+    build_previews, photo_bytes, records, render_sheet, HandsetSource, PreviewCache,
+    PreviewOptions, PreviewRun,
 };
 use phonevault::Error;
 
@@ -15,11 +15,6 @@ use crate::cli::{GlobalArgs, PreviewArgs};
 use crate::cmd::bars::Bars;
 use crate::cmd::selection::selection;
 use crate::cmd::{human, open_handset, Exit};
-
-/// Share of the selected photos' bytes that previews may read. Heads alone cost about 2% of
-/// a camera photo; what is left of the share pays for decoding photos that carry no EXIF
-/// thumbnail, and photos past it get a placeholder tile.
-const BYTE_SHARE_PERCENT: u64 = 5;
 
 pub fn run(args: &PreviewArgs, global: &GlobalArgs) -> phonevault::Result<Exit> {
     let matcher = selection(&args.selection)?.compile()?;
@@ -32,10 +27,9 @@ pub fn run(args: &PreviewArgs, global: &GlobalArgs) -> phonevault::Result<Exit> 
         .filter(|item| matcher.matches(item))
         .collect();
     let cache = PreviewCache::open(PreviewCache::default_root()?, &handset.identity().serial)?;
-    let options = PreviewOptions {
-        whole_budget: Some(whole_budget(&items)),
-        ..PreviewOptions::default()
-    };
+    // Every readable photo gets a picture; the share of the photos' bytes read is reported
+    // in the summary, not used to cut previews short.
+    let options = PreviewOptions::default();
     let run = build_previews(
         &items,
         &mut HandsetSource::new(&handset),
@@ -76,20 +70,6 @@ pub fn run(args: &PreviewArgs, global: &GlobalArgs) -> phonevault::Result<Exit> 
     Ok(Exit::Success)
 }
 
-/// Bytes previews may pull whole to decode, over the run.
-fn whole_budget(items: &[MediaItem]) -> u64 {
-    let photos: Vec<&MediaItem> = items.iter().filter(|i| i.kind == Kind::Photo).collect();
-    let total: u64 = photos.iter().map(|i| i.size).sum();
-    // Only Gallery photos are read by their heads; WhatsApp images carry no EXIF and are
-    // decoded whole, out of this budget.
-    let heads: u64 = photos
-        .iter()
-        .filter(|i| i.source == Source::Gallery)
-        .map(|i| i.size.min(HEAD_BYTES as u64))
-        .sum();
-    (total * BYTE_SHARE_PERCENT / 100).saturating_sub(heads)
-}
-
 /// Serials become file names: keep letters, digits, `-` and `_`.
 fn sanitized(serial: &str) -> String {
     serial
@@ -120,23 +100,16 @@ fn write_atomically(path: &Path, bytes: &[u8]) -> phonevault::Result<()> {
 
 fn print_summary(run: &PreviewRun, items: &[MediaItem], out: Option<&Path>) {
     let stats = &run.stats;
-    let photo_bytes: u64 = items
-        .iter()
-        .filter(|i| i.kind == Kind::Photo)
-        .map(|i| i.size)
-        .sum();
-    let share = if photo_bytes == 0 {
-        0.0
-    } else {
-        stats.bytes_read as f64 * 100.0 / photo_bytes as f64
-    };
+    let photo_bytes = photo_bytes(items);
+    let share = stats.share_percent(photo_bytes);
     eprintln!(
-        "{} previews: {} from EXIF thumbnails, {} decoded, {} placeholders, {} from the cache; \
-         read {} from the phone ({share:.1}% of the photos' {}).",
+        "{} previews: {} from EXIF thumbnails, {} decoded, {} without a picture ({} cannot be \
+         read), {} from the cache; read {} from the phone ({share:.1}% of the photos' {}).",
         run.previews.len(),
         stats.exif_thumbnails,
         stats.decoded,
         stats.placeholders,
+        stats.cannot_be_read,
         stats.cache_hits,
         human::size(stats.bytes_read),
         human::size(photo_bytes),

@@ -12,12 +12,14 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
 
-use super::{resolve_taken, PhotoInfo, Preview, Thumbnail, ThumbnailKind};
+use super::{resolve_taken, NoPicture, PhotoInfo, Preview, Thumbnail, ThumbnailKind};
 use crate::catalog::MediaItem;
 use crate::{Error, Result};
 
 /// Bumped whenever what is stored changes meaning, so old entries become misses.
-const FORMAT: u32 = 1;
+/// 2: placeholders say why ([`NoPicture`]); entries of format 1 may hold placeholders made
+/// only because a byte budget was spent, which must now be made again.
+const FORMAT: u32 = 2;
 
 /// Previews of one handset, kept on disk.
 #[derive(Debug, Clone)]
@@ -36,6 +38,8 @@ struct Entry {
     thumbnail: ThumbnailKind,
     image: Option<Thumbnail>,
     notes: Vec<String>,
+    #[serde(default)]
+    no_picture: Option<NoPicture>,
 }
 
 impl PreviewCache {
@@ -110,6 +114,7 @@ impl PreviewCache {
             thumbnail: entry.thumbnail,
             image: entry.image,
             notes: entry.notes,
+            no_picture: entry.no_picture,
         })
     }
 
@@ -131,6 +136,7 @@ impl PreviewCache {
             thumbnail: preview.thumbnail,
             image: preview.image.clone(),
             notes: preview.notes.clone(),
+            no_picture: preview.no_picture,
         };
         let json = serde_json::to_vec(&entry).map_err(|e| {
             Error::io(

@@ -1,10 +1,11 @@
 //! Preview bytes from a phone: first bytes of many files through the on-device helper (one
-//! exec call per batch), whole files over sync, partial reads with `head -c`.
+//! exec call per batch), whole files pipelined over sync ([`Handset::pull_many`]), partial
+//! reads with `head -c`.
 
 use std::io::Read;
 
 use super::{Head, PreviewSource};
-use crate::adb::Handset;
+use crate::adb::{Handset, PullEvent};
 use crate::catalog::MediaItem;
 use crate::helper::{self, FileStatus};
 use crate::{Error, Result};
@@ -64,5 +65,31 @@ impl PreviewSource for HandsetSource<'_> {
                 })
             })?;
         Ok(bytes)
+    }
+
+    fn wholes(
+        &mut self,
+        items: &[&MediaItem],
+        deliver: &mut dyn FnMut(usize, Head) -> Result<()>,
+    ) -> Result<()> {
+        let paths: Vec<String> = items.iter().map(|i| i.path.clone()).collect();
+        let mut file = Vec::new();
+        self.handset.pull_many(&paths, &mut |event| match event {
+            PullEvent::Start { .. } => {
+                file = Vec::new();
+                Ok(())
+            }
+            PullEvent::Data { index, bytes } => {
+                // A file that grew since the listing is kept to its listed size: memory stays
+                // bounded by what the catalog said.
+                let room = usize::try_from(items[index].size)
+                    .unwrap_or(usize::MAX)
+                    .saturating_sub(file.len());
+                file.extend_from_slice(&bytes[..bytes.len().min(room)]);
+                Ok(())
+            }
+            PullEvent::Done { index } => deliver(index, Head::Bytes(std::mem::take(&mut file))),
+            PullEvent::Failed { index, message } => deliver(index, Head::Unreadable(message)),
+        })
     }
 }

@@ -3,9 +3,12 @@
 //!
 //! Most phone JPEGs carry a JPEG thumbnail in their EXIF block, which sits in the first
 //! [`HEAD_BYTES`] of the file; reading only those keeps a preview of a whole phone to a few
-//! percent of its photos' size. Photos without one are pulled whole (up to a limit) and
-//! decoded; formats without a decoder (HEIC, videos) get a placeholder tile. Results are kept
-//! in a [`PreviewCache`] so a second preview of the same phone reads nothing.
+//! percent of its photos' size. Photos without one (WhatsApp strips EXIF; screenshots are
+//! PNG) are pulled whole through one pipelined transfer per batch and decoded at reduced
+//! scale on every core: every readable photo gets a picture. A photo with no picture says
+//! why ([`NoPicture`]): damaged, unreadable, no decoder (HEIC without an EXIF thumbnail),
+//! or not a photo at all. Results are kept in a [`PreviewCache`] so a second preview of the
+//! same phone reads nothing.
 //!
 //! The bytes come from a caller-supplied [`PreviewSource`], so this module never talks to a
 //! phone itself and is tested without one.
@@ -53,6 +56,30 @@ pub trait PreviewSource {
     /// [`Error::Remote`] when this file cannot be read (the preview notes it and goes on);
     /// anything else stops the previews.
     fn whole(&mut self, item: &MediaItem, max: u64) -> Result<Vec<u8>>;
+
+    /// Every byte of each item (at most its listed size), handed to `deliver` one file at a
+    /// time with its index in `items`, in order. A source that can pipeline many files
+    /// through one transfer (a handset: [`Handset::pull_many`](crate::adb::Handset::pull_many))
+    /// overrides this; the default reads them one by one with [`PreviewSource::whole`].
+    ///
+    /// # Errors
+    /// Failures that stop all reading, and whatever `deliver` returns; a single unreadable
+    /// file is delivered as a [`Head::Unreadable`].
+    fn wholes(
+        &mut self,
+        items: &[&MediaItem],
+        deliver: &mut dyn FnMut(usize, Head) -> Result<()>,
+    ) -> Result<()> {
+        for (index, item) in items.iter().enumerate() {
+            let file = match self.whole(item, item.size) {
+                Ok(bytes) => Head::Bytes(bytes),
+                Err(Error::Remote { message, .. }) => Head::Unreadable(message),
+                Err(e) => return Err(e),
+            };
+            deliver(index, file)?;
+        }
+        Ok(())
+    }
 }
 
 /// Where a preview's image came from.
@@ -63,7 +90,7 @@ pub enum ThumbnailKind {
     Exif,
     /// Decoded from the whole file.
     Decoded,
-    /// No image: a tile with the name, size and date.
+    /// No image: a tile with the name, size and date; [`Preview::no_picture`] says why.
     Placeholder,
 }
 
@@ -74,6 +101,49 @@ impl ThumbnailKind {
             ThumbnailKind::Exif => "exif",
             ThumbnailKind::Decoded => "decoded",
             ThumbnailKind::Placeholder => "placeholder",
+        }
+    }
+}
+
+/// Why a preview has no picture.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+#[non_exhaustive]
+pub enum NoPicture {
+    /// Not a photo (a video, a voice note, a document): nothing is read for it.
+    NotAPhoto,
+    /// A photo in a format this build has no decoder for (HEIC/HEIF, DNG, WebP) and without
+    /// an EXIF thumbnail.
+    NoDecoder,
+    /// The photo cannot be read: its bytes are not a readable image (damaged, cut short, or
+    /// not what its name says).
+    Damaged,
+    /// The phone would not give the file (gone since the listing, permission denied).
+    Unreadable,
+    /// No EXIF thumbnail, and larger than [`PreviewOptions::whole_max`].
+    TooLarge,
+}
+
+impl NoPicture {
+    /// The name used in JSON records.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NoPicture::NotAPhoto => "not-a-photo",
+            NoPicture::NoDecoder => "no-decoder",
+            NoPicture::Damaged => "damaged",
+            NoPicture::Unreadable => "unreadable",
+            NoPicture::TooLarge => "too-large",
+        }
+    }
+
+    /// Words for a tile that has no picture.
+    pub fn describe(self) -> &'static str {
+        match self {
+            NoPicture::NotAPhoto => "not a photo",
+            NoPicture::NoDecoder => "no decoder for this format here",
+            NoPicture::Damaged => "cannot be read: the image is damaged",
+            NoPicture::Unreadable => "cannot be read from the phone",
+            NoPicture::TooLarge => "too large to preview",
         }
     }
 }
@@ -90,6 +160,10 @@ pub struct Preview {
     pub image: Option<Thumbnail>,
     /// What was odd on the way (broken EXIF, unreadable file, no decoder), for people.
     pub notes: Vec<String>,
+    /// Why there is no picture, for a [`ThumbnailKind::Placeholder`] made here; `None` when
+    /// there is a picture (and for previews whose maker did not say, such as those a backup
+    /// makes from the heads that pass by).
+    pub no_picture: Option<NoPicture>,
 }
 
 /// Limits of a preview run.
@@ -102,11 +176,10 @@ pub struct PreviewOptions {
     /// How far into a file to look when its EXIF block runs past the head (HEIF may put it
     /// anywhere; a cut-off JPEG APP1 needs at most 64 KiB more).
     pub exif_max: u64,
-    /// Items per [`PreviewSource::heads`] call.
+    /// Items per [`PreviewSource::heads`] and [`PreviewSource::wholes`] call.
     pub batch: usize,
-    /// Most bytes a run may pull whole to decode, over all items (`None`: no limit). Photos
-    /// past it get a placeholder, so a caller can hold previews to a share of the phone.
-    pub whole_budget: Option<u64>,
+    /// Threads decoding photos pulled whole (0: one per core the system offers).
+    pub decode_threads: usize,
 }
 
 impl Default for PreviewOptions {
@@ -116,7 +189,7 @@ impl Default for PreviewOptions {
             whole_max: 30 * 1024 * 1024,
             exif_max: 1024 * 1024,
             batch: 256,
-            whole_budget: None,
+            decode_threads: 0,
         }
     }
 }
@@ -126,12 +199,13 @@ impl Default for PreviewOptions {
 pub struct PreviewStats {
     /// Bytes delivered by the source (heads and whole files).
     pub bytes_read: u64,
-    /// Calls to [`PreviewSource::heads`] and [`PreviewSource::whole`].
+    /// Calls to [`PreviewSource::heads`], [`PreviewSource::whole`] and
+    /// [`PreviewSource::wholes`].
     pub source_calls: u64,
-    /// Files pulled whole (or further than the head) through [`PreviewSource::whole`].
+    /// Files read further than their head: pulled whole to decode, or read on to the end of
+    /// an EXIF block.
     pub whole_reads: u64,
-    /// Bytes of the files pulled whole to decode (counted against
-    /// [`PreviewOptions::whole_budget`]).
+    /// Bytes of the files pulled whole to decode.
     pub whole_bytes: u64,
     /// Items answered from the cache.
     pub cache_hits: u64,
@@ -139,6 +213,30 @@ pub struct PreviewStats {
     pub exif_thumbnails: u64,
     pub decoded: u64,
     pub placeholders: u64,
+    /// Of the placeholders, photos that cannot be read ([`NoPicture::Damaged`] or
+    /// [`NoPicture::Unreadable`]).
+    pub cannot_be_read: u64,
+}
+
+impl PreviewStats {
+    /// What the run read, as a percentage of `photo_bytes` (see [`photo_bytes`]): the
+    /// measure that previews are held to, reported rather than enforced.
+    pub fn share_percent(&self, photo_bytes: u64) -> f64 {
+        if photo_bytes == 0 {
+            0.0
+        } else {
+            self.bytes_read as f64 * 100.0 / photo_bytes as f64
+        }
+    }
+}
+
+/// Bytes of the photos among `items`: what pulling them all would cost.
+pub fn photo_bytes(items: &[MediaItem]) -> u64 {
+    items
+        .iter()
+        .filter(|i| i.kind == Kind::Photo)
+        .map(|i| i.size)
+        .sum()
 }
 
 /// The previews (in the order of the items given) and what it took to make them.
@@ -153,9 +251,9 @@ pub struct PreviewRun {
 enum Plan {
     /// Read the head: EXIF, maybe a thumbnail, maybe a decode after.
     Head,
-    /// Nothing useful in a head (PNG screenshots): decode the whole file.
+    /// Nothing useful in a head (PNG screenshots, WhatsApp images): decode the whole file.
     Whole,
-    /// No decoder: placeholder without reading anything.
+    /// No decoder or not a photo: placeholder without reading anything.
     Placeholder,
 }
 
@@ -171,8 +269,7 @@ fn plan(item: &MediaItem) -> Plan {
         return Plan::Placeholder;
     }
     // WhatsApp strips EXIF from every image it sends or receives: a head would hold no
-    // thumbnail and cost a third of a typical 200 KB WhatsApp image. Decode it whole instead
-    // (within the run's byte budget).
+    // thumbnail and cost a third of a typical 200 KB WhatsApp image. Decode it whole instead.
     let stripped = item.source != Source::Gallery;
     match extension(item).as_str() {
         "jpg" | "jpeg" | "jpe" if stripped => Plan::Whole,
@@ -215,13 +312,19 @@ pub fn format_taken(taken: &Taken) -> String {
 /// Makes a preview of every item, reading as little as possible through `source` and
 /// nothing for items already in `cache`.
 ///
+/// Every readable photo gets a picture: its EXIF thumbnail when it has one, else the photo
+/// itself, pulled whole (a batch at a time through [`PreviewSource::wholes`]) and decoded at
+/// reduced scale on every core. Items are worked through in the order given, so a caller
+/// that asks for what is on screen first gets those first. What was read is reported in
+/// [`PreviewStats`] (see [`PreviewStats::share_percent`]), never used to cut previews short.
+///
 /// # Errors
 /// Whatever the source reports that stops all reading (handset gone, timeout), and
 /// [`Error::PreviewSourceMismatch`] when the source answers a batch with the wrong number of
 /// heads; `Cancelled` from a source whose handset's token tripped (see
 /// [`Handset::with_cancel`](crate::adb::Handset::with_cancel)). Unreadable single files and
-/// broken images are notes on their previews, and a cache that cannot be written is a
-/// progress warning.
+/// broken images are placeholders that say why ([`Preview::no_picture`]), and a cache that
+/// cannot be written is a progress warning.
 pub fn build_previews(
     items: &[MediaItem],
     source: &mut dyn PreviewSource,
@@ -250,55 +353,33 @@ pub fn build_previews(
             pending.push(i);
         }
     }
-    // Items are worked through in their own order (the whole-file budget goes to the first
-    // ones), a batch at a time so heads are fetched together.
+    let threads = decode_threads(options);
+    // Items are worked through in their own order, a batch at a time so heads and whole
+    // files are fetched together.
     for chunk in pending.chunks(options.batch.max(1)) {
-        let want: Vec<usize> = chunk
-            .iter()
-            .copied()
-            .filter(|&i| plan(&items[i]) == Plan::Head)
-            .collect();
-        let mut heads = Vec::new();
-        if !want.is_empty() {
-            let batch: Vec<&MediaItem> = want.iter().map(|&i| &items[i]).collect();
-            stats.source_calls += 1;
-            heads = source.heads(&batch, options.head_bytes)?;
-            if heads.len() != batch.len() {
-                return Err(Error::PreviewSourceMismatch {
-                    asked: batch.len(),
-                    got: heads.len(),
-                });
-            }
-        }
-        let mut heads = heads.into_iter();
-        for &i in chunk {
+        let mut work = Work {
+            source: &mut *source,
+            options,
+            progress,
+            stats: &mut stats,
+        };
+        let made = work.chunk(items, chunk, threads)?;
+        for (i, (preview, keep)) in chunk.iter().copied().zip(made) {
             let item = &items[i];
             progress.event(Event::ItemStarted {
                 path: &item.path,
                 size: item.size,
             });
-            let plan = plan(item);
-            let mut work = Work::new(source, options, progress, &mut stats);
-            let preview = match plan {
-                Plan::Placeholder => Some(placeholder(item, PhotoInfo::default(), Vec::new())),
-                Plan::Whole => work.preview_from(item, Vec::new())?,
-                Plan::Head => match heads.next() {
-                    Some(Head::Bytes(bytes)) => {
-                        work.stats.bytes_read += bytes.len() as u64;
-                        progress.event(Event::Bytes(bytes.len() as u64));
-                        work.preview_from(item, bytes)?
-                    }
-                    Some(Head::Unreadable(message)) => {
-                        progress.event(Event::Warning {
-                            path: Some(&item.path),
-                            message: &message,
-                        });
-                        None
-                    }
-                    None => None,
-                },
-            };
-            slots[i] = Some(finish(preview, item, cache, plan, progress));
+            if keep {
+                if let Err(e) = cache.put(&preview) {
+                    let message = format!("preview cache not written: {e}");
+                    progress.event(Event::Warning {
+                        path: Some(&item.path),
+                        message: &message,
+                    });
+                }
+            }
+            slots[i] = Some(preview);
             progress.event(Event::ItemDone { path: &item.path });
         }
     }
@@ -310,40 +391,25 @@ pub fn build_previews(
             ThumbnailKind::Decoded => stats.decoded += 1,
             ThumbnailKind::Placeholder => stats.placeholders += 1,
         }
+        if matches!(
+            p.no_picture,
+            Some(NoPicture::Damaged | NoPicture::Unreadable)
+        ) {
+            stats.cannot_be_read += 1;
+        }
     }
     Ok(PreviewRun { previews, stats })
 }
 
-/// Stores a finished preview in the cache; `None` (the file could not be read) becomes an
-/// uncached placeholder so the next run tries again.
-fn finish(
-    preview: Option<Preview>,
-    item: &MediaItem,
-    cache: &PreviewCache,
-    plan: Plan,
-    progress: &dyn Progress,
-) -> Preview {
-    let Some(preview) = preview else {
-        return placeholder(
-            item,
-            PhotoInfo::default(),
-            vec!["the file could not be read".to_owned()],
-        );
-    };
-    // Placeholders made without reading anything cost nothing to make again.
-    if plan != Plan::Placeholder {
-        if let Err(e) = cache.put(&preview) {
-            let message = format!("preview cache not written: {e}");
-            progress.event(Event::Warning {
-                path: Some(&item.path),
-                message: &message,
-            });
-        }
+fn decode_threads(options: &PreviewOptions) -> usize {
+    if options.decode_threads > 0 {
+        options.decode_threads
+    } else {
+        std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
     }
-    preview
 }
 
-fn placeholder(item: &MediaItem, info: PhotoInfo, notes: Vec<String>) -> Preview {
+fn placeholder(item: &MediaItem, info: PhotoInfo, notes: Vec<String>, why: NoPicture) -> Preview {
     Preview {
         taken: resolve_taken(info.taken, item.taken, item.mtime),
         item: item.clone(),
@@ -351,10 +417,51 @@ fn placeholder(item: &MediaItem, info: PhotoInfo, notes: Vec<String>) -> Preview
         thumbnail: ThumbnailKind::Placeholder,
         image: None,
         notes,
+        no_picture: Some(why),
     }
 }
 
-/// One item's reads past its head, with the run's counters.
+fn pictured(
+    item: &MediaItem,
+    info: PhotoInfo,
+    notes: Vec<String>,
+    kind: ThumbnailKind,
+    image: Thumbnail,
+) -> Preview {
+    Preview {
+        taken: resolve_taken(info.taken, item.taken, item.mtime),
+        item: item.clone(),
+        info,
+        thumbnail: kind,
+        image: Some(image),
+        notes,
+        no_picture: None,
+    }
+}
+
+/// A photo whose picture comes from decoding the file itself.
+struct Decode {
+    /// Position in the chunk.
+    at: usize,
+    info: PhotoInfo,
+    notes: Vec<String>,
+    /// The whole file when the head already held all of it; pulled otherwise.
+    bytes: Option<Vec<u8>>,
+}
+
+/// One item's state after its head: finished, or waiting for a decode.
+enum Step {
+    /// The preview, and whether to cache it (not when the phone would not give the file, so
+    /// the next run tries again; not when nothing was read).
+    Done(Box<Preview>, bool),
+    Decode(Box<Decode>),
+}
+
+/// What a decoding thread hands back: the EXIF facts of the whole file
+/// (when the file was pulled and holds EXIF), and the picture or the decoder's words.
+type Decoded = (Option<PhotoInfo>, std::result::Result<Thumbnail, String>);
+
+/// One batch's reads, with the run's counters.
 struct Work<'a> {
     source: &'a mut dyn PreviewSource,
     options: &'a PreviewOptions,
@@ -362,25 +469,98 @@ struct Work<'a> {
     stats: &'a mut PreviewStats,
 }
 
-impl<'a> Work<'a> {
-    fn new(
-        source: &'a mut dyn PreviewSource,
-        options: &'a PreviewOptions,
-        progress: &'a dyn Progress,
-        stats: &'a mut PreviewStats,
-    ) -> Self {
-        Work {
-            source,
-            options,
-            progress,
-            stats,
+impl Work<'_> {
+    /// The previews of `chunk` (indices into `items`), in its order, each with whether to
+    /// cache it.
+    fn chunk(
+        &mut self,
+        items: &[MediaItem],
+        chunk: &[usize],
+        threads: usize,
+    ) -> Result<Vec<(Preview, bool)>> {
+        let want: Vec<&MediaItem> = chunk
+            .iter()
+            .map(|&i| &items[i])
+            .filter(|item| plan(item) == Plan::Head)
+            .collect();
+        let mut heads = Vec::new();
+        if !want.is_empty() {
+            self.stats.source_calls += 1;
+            heads = self.source.heads(&want, self.options.head_bytes)?;
+            if heads.len() != want.len() {
+                return Err(Error::PreviewSourceMismatch {
+                    asked: want.len(),
+                    got: heads.len(),
+                });
+            }
         }
-    }
-
-    fn within_budget(&self, size: u64) -> bool {
-        self.options
-            .whole_budget
-            .is_none_or(|budget| self.stats.whole_bytes.saturating_add(size) <= budget)
+        let mut heads = heads.into_iter();
+        let mut steps = Vec::with_capacity(chunk.len());
+        for (at, &i) in chunk.iter().enumerate() {
+            let item = &items[i];
+            let step = match plan(item) {
+                Plan::Placeholder => {
+                    let (why, notes) = if item.kind == Kind::Photo {
+                        (
+                            NoPicture::NoDecoder,
+                            vec![format!("no decoder for .{} files", extension(item))],
+                        )
+                    } else {
+                        (NoPicture::NotAPhoto, Vec::new())
+                    };
+                    Step::Done(
+                        Box::new(placeholder(item, PhotoInfo::default(), notes, why)),
+                        false,
+                    )
+                }
+                Plan::Whole => Step::Decode(Box::new(Decode {
+                    at,
+                    info: PhotoInfo::default(),
+                    notes: Vec::new(),
+                    bytes: None,
+                })),
+                Plan::Head => match heads.next() {
+                    Some(Head::Bytes(bytes)) => {
+                        self.stats.bytes_read += bytes.len() as u64;
+                        self.progress.event(Event::Bytes(bytes.len() as u64));
+                        self.after_head(item, at, bytes)?
+                    }
+                    Some(Head::Unreadable(message)) => {
+                        self.progress.event(Event::Warning {
+                            path: Some(&item.path),
+                            message: &message,
+                        });
+                        Step::Done(
+                            Box::new(unreadable(item, PhotoInfo::default(), &message)),
+                            false,
+                        )
+                    }
+                    None => Step::Done(
+                        Box::new(unreadable(item, PhotoInfo::default(), "no head came back")),
+                        false,
+                    ),
+                },
+            };
+            steps.push(step);
+        }
+        let mut made: Vec<Option<(Preview, bool)>> = Vec::with_capacity(steps.len());
+        let mut decodes = Vec::new();
+        for step in steps {
+            match step {
+                Step::Done(preview, keep) => made.push(Some((*preview, keep))),
+                Step::Decode(d) => {
+                    made.push(None);
+                    decodes.push(*d);
+                }
+            }
+        }
+        if !decodes.is_empty() {
+            let chunk_items: Vec<&MediaItem> = chunk.iter().map(|&i| &items[i]).collect();
+            for (at, done) in self.decode_all(&chunk_items, decodes, threads)? {
+                made[at] = Some(done);
+            }
+        }
+        Ok(made.into_iter().flatten().collect())
     }
 
     /// Reads the first `max` bytes; `Ok(Err(message))` when this one file is unreadable.
@@ -398,13 +578,13 @@ impl<'a> Work<'a> {
         }
     }
 
-    /// Makes the preview from the bytes read so far (empty for [`Plan::Whole`]), reading more
-    /// when the EXIF block or a decode needs it. `None` when the file could not be read.
-    fn preview_from(&mut self, item: &MediaItem, mut bytes: Vec<u8>) -> Result<Option<Preview>> {
+    /// What the head of a photo gives: its EXIF thumbnail (reading on when the EXIF block
+    /// runs past the head), or a decode of the file itself.
+    fn after_head(&mut self, item: &MediaItem, at: usize, mut bytes: Vec<u8>) -> Result<Step> {
         let mut notes = Vec::new();
         let mut info = parse_head(&bytes);
         let have_all = |bytes: &Vec<u8>| bytes.len() as u64 >= item.size;
-        if !bytes.is_empty() && info.exif_cut_off && !have_all(&bytes) {
+        if info.exif_cut_off && !have_all(&bytes) {
             let more = info
                 .exif_end
                 .unwrap_or(u64::MAX)
@@ -424,72 +604,210 @@ impl<'a> Work<'a> {
             match make_thumbnail(t, info.orientation) {
                 Ok(image) => {
                     notes.append(&mut info.notes);
-                    return Ok(Some(Preview {
-                        taken: resolve_taken(info.taken, item.taken, item.mtime),
-                        item: item.clone(),
-                        info,
-                        thumbnail: ThumbnailKind::Exif,
-                        image: Some(image),
-                        notes,
-                    }));
+                    return Ok(Step::Done(
+                        Box::new(pictured(item, info, notes, ThumbnailKind::Exif, image)),
+                        true,
+                    ));
                 }
                 Err(e) => notes.push(format!("EXIF thumbnail not decodable: {e}")),
             }
         }
         if !decodable(item) {
             notes.push(format!(
-                "no decoder for .{} files: placeholder",
+                "no EXIF thumbnail, and no decoder for .{} files in this build",
                 extension(item)
             ));
-        } else if item.size > self.options.whole_max {
+            notes.append(&mut info.notes);
+            return Ok(Step::Done(
+                Box::new(placeholder(item, info, notes, NoPicture::NoDecoder)),
+                true,
+            ));
+        }
+        if item.size > self.options.whole_max {
             notes.push(format!(
                 "no EXIF thumbnail, and the file is larger than the {} bytes pulled to decode",
                 self.options.whole_max
             ));
-        } else if !have_all(&bytes) && !self.within_budget(item.size) {
-            notes.push(
-                "no EXIF thumbnail, and the run's budget for pulling files to decode is spent"
-                    .to_owned(),
-            );
-        } else {
-            if !have_all(&bytes) {
-                self.stats.whole_bytes += item.size;
-                match self.read(item, item.size)? {
-                    Ok(b) => bytes = b,
-                    Err(message) => {
-                        if bytes.is_empty() {
-                            return Ok(None);
-                        }
-                        notes.push(format!("pulling the file failed: {message}"));
-                        notes.append(&mut info.notes);
-                        return Ok(Some(placeholder(item, info, notes)));
-                    }
-                }
-                let before = info.clone();
-                info = parse_head(&bytes);
-                // A PNG has no orientation of its own, and a re-parse must not lose what the
-                // head gave (a truncated re-read would).
-                if !info.exif && before.exif {
-                    info = before;
-                }
-            }
-            match make_thumbnail(&bytes, info.orientation) {
-                Ok(image) => {
-                    notes.append(&mut info.notes);
-                    return Ok(Some(Preview {
-                        taken: resolve_taken(info.taken, item.taken, item.mtime),
-                        item: item.clone(),
-                        info,
-                        thumbnail: ThumbnailKind::Decoded,
-                        image: Some(image),
-                        notes,
-                    }));
-                }
-                Err(e) => notes.push(format!("image not decodable: {e}")),
-            }
+            notes.append(&mut info.notes);
+            return Ok(Step::Done(
+                Box::new(placeholder(item, info, notes, NoPicture::TooLarge)),
+                true,
+            ));
         }
+        let bytes = have_all(&bytes).then_some(bytes);
+        Ok(Step::Decode(Box::new(Decode {
+            at,
+            info,
+            notes,
+            bytes,
+        })))
+    }
+
+    /// Pulls the files of `decodes` that are not in hand yet (one [`PreviewSource::wholes`]
+    /// call) while `threads` threads decode what has arrived; the previews by chunk position.
+    fn decode_all(
+        &mut self,
+        chunk_items: &[&MediaItem],
+        mut decodes: Vec<Decode>,
+        threads: usize,
+    ) -> Result<Vec<(usize, (Preview, bool))>> {
+        let mut unreadable_files: Vec<Option<String>> = vec![None; decodes.len()];
+        let mut results: Vec<Option<Decoded>> = vec![None; decodes.len()];
+        let orientations: Vec<Option<u8>> = decodes.iter().map(|d| d.info.orientation).collect();
+        // Bounded, so files wait on the wire rather than pile up in memory.
+        let (job_tx, job_rx) = std::sync::mpsc::sync_channel::<(usize, Vec<u8>, bool)>(threads * 2);
+        let job_rx = std::sync::Mutex::new(job_rx);
+        let (done_tx, done_rx) = std::sync::mpsc::channel::<(usize, Decoded)>();
+        let pulled = std::thread::scope(|scope| -> Result<()> {
+            for _ in 0..threads {
+                let job_rx = &job_rx;
+                let done_tx = done_tx.clone();
+                let orientations = &orientations;
+                scope.spawn(move || loop {
+                    let job = job_rx.lock().map(|rx| rx.recv());
+                    let Ok(Ok((k, bytes, pulled))) = job else {
+                        return;
+                    };
+                    let decoded = decode_one(&bytes, pulled, orientations[k]);
+                    if done_tx.send((k, decoded)).is_err() {
+                        return;
+                    }
+                });
+            }
+            drop(done_tx);
+            let mut to_pull = Vec::new();
+            for (k, d) in decodes.iter_mut().enumerate() {
+                match d.bytes.take() {
+                    Some(bytes) => {
+                        let _ = job_tx.send((k, bytes, false));
+                    }
+                    None => to_pull.push(k),
+                }
+            }
+            let mut outcome = Ok(());
+            if !to_pull.is_empty() {
+                let wanted: Vec<&MediaItem> = to_pull
+                    .iter()
+                    .map(|&k| chunk_items[decodes[k].at])
+                    .collect();
+                self.stats.source_calls += 1;
+                let stats = &mut *self.stats;
+                let progress = self.progress;
+                let unreadable_files = &mut unreadable_files;
+                outcome = self.source.wholes(&wanted, &mut |n, file| {
+                    let Some(&k) = to_pull.get(n) else {
+                        return Ok(());
+                    };
+                    stats.whole_reads += 1;
+                    match file {
+                        Head::Bytes(mut bytes) => {
+                            // A file that grew since the listing is read as listed.
+                            bytes.truncate(usize::try_from(wanted[n].size).unwrap_or(usize::MAX));
+                            stats.bytes_read += bytes.len() as u64;
+                            stats.whole_bytes += bytes.len() as u64;
+                            progress.event(Event::Bytes(bytes.len() as u64));
+                            job_tx
+                                .send((k, bytes, true))
+                                .map_err(|_| Error::TransferAbandoned { side: "decoder" })?;
+                        }
+                        Head::Unreadable(message) => unreadable_files[k] = Some(message),
+                    }
+                    Ok(())
+                });
+            }
+            drop(job_tx);
+            for (k, decoded) in done_rx {
+                results[k] = Some(decoded);
+            }
+            outcome
+        });
+        pulled?;
+        Ok(decodes
+            .into_iter()
+            .enumerate()
+            .map(|(k, d)| {
+                let item = chunk_items[d.at];
+                (
+                    d.at,
+                    decoded_preview(item, d, unreadable_files[k].take(), results[k].take()),
+                )
+            })
+            .collect())
+    }
+}
+
+/// The preview of a photo sent to be decoded, from what came back: the phone's refusal, or
+/// the decoder's picture or words. With whether to cache it.
+fn decoded_preview(
+    item: &MediaItem,
+    decode: Decode,
+    refused: Option<String>,
+    result: Option<Decoded>,
+) -> (Preview, bool) {
+    let Decode {
+        mut info,
+        mut notes,
+        ..
+    } = decode;
+    if let Some(message) = refused {
         notes.append(&mut info.notes);
-        Ok(Some(placeholder(item, info, notes)))
+        let mut p = unreadable(item, info, &message);
+        p.notes.splice(0..0, notes);
+        return (p, false);
+    }
+    let Some((whole_info, decoded)) = result else {
+        // The source ended without delivering this file.
+        return (
+            unreadable(item, info, "the phone did not send the file"),
+            false,
+        );
+    };
+    // The whole file's EXIF, when it has any, says more than a head did; a PNG or a stripped
+    // file keeps what the head gave.
+    if let Some(whole_info) = whole_info.filter(|w| w.exif || !info.exif) {
+        info = whole_info;
+    }
+    match decoded {
+        Ok(image) => {
+            notes.append(&mut info.notes);
+            (
+                pictured(item, info, notes, ThumbnailKind::Decoded, image),
+                true,
+            )
+        }
+        Err(e) => {
+            notes.push(format!("image not decodable: {e}"));
+            notes.append(&mut info.notes);
+            (placeholder(item, info, notes, NoPicture::Damaged), true)
+        }
+    }
+}
+
+/// A photo the phone would not give: a placeholder that says so (never cached).
+fn unreadable(item: &MediaItem, info: PhotoInfo, message: &str) -> Preview {
+    placeholder(
+        item,
+        info,
+        vec![format!("the file could not be read: {message}")],
+        NoPicture::Unreadable,
+    )
+}
+
+/// Decodes one photo on a decoding thread. A decoder that panics on hostile bytes is a
+/// damaged image, not a crash of the run.
+fn decode_one(bytes: &[u8], pulled: bool, orientation: Option<u8>) -> Decoded {
+    let attempt = std::panic::catch_unwind(|| {
+        let whole_info = pulled.then(|| parse_head(bytes));
+        let orientation = whole_info
+            .as_ref()
+            .filter(|w| w.exif)
+            .map_or(orientation, |w| w.orientation);
+        let picture = make_thumbnail(bytes, orientation).map_err(|e| e.to_string());
+        (whole_info, picture)
+    });
+    match attempt {
+        Ok(decoded) => decoded,
+        Err(_) => (None, Err("the decoder failed on these bytes".to_owned())),
     }
 }
 

@@ -9,7 +9,7 @@ use std::fmt::Write as _;
 use base64::Engine as _;
 use serde::Serialize;
 
-use super::{format_taken, Gps, Preview, ThumbnailKind};
+use super::{format_taken, Gps, NoPicture, Preview, ThumbnailKind};
 use crate::catalog::DateSource;
 use crate::escape::for_terminal;
 
@@ -23,6 +23,9 @@ pub struct PreviewRecord {
     pub taken_source: Option<DateSource>,
     pub orientation: Option<u8>,
     pub thumbnail: ThumbnailKind,
+    /// Why a placeholder has no picture.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub no_picture: Option<NoPicture>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub width: Option<u32>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -48,6 +51,7 @@ pub fn records(previews: &[Preview]) -> Vec<PreviewRecord> {
             taken_source: p.taken.map(|t| t.source),
             orientation: p.info.orientation,
             thumbnail: p.thumbnail,
+            no_picture: p.no_picture,
             width: p.info.width,
             height: p.info.height,
             make: p.info.make.clone(),
@@ -100,6 +104,7 @@ h3{font-size:1em;color:#555}h4{font-size:.9em;color:#777;margin:.8em 0 .3em}\
 background:repeating-linear-gradient(45deg,#eee,#eee 10px,#f6f6f6 10px,#f6f6f6 20px);color:#555}\
 .mark{display:inline-block;padding:0 4px;margin-right:3px;border-radius:3px;background:#444;color:#fff;font-size:11px}\
 .mark.sent{background:#2a7}.mark.private{background:#a27}.mark.placeholder{background:#888}\
+.mark.unreadable{background:#b22}.ph.unreadable{background:#fdecec;color:#900;border:2px dashed #b22}\
 .id{color:#888;font-family:monospace}";
 
 /// A self-contained HTML page: tiles grouped by source, album and day, images inline as
@@ -185,18 +190,19 @@ fn tile(out: &mut String, p: &Preview) {
             );
         }
         _ => {
-            let what = match p.item.kind {
-                crate::catalog::Kind::Photo => "photo: no preview",
-                crate::catalog::Kind::Video => "video",
-                crate::catalog::Kind::Audio => "audio",
-                crate::catalog::Kind::Document => "document",
-                crate::catalog::Kind::Sticker => "sticker",
-                crate::catalog::Kind::Database => "chat database",
-                crate::catalog::Kind::Other => "file",
+            let what = match p.no_picture {
+                Some(why) if why != NoPicture::NotAPhoto => why.describe(),
+                _ => kind_name(p.item.kind),
+            };
+            let class = if cannot_be_read(p) {
+                "ph unreadable"
+            } else {
+                "ph"
             };
             let _ = write!(
                 out,
-                "<div class=\"ph\">{what}<br>{name}<br>{}<br>{}</div>",
+                "<div class=\"{class}\" data-no-picture=\"{}\">{what}<br>{name}<br>{}<br>{}</div>",
+                p.no_picture.map_or("", NoPicture::as_str),
                 human_size(p.item.size),
                 html(&date)
             );
@@ -209,7 +215,9 @@ fn tile(out: &mut String, p: &Preview) {
     if p.item.private {
         out.push_str("<span class=\"mark private\">Private</span>");
     }
-    if p.thumbnail == ThumbnailKind::Placeholder {
+    if cannot_be_read(p) {
+        out.push_str("<span class=\"mark unreadable\">cannot be read</span>");
+    } else if p.thumbnail == ThumbnailKind::Placeholder {
         out.push_str("<span class=\"mark placeholder\">placeholder</span>");
     }
     let _ = write!(
@@ -219,6 +227,9 @@ fn tile(out: &mut String, p: &Preview) {
         html(&date),
         human_size(p.item.size)
     );
+    if let Some(camera) = camera(p) {
+        let _ = write!(out, "<br>{}", html(&camera));
+    }
     if !p.notes.is_empty() {
         let _ = write!(
             out,
@@ -227,4 +238,35 @@ fn tile(out: &mut String, p: &Preview) {
         );
     }
     out.push_str("</figcaption></figure>\n");
+}
+
+/// Whether a tile stands for a photo that cannot be read (damaged, or refused by the phone).
+fn cannot_be_read(p: &Preview) -> bool {
+    matches!(
+        p.no_picture,
+        Some(NoPicture::Damaged | NoPicture::Unreadable)
+    )
+}
+
+/// "Make Model" from EXIF, so a tile without a picture still says which camera took it.
+fn camera(p: &Preview) -> Option<String> {
+    let parts: Vec<&str> = [p.info.make.as_deref(), p.info.model.as_deref()]
+        .into_iter()
+        .flatten()
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .collect();
+    (!parts.is_empty()).then(|| parts.join(" "))
+}
+
+fn kind_name(kind: crate::catalog::Kind) -> &'static str {
+    match kind {
+        crate::catalog::Kind::Photo => "photo: no preview",
+        crate::catalog::Kind::Video => "video",
+        crate::catalog::Kind::Audio => "audio",
+        crate::catalog::Kind::Document => "document",
+        crate::catalog::Kind::Sticker => "sticker",
+        crate::catalog::Kind::Database => "chat database",
+        crate::catalog::Kind::Other => "file",
+    }
 }

@@ -10,7 +10,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use nix::errno::Errno;
 
@@ -110,11 +110,29 @@ impl Session<'_> {
         }
     }
 
+    /// The phone's media storage charges every open (see `crate::link::MediaStorage`); the
+    /// time it held this service is counted in the stats.
+    fn pay_open(&self) {
+        let t0 = Instant::now();
+        self.handset.link.storage().pay_open();
+        self.handset.stats.media_storage(1, 0, t0.elapsed());
+    }
+
+    /// `n` lookups (stat, lstat, listing entries) on the phone's media storage.
+    fn pay_lookups(&self, n: u32) {
+        let t0 = Instant::now();
+        self.handset.link.storage().pay_stat(n);
+        self.handset
+            .stats
+            .media_storage(0, u64::from(n), t0.elapsed());
+    }
+
     fn denied(&self, raw: &[u8]) -> bool {
         self.handset.env.is_denied(&String::from_utf8_lossy(raw))
     }
 
     fn lookup(&self, raw: &[u8], follow: bool) -> Result<Metadata, i32> {
+        self.pay_lookups(1);
         if self.denied(raw) {
             return Err(libc::EACCES);
         }
@@ -154,6 +172,8 @@ impl Session<'_> {
                 // adbd's readdir loop reports `.` and `..` too.
                 let mut names: Vec<Vec<u8>> = vec![b".".to_vec(), b"..".to_vec()];
                 names.extend(entries.flatten().map(|e| e.file_name().as_bytes().to_vec()));
+                // adbd lstat()s every entry, each a lookup on the phone's media storage.
+                self.pay_lookups(u32::try_from(names.len()).unwrap_or(u32::MAX));
                 for name in names {
                     let md = fs::symlink_metadata(dir.join(OsStr::from_bytes(&name)))
                         .map_err(|e| os_errno(&e));
@@ -183,6 +203,7 @@ impl Session<'_> {
         if self.denied(raw) {
             return self.fail(&format!("open failed: {}", describe(libc::EACCES)));
         }
+        self.pay_open();
         let mut file = match File::open(OsStr::from_bytes(raw)) {
             Ok(f) => f,
             Err(e) => return self.fail(&format!("open failed: {}", describe(os_errno(&e)))),
@@ -220,6 +241,7 @@ impl Session<'_> {
         if mode & S_IFMT == S_IFLNK {
             return self.send_symlink(&path);
         }
+        self.pay_open();
         let file = OpenOptions::new()
             .write(true)
             .create(true)
