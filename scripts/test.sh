@@ -48,3 +48,16 @@ cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
 cargo build --workspace --locked --bins
 cargo test --workspace --locked "$@"
+
+# The fuzz harnesses (fuzz/) must keep building and running: every target for 3 s. They need
+# the nightly toolchain; cargo-fuzz is installed when missing. Without nightly the step is
+# skipped, saying so. PHONEVAULT_SKIP_FUZZ=1 skips it on purpose (the build is the slow part:
+# see fuzz/README.md for the figures).
+if [ -n "${PHONEVAULT_SKIP_FUZZ:-}" ]; then
+    echo "test.sh: fuzz step skipped (PHONEVAULT_SKIP_FUZZ is set)" >&2
+elif ! cargo +nightly --version >/dev/null 2>&1; then
+    echo "test.sh: fuzz step skipped: no nightly toolchain (rustup toolchain install nightly)" >&2
+else
+    cargo fuzz --version >/dev/null 2>&1 || cargo install cargo-fuzz --locked
+    bash scripts/fuzz.sh 3
+fi

@@ -13,7 +13,7 @@ use phonevault::archive::{ArchiveReader, Password};
 use phonevault::progress::NoProgress;
 use phonevault::Error;
 
-/// The password of the encrypted seed archive (fuzz/seeds/archive/README.md).
+/// The password of the encrypted seed archive `fuzz/seeds/archive/aes256.zip` (fuzz/README.md).
 const SEED_PASSWORD: &str = "fuzz-password";
 
 /// One scratch folder per fuzzing process: the archive file and the extraction folder.

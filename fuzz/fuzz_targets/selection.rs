@@ -20,7 +20,13 @@ fuzz_target!(|data: &[u8]| {
     let until = parse_date("--until", next()).ok();
     let min_size = parse_size("--min-size", next()).ok();
     let max_size = parse_size("--max-size", next()).ok();
-    let glob = |g: &str| if g.is_empty() { Vec::new() } else { vec![g.to_string()] };
+    let glob = |g: &str| {
+        if g.is_empty() {
+            Vec::new()
+        } else {
+            vec![g.to_string()]
+        }
+    };
     let (albums, include, exclude) = (glob(next()), glob(next()), glob(next()));
     let name = next();
     let taken = from_name(name);
