@@ -59,5 +59,5 @@ elif ! cargo +nightly --version >/dev/null 2>&1; then
     echo "test.sh: fuzz step skipped: no nightly toolchain (rustup toolchain install nightly)" >&2
 else
     cargo fuzz --version >/dev/null 2>&1 || cargo install cargo-fuzz --locked
-    bash scripts/fuzz.sh 3
+    bash scripts/fuzz.sh --quick 3
 fi
