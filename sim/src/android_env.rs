@@ -99,6 +99,7 @@ impl AndroidEnv {
         preflight()?;
         let host = HostParts::gather(&options)?;
 
+        let in_user_namespace = !nix::unistd::geteuid().is_root();
         enter_namespaces()?;
         mount(
             None::<&str>,
@@ -128,7 +129,18 @@ impl AndroidEnv {
             // that nothing covers any more.
             let _ = nix::unistd::unlinkat(&parent, name, nix::unistd::UnlinkatFlags::RemoveDir);
         }
-        entered?;
+        if in_user_namespace {
+            // Ubuntu's AppArmor lets the user namespace be made but takes its capabilities
+            // away, so the first mount fails instead of unshare.
+            entered.context(
+                "building the handset's root inside an unprivileged user namespace failed; \
+                 where user namespaces are allowed but lose their capabilities (Ubuntu 23.10+: \
+                 kernel.apparmor_restrict_unprivileged_userns=1), set that to 0 as root, or \
+                 run phonevault-sim as root",
+            )?;
+        } else {
+            entered?;
+        }
         if !deny.is_empty() {
             deny::drop_dac_capabilities()?;
         }
