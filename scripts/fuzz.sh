@@ -63,6 +63,11 @@ start=$(date +%s)
 echo "fuzz.sh: built the fuzz targets in $(($(date +%s) - start)) s" >&2
 
 mkdir -p fuzz/target/logs
+# The archive target writes each input to a file: keep those off the disk where /dev/shm
+# exists, and remove them at the end.
+scratch=$(mktemp -d "$([ -d /dev/shm ] && echo /dev/shm || echo "${TMPDIR:-/tmp}")/phonevault-fuzz.XXXXXX")
+trap 'rm -rf "$scratch"' EXIT
+export TMPDIR="$scratch"
 failed=()
 printf '%-14s %12s %10s %8s\n' target executions exec/s corpus
 for target in "${targets[@]}"; do

@@ -16,22 +16,18 @@ use phonevault::Error;
 /// The password of the encrypted seed archive `fuzz/seeds/archive/aes256.zip` (fuzz/README.md).
 const SEED_PASSWORD: &str = "fuzz-password";
 
-/// One scratch folder per fuzzing process: the archive file and the extraction folder.
+/// One scratch folder per fuzzing process: the archive file and the extraction folder. It is
+/// made in `TMPDIR`, which `scripts/fuzz.sh` points at a folder it removes afterwards
+/// (libFuzzer ends the process without running destructors, so the folder outlives it).
 fn scratch() -> &'static Path {
-    static DIR: OnceLock<tempfile::TempDir> = OnceLock::new();
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
     DIR.get_or_init(|| {
-        // /dev/shm keeps the many small writes off the disk where it exists.
-        let shm = Path::new("/dev/shm");
-        let mut builder = tempfile::Builder::new();
-        builder.prefix("phonevault-fuzz-archive-");
-        if shm.is_dir() {
-            builder.tempdir_in(shm)
-        } else {
-            builder.tempdir()
-        }
-        .expect("a scratch folder")
+        tempfile::Builder::new()
+            .prefix("phonevault-fuzz-archive-")
+            .tempdir()
+            .expect("a scratch folder")
+            .keep()
     })
-    .path()
 }
 
 fn files_below(dir: &Path, out: &mut Vec<PathBuf>) {
