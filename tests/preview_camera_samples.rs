@@ -5,6 +5,7 @@
 mod preview_common;
 
 use std::fmt::Write as _;
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use chrono::NaiveDateTime;
@@ -13,11 +14,13 @@ use phonevault::preview::{
     build_previews, parse_head, Preview, PreviewCache, PreviewOptions, ThumbnailKind, HEAD_BYTES,
 };
 use phonevault::progress::NoProgress;
-use preview_common::{item, samples_dir, temp_cache_dir, MemSource};
+use preview_common::{fixture_samples_dir, item, sample_dirs, temp_cache_dir, MemSource};
 
-/// One row of `expected-exiftool.tsv`.
+/// One row of an `expected-exiftool.tsv`.
 struct Expected {
     file: String,
+    /// Where the photo is: the fixtures subset or the full shared set.
+    path: PathBuf,
     date: Option<NaiveDateTime>,
     orientation: Option<u8>,
     /// Size of the embedded EXIF thumbnail; `None` when there is none.
@@ -26,19 +29,23 @@ struct Expected {
     size: Option<(u32, u32)>,
 }
 
+/// The rows of the fixtures subset, then those of the full set (when present) that the
+/// subset does not already hold under the same name (same bytes: read once).
 fn expected() -> Vec<Expected> {
-    let dir = samples_dir();
-    let text = std::fs::read_to_string(dir.join("expected-exiftool.tsv")).unwrap();
-    let rows: Vec<Expected> = text
-        .lines()
-        .skip(1)
-        .filter(|l| !l.trim().is_empty())
-        .map(|line| {
+    let mut rows: Vec<Expected> = Vec::new();
+    for (n, dir) in sample_dirs().into_iter().enumerate() {
+        let text = std::fs::read_to_string(dir.join("expected-exiftool.tsv")).unwrap();
+        let before = rows.len();
+        for line in text.lines().skip(1).filter(|l| !l.trim().is_empty()) {
             let f: Vec<&str> = line.split('\t').collect();
-            assert_eq!(f.len(), 6, "bad TSV line {line:?}");
+            assert_eq!(f.len(), 6, "bad TSV line {line:?} in {}", dir.display());
+            if rows.iter().any(|r| r.file == f[0]) {
+                continue;
+            }
             let dash = |s: &str| (s != "-").then(|| s.to_owned());
-            Expected {
+            rows.push(Expected {
                 file: f[0].to_owned(),
+                path: dir.join(f[0]),
                 date: dash(f[2]).map(|d| {
                     NaiveDateTime::parse_from_str(&d, "%Y:%m:%d %H:%M:%S")
                         .unwrap_or_else(|e| panic!("TSV date {d:?}: {e}"))
@@ -51,14 +58,18 @@ fn expected() -> Vec<Expected> {
                     let (w, h) = s.split_once('x').unwrap();
                     (w.parse().unwrap(), h.parse().unwrap())
                 }),
-            }
-        })
-        .collect();
-    assert!(
-        rows.len() >= 20,
-        "expected-exiftool.tsv has only {} rows",
-        rows.len()
-    );
+            });
+        }
+        // The subset keeps every case (makers, orientations, phones, HEIC, damaged EXIF).
+        if n == 0 {
+            assert!(
+                rows.len() >= 15,
+                "the fixtures' expected-exiftool.tsv has only {} rows",
+                rows.len()
+            );
+        }
+        println!("{} samples from {}", rows.len() - before, dir.display());
+    }
     rows
 }
 
@@ -70,11 +81,10 @@ fn is_heif(name: &str) -> bool {
 
 #[test]
 fn head_parser_agrees_with_exiftool_on_every_sample() {
-    let dir = samples_dir();
     let mut wrong = Vec::new();
     let mut report = String::new();
     for row in expected() {
-        let bytes = std::fs::read(dir.join(&row.file)).unwrap();
+        let bytes = std::fs::read(&row.path).unwrap();
         let head = &bytes[..bytes.len().min(HEAD_BYTES)];
         let mut info = parse_head(head);
         let mut parsed = head;
@@ -139,13 +149,12 @@ fn head_parser_agrees_with_exiftool_on_every_sample() {
 /// there is one, the decoded photo (upright) when there is not, a placeholder for HEIF.
 #[test]
 fn pipeline_previews_every_sample() {
-    let dir = samples_dir();
     let rows = expected();
     let mut source = MemSource::default();
     let mut items = Vec::new();
     let mut total = 0u64;
     for row in &rows {
-        let bytes = std::fs::read(dir.join(&row.file)).unwrap();
+        let bytes = std::fs::read(&row.path).unwrap();
         let path = format!("/sdcard/DCIM/Camera/{}", row.file);
         total += bytes.len() as u64;
         items.push(item(&path, bytes.len() as u64, Kind::Photo));
@@ -252,16 +261,18 @@ fn check_preview(row: &Expected, p: &Preview, broken: &[&str], wrong: &mut Vec<S
 /// further (up to `exif_max`) and still finds the date and orientation.
 #[test]
 fn heif_exif_past_the_head_is_read_further() {
-    let dir = samples_dir();
-    let name = "heic-mobile-iphone_13_pro_max.HEIC";
-    let bytes = std::fs::read(dir.join(name)).unwrap();
+    // The subset keeps the first 64 KiB of this phone's HEIC: its meta box and EXIF item.
+    let name = "heic-mobile-iphone_13_pro_max-first64k.HEIC";
+    let bytes = std::fs::read(fixture_samples_dir().join(name)).unwrap();
     let path = format!("/sdcard/DCIM/Camera/{name}");
     let items = vec![item(&path, bytes.len() as u64, Kind::Photo)];
     let total = bytes.len() as u64;
     let mut source = MemSource::default();
     source.add(&path, bytes);
+    // The EXIF item starts near 25 KiB; a 48 KiB limit holds it and stays short of the file.
     let options = PreviewOptions {
         head_bytes: 1024,
+        exif_max: 48 * 1024,
         ..PreviewOptions::default()
     };
     let head_info = parse_head(&source.files[&path][..1024]);
@@ -282,13 +293,16 @@ fn heif_exif_past_the_head_is_read_further() {
     );
     assert_eq!(p.info.orientation, Some(6));
     assert_eq!(run.stats.whole_reads, 1);
-    assert!(run.stats.bytes_read <= 1024 + options.exif_max && run.stats.bytes_read < total);
+    assert!(
+        run.stats.bytes_read <= 1024 + options.exif_max && run.stats.bytes_read < total,
+        "read {} of {total} bytes",
+        run.stats.bytes_read
+    );
 }
 
 /// Every sample cut at many lengths and with bytes flipped: no panic, and every parse fast.
 #[test]
 fn truncations_and_flips_never_panic_and_stay_fast() {
-    let dir = samples_dir();
     let started = Instant::now();
     let mut slowest = Duration::ZERO;
     let mut parses = 0u32;
@@ -319,7 +333,7 @@ fn truncations_and_flips_never_panic_and_stay_fast() {
         }
     };
     for row in expected() {
-        let bytes = std::fs::read(dir.join(&row.file)).unwrap();
+        let bytes = std::fs::read(&row.path).unwrap();
         let head = &bytes[..bytes.len().min(HEAD_BYTES)];
         let mut cuts: Vec<usize> = (0..64.min(head.len())).collect();
         cuts.extend((64..head.len()).step_by(head.len() / 150 + 1));

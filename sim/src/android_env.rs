@@ -6,6 +6,10 @@
 //! `/data/local/tmp`; then it chroots the whole simulator process into it. After `enter`,
 //! device paths are real paths in this process, so the sync service opens them as they are.
 //!
+//! Run by a user other than root, the process first enters an unprivileged user namespace in
+//! which it is root (mapped to the caller's own uid and gid outside), so no privilege on the
+//! host is needed where the system allows such namespaces.
+//!
 //! The root is a tmpfs in a private mount namespace: nothing of it is visible on the host and
 //! it all vanishes when the process exits. With a capacity the storage is a tmpfs of that size
 //! seeded with a copy of the storage folder, so changes made then are NOT written back to the
@@ -75,25 +79,28 @@ const STORAGE_ROOT: &str = "/storage/emulated/0";
 impl AndroidEnv {
     /// Enters the handset's world: private mount namespace, fresh tmpfs root, chroot.
     ///
-    /// Must run as root before the process starts any thread: the namespace, root directory
-    /// and capabilities change only for the calling thread, and threads started afterwards
-    /// inherit them. With deny globs, root loses CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH and
-    /// CAP_FOWNER for the rest of the process's life.
+    /// As root the mount namespace is made directly. As any other user the process first
+    /// enters a new user namespace where it is root (uid and gid 0 inside map to the
+    /// caller's own ids outside, so files it creates on the storage belong to the caller),
+    /// which allows the same mounts and chroot without privileges on the host.
+    ///
+    /// Must run before the process starts any thread: the namespaces, root directory and
+    /// capabilities change only for the calling thread, and threads started afterwards
+    /// inherit them. With deny globs, the handset's root loses CAP_DAC_OVERRIDE,
+    /// CAP_DAC_READ_SEARCH and CAP_FOWNER for the rest of the process's life (also inside a
+    /// user namespace, where those capabilities are what lets it bypass permission bits).
     ///
     /// # Errors
-    /// Not root, threads already running, namespaces or mounts refused by the kernel,
-    /// mksh or toybox missing on the host, the storage folder missing, or its content larger
-    /// than the capacity.
+    /// Threads already running, namespaces or mounts refused by the kernel (for a user
+    /// other than root: unprivileged user namespaces disabled), mksh or toybox missing on the
+    /// host, the storage folder missing, or its content larger than the capacity.
     pub fn enter(options: EnvOptions) -> anyhow::Result<AndroidEnv> {
         let deny = deny::DenyList::new(&options.deny)?;
         preflight()?;
         let host = HostParts::gather(&options)?;
 
-        nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNS).context(
-            "unshare(CLONE_NEWNS) failed: the simulated handset needs a new mount namespace, \
-             which takes root with CAP_SYS_ADMIN (in a container: --privileged or \
-             --cap-add SYS_ADMIN with no seccomp/AppArmor block on unshare and mount)",
-        )?;
+        let in_user_namespace = !nix::unistd::geteuid().is_root();
+        enter_namespaces()?;
         mount(
             None::<&str>,
             "/",
@@ -122,7 +129,18 @@ impl AndroidEnv {
             // that nothing covers any more.
             let _ = nix::unistd::unlinkat(&parent, name, nix::unistd::UnlinkatFlags::RemoveDir);
         }
-        entered?;
+        if in_user_namespace {
+            // Ubuntu's AppArmor lets the user namespace be made but takes its capabilities
+            // away, so the first mount fails instead of unshare.
+            entered.context(
+                "building the handset's root inside an unprivileged user namespace failed; \
+                 where user namespaces are allowed but lose their capabilities (Ubuntu 23.10+: \
+                 kernel.apparmor_restrict_unprivileged_userns=1), set that to 0 as root, or \
+                 run phonevault-sim as root",
+            )?;
+        } else {
+            entered?;
+        }
         if !deny.is_empty() {
             deny::drop_dac_capabilities()?;
         }
@@ -199,12 +217,6 @@ fn shell_environment() -> Vec<(String, String)> {
 }
 
 fn preflight() -> anyhow::Result<()> {
-    if !nix::unistd::geteuid().is_root() {
-        bail!(
-            "the simulated handset must run as root (it builds a private mount namespace and \
-             chroots into it); run phonevault-sim as root or under sudo"
-        );
-    }
     let status = fs::read_to_string("/proc/self/status")
         .context("reading /proc/self/status: the simulated handset needs /proc mounted")?;
     let threads = status
@@ -220,6 +232,63 @@ fn preflight() -> anyhow::Result<()> {
         );
     }
     Ok(())
+}
+
+/// Makes the private mount namespace: directly as root, else inside a new user namespace
+/// where this process is root.
+fn enter_namespaces() -> anyhow::Result<()> {
+    use nix::sched::{unshare, CloneFlags};
+    if nix::unistd::geteuid().is_root() {
+        return unshare(CloneFlags::CLONE_NEWNS).context(
+            "unshare(CLONE_NEWNS) failed: the simulated handset needs a new mount namespace, \
+             which takes root with CAP_SYS_ADMIN (in a container: --privileged or \
+             --cap-add SYS_ADMIN with no seccomp/AppArmor block on unshare and mount)",
+        );
+    }
+    let uid = nix::unistd::geteuid();
+    let gid = nix::unistd::getegid();
+    unshare(CloneFlags::CLONE_NEWUSER | CloneFlags::CLONE_NEWNS).map_err(|errno| {
+        anyhow::anyhow!(
+            "unshare(CLONE_NEWUSER | CLONE_NEWNS) failed ({errno}): not running as root, the \
+             simulated handset needs an unprivileged user namespace, which this system \
+             forbids{}. Enable them (as root: `sysctl kernel.unprivileged_userns_clone=1`, \
+             `sysctl user.max_user_namespaces=15000`, or on Ubuntu \
+             `sysctl kernel.apparmor_restrict_unprivileged_userns=0`), or run phonevault-sim \
+             as root",
+            userns_blocker(errno)
+                .map(|b| format!(" ({b})"))
+                .unwrap_or_default()
+        )
+    })?;
+    // Only the caller's own ids can be mapped without privileges, and the gid map needs
+    // setgroups disabled first (user_namespaces(7)).
+    let write = |file: &str, text: String| {
+        fs::write(format!("/proc/self/{file}"), &text).with_context(|| {
+            format!("writing {text:?} to /proc/self/{file} for the user namespace")
+        })
+    };
+    write("setgroups", "deny".to_string())?;
+    write("uid_map", format!("0 {uid} 1\n"))?;
+    write("gid_map", format!("0 {gid} 1\n"))?;
+    Ok(())
+}
+
+/// Which system setting forbids unprivileged user namespaces, when one visibly does.
+fn userns_blocker(errno: nix::errno::Errno) -> Option<String> {
+    let read = |path: &str| fs::read_to_string(path).ok().map(|s| s.trim().to_string());
+    if read("/proc/sys/kernel/unprivileged_userns_clone").as_deref() == Some("0") {
+        return Some("kernel.unprivileged_userns_clone is 0".into());
+    }
+    if read("/proc/sys/user/max_user_namespaces").as_deref() == Some("0") {
+        return Some("user.max_user_namespaces is 0".into());
+    }
+    if read("/proc/sys/kernel/apparmor_restrict_unprivileged_userns").as_deref() == Some("1") {
+        return Some("kernel.apparmor_restrict_unprivileged_userns is 1".into());
+    }
+    // The kernel answers ENOSPC when a user.max_user_namespaces limit, here or in an
+    // enclosing namespace, is reached.
+    (errno == nix::errno::Errno::ENOSPC)
+        .then(|| "the user.max_user_namespaces limit is reached".to_string())
 }
 
 /// What is taken from the host before leaving it.

@@ -71,9 +71,18 @@ pub struct Manifest {
 }
 
 impl Manifest {
-    /// Total bytes of the items' data.
+    /// Total bytes of the items' data. Saturates: a manifest from a stranger may claim sizes
+    /// that add up past `u64::MAX` (`ArchiveReader::open` refuses such a manifest).
     pub fn total_size(&self) -> u64 {
-        self.items.iter().map(|r| r.item.size).sum()
+        self.checked_total_size().unwrap_or(u64::MAX)
+    }
+
+    /// Total bytes of the items' data; `None` when the claimed sizes overflow a `u64`, which
+    /// no real backup can hold.
+    pub fn checked_total_size(&self) -> Option<u64> {
+        self.items
+            .iter()
+            .try_fold(0u64, |sum, r| sum.checked_add(r.item.size))
     }
 
     /// The record whose entry is `entry`.

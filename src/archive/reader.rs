@@ -126,6 +126,17 @@ impl ArchiveReader {
                 ),
             });
         }
+        // Every total taken later (show, verify, extract, restore plans) adds these up.
+        if manifest.checked_total_size().is_none() {
+            return Err(Error::Archive {
+                path: path.to_path_buf(),
+                detail: format!(
+                    "{MANIFEST_ENTRY} is not a valid manifest: its item sizes add up to more than \
+                     {} bytes",
+                    u64::MAX
+                ),
+            });
+        }
         Ok(ArchiveReader {
             path: path.to_path_buf(),
             zip,

@@ -86,27 +86,56 @@ fn fxhash(s: &str) -> u32 {
     })
 }
 
-/// The shared camera samples (`../shared/camera-samples` from the workspace root; a git
-/// worktree elsewhere names the folder with `PHONEVAULT_CAMERA_SAMPLES`), or a panic that
-/// says what is missing.
-pub fn samples_dir() -> PathBuf {
-    let dir = std::env::var_os("PHONEVAULT_CAMERA_SAMPLES").map_or_else(
-        || {
-            PathBuf::from(concat!(
-                env!("CARGO_MANIFEST_DIR"),
-                "/../shared/camera-samples"
-            ))
-        },
-        PathBuf::from,
-    );
+/// The small subset of the camera samples kept in the repository (`fixtures/camera-samples`,
+/// explained in `fixtures/README.md`), so a plain clone runs the real-photo tests.
+pub fn fixture_samples_dir() -> PathBuf {
+    PathBuf::from(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/fixtures/camera-samples"
+    ))
+}
+
+/// The full set of camera samples when it is on this machine: `PHONEVAULT_CAMERA_SAMPLES`
+/// (which must then hold them), else `../shared/camera-samples` next to the workspace.
+/// `None` when there is none; the tests then run on the fixtures alone.
+pub fn full_samples_dir() -> Option<PathBuf> {
+    if let Some(dir) = std::env::var_os("PHONEVAULT_CAMERA_SAMPLES") {
+        let dir = PathBuf::from(dir);
+        assert!(
+            dir.join("expected-exiftool.tsv").is_file(),
+            "PHONEVAULT_CAMERA_SAMPLES={} holds no expected-exiftool.tsv",
+            dir.display()
+        );
+        return Some(dir);
+    }
+    let shared = PathBuf::from(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../shared/camera-samples"
+    ));
+    if shared.join("expected-exiftool.tsv").is_file() {
+        Some(shared)
+    } else {
+        println!(
+            "no full camera-sample set at {} (nor PHONEVAULT_CAMERA_SAMPLES): testing the \
+             subset in fixtures/camera-samples only",
+            shared.display()
+        );
+        None
+    }
+}
+
+/// Where the real-photo tests read samples: the fixtures always, then the full set when
+/// present. Each folder holds `expected-exiftool.tsv`.
+pub fn sample_dirs() -> Vec<PathBuf> {
+    let fixtures = fixture_samples_dir();
     assert!(
-        dir.join("expected-exiftool.tsv").is_file(),
-        "camera samples missing: no expected-exiftool.tsv in {} (real photos live in the shared \
-         folder next to the workspace, never in the repo; set PHONEVAULT_CAMERA_SAMPLES to \
-         their folder when the workspace is elsewhere)",
-        dir.display()
+        fixtures.join("expected-exiftool.tsv").is_file(),
+        "the repository's camera-sample subset is missing: no expected-exiftool.tsv in {}",
+        fixtures.display()
     );
-    dir
+    let mut dirs = vec![fixtures];
+    dirs.extend(full_samples_dir());
+    dirs
 }
 
 /// A fresh temporary folder for a preview cache.
