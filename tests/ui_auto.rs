@@ -794,3 +794,103 @@ fn page_shows_the_run(browser: &Browser, last_line: &str, archive: &Path, items:
     );
     browser.screenshot("auto-02-history");
 }
+
+/// A backup from the page is refused, saying why, while the watcher backs the same phone
+/// up; once that ends the page's backup starts.
+#[test]
+fn a_backup_from_the_page_waits_for_the_automatic_one_of_the_same_phone() {
+    let env = TestEnv::new();
+    let config = env.path().join("auto.toml");
+    let to = env.path().join("auto-backups");
+    // Enough bytes over a USB 2 link that the automatic backup runs for a few seconds.
+    let spec = || HandsetSpec::android14().serial("AUTOUI002").link("usb2");
+    let mut phone = env.start_handset(spec().populate(Populate {
+        photos: 14,
+        photo_size: Some("4M-5M"),
+        videos: 0,
+        whatsapp: 0,
+        huge: false,
+        seed: 9,
+    }));
+    let serial = phone.serial();
+    let ui = Ui::start_with(
+        &env,
+        &["--config", config.to_str().expect("a UTF-8 path")],
+        &[],
+    );
+    ui.wait_for_phone(&serial);
+    let enable = json!({"enabled": true, "folder": to.display().to_string()}).to_string();
+    let saved = http(
+        ui.port,
+        "POST",
+        &format!("/api/phones/{serial}/auto"),
+        &[
+            ("Authorization", &ui.bearer()),
+            ("Content-Type", "application/json"),
+        ],
+        Some(enable.as_bytes()),
+    );
+    assert_eq!(saved.status, 200, "{}", saved.text());
+    let ids: Vec<Value> = ui.get(&format!("/api/phones/{serial}/media")).json()["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .map(|i| i["id"].clone())
+        .collect();
+
+    let storage = phone.storage().to_path_buf();
+    phone.restart(spec().storage(&storage));
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while ui.get("/api/auto").json()["running"]
+        .as_array()
+        .is_none_or(Vec::is_empty)
+    {
+        assert!(Instant::now() < deadline, "no automatic backup started");
+        thread::sleep(Duration::from_millis(50));
+    }
+    ui.wait_for_phone(&serial);
+    let by_hand =
+        json!({"ids": ids, "folder": env.path().join("by-hand").display().to_string()}).to_string();
+    let post_backup = || {
+        http(
+            ui.port,
+            "POST",
+            &format!("/api/phones/{serial}/backup"),
+            &[
+                ("Authorization", &ui.bearer()),
+                ("Content-Type", "application/json"),
+            ],
+            Some(by_hand.as_bytes()),
+        )
+    };
+    let refused = post_backup();
+    let still_running = !ui.get("/api/auto").json()["running"]
+        .as_array()
+        .is_none_or(Vec::is_empty);
+    assert!(
+        still_running,
+        "the automatic backup ended too soon for this check"
+    );
+    assert_eq!(refused.status, 409, "{}", refused.text());
+    assert_eq!(refused.json()["error"]["kind"], "busy");
+    let message = refused.json()["error"]["message"].to_string();
+    assert!(message.contains("automatic backup"), "{message}");
+
+    // Once it has ended, the page's backup goes ahead.
+    let deadline = Instant::now() + Duration::from_secs(90);
+    while ui.get("/api/history").json()["runs"]
+        .as_array()
+        .is_none_or(Vec::is_empty)
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the automatic backup never ended"
+        );
+        thread::sleep(Duration::from_millis(100));
+    }
+    let run = &ui.get("/api/history").json()["runs"][0];
+    assert_eq!(run["result"], "complete", "{run}");
+    assert_eq!(run["items"].as_u64(), Some(ids.len() as u64), "{run}");
+    let started = post_backup();
+    assert_eq!(started.status, 202, "{}", started.text());
+}

@@ -461,6 +461,10 @@ async fn backup(
     jobs::check_ids(&request.ids).map_err(ApiError::refused)?;
     let password = jobs::check_password(&request).map_err(ApiError::refused)?;
     let handset = handset(&app, &serial)?;
+    // Not beside an automatic backup of the same phone (said before listing it); held from
+    // here, so the watcher waits for this one.
+    let claim = auto::claim_by_hand(&app, &handset)
+        .map_err(|why| ApiError::new(StatusCode::CONFLICT, "busy", why))?;
     let folder = folder_for(&handset, request.folder.as_deref())?;
     let catalog = catalog(&app, &serial, false).await?;
     if let Some(unknown) = request
@@ -487,9 +491,6 @@ async fn backup(
         };
         return Err(ApiError::new(StatusCode::CONFLICT, "busy", why));
     }
-    // Not beside an automatic backup of the same phone; the watcher waits for this one.
-    let claim = auto::claim_by_hand(&app, &handset)
-        .map_err(|why| ApiError::new(StatusCode::CONFLICT, "busy", why))?;
     let id = app
         .next_job
         .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
