@@ -819,18 +819,7 @@ fn a_backup_from_the_page_waits_for_the_automatic_one_of_the_same_phone() {
         &[],
     );
     ui.wait_for_phone(&serial);
-    let enable = json!({"enabled": true, "folder": to.display().to_string()}).to_string();
-    let saved = http(
-        ui.port,
-        "POST",
-        &format!("/api/phones/{serial}/auto"),
-        &[
-            ("Authorization", &ui.bearer()),
-            ("Content-Type", "application/json"),
-        ],
-        Some(enable.as_bytes()),
-    );
-    assert_eq!(saved.status, 200, "{}", saved.text());
+    enable_encrypted(&env, &ui, &serial, &config, &to);
     let ids: Vec<Value> = ui.get(&format!("/api/phones/{serial}/media")).json()["items"]
         .as_array()
         .expect("items")
@@ -893,4 +882,58 @@ fn a_backup_from_the_page_waits_for_the_automatic_one_of_the_same_phone() {
     assert_eq!(run["items"].as_u64(), Some(ids.len() as u64), "{run}");
     let started = post_backup();
     assert_eq!(started.status, 202, "{}", started.text());
+    // The automatic archive is encrypted with the file's password, and 7-Zip opens it.
+    let archive = run["archive"].as_str().expect("an archive");
+    assert!(
+        opens_in_7zip(archive, PASSWORD),
+        "7-Zip cannot open {archive}"
+    );
+    assert!(
+        !opens_in_7zip(archive, "wrong"),
+        "{archive} is not encrypted"
+    );
+}
+
+const PASSWORD: &str = "tr0ub4dor&3";
+
+/// Enables `serial` through the API, encrypted with [`PASSWORD`] from a password file; the
+/// config then names the file and does not hold the password.
+fn enable_encrypted(env: &TestEnv, ui: &Ui, serial: &str, config: &Path, to: &Path) {
+    // Encrypted, with the password in a file the setting names.
+    let password_file = env.path().join("password.txt");
+    fs::write(&password_file, format!("{PASSWORD}\n")).expect("a password file");
+    let enable = json!({
+        "enabled": true,
+        "folder": to.display().to_string(),
+        "encrypt": true,
+        "password_file": password_file.display().to_string(),
+    })
+    .to_string();
+    let saved = http(
+        ui.port,
+        "POST",
+        &format!("/api/phones/{serial}/auto"),
+        &[
+            ("Authorization", &ui.bearer()),
+            ("Content-Type", "application/json"),
+        ],
+        Some(enable.as_bytes()),
+    );
+    assert_eq!(saved.status, 200, "{}", saved.text());
+    let written = fs::read_to_string(config).expect("the config file");
+    assert!(
+        written.contains(&format!("password_file = \"{}\"", password_file.display())),
+        "{written}"
+    );
+    assert!(!written.contains(PASSWORD), "the password is in the config");
+}
+
+/// Whether `7zz t` accepts `archive` with `password`.
+fn opens_in_7zip(archive: &str, password: &str) -> bool {
+    Command::new("7zz")
+        .args(["t", &format!("-p{password}"), archive])
+        .output()
+        .expect("7zz (Debian package 7zip)")
+        .status
+        .success()
 }

@@ -193,24 +193,28 @@ fn fold_event(view: &channel::Sender<AutoView>, event: WatchEvent) {
 
 /// Marks a phone as backed up by hand for a backup started from the page.
 ///
+/// `None` when another backup by hand already holds its hardware serial: the page's own job
+/// registry decides about two backups of one adb serial, and two transports with one
+/// hardware serial (rare; simulated handsets share theirs) are let run, the folder lock
+/// keeping them apart; the watcher waits for the first.
+///
 /// # Errors
-/// Why it cannot start now, for a `409 busy`.
-pub fn claim_by_hand(app: &App, handset: &Handset) -> Result<BusyClaim, String> {
+/// Why it cannot start now, for a `409 busy`: an automatic backup of the phone runs.
+pub fn claim_by_hand(app: &App, handset: &Handset) -> Result<Option<BusyClaim>, String> {
     let serial = &handset.identity().serial;
-    app.auto.busy.claim(serial, BusyBy::ByHand).map_err(|by| {
-        match by {
-            BusyBy::Automatic => {
-                "an automatic backup of this phone is running (it started when the phone was \
-                 plugged in); wait for it to end, then back up what is left"
-            }
-            BusyBy::ByHand => "a backup of this phone is already running",
-        }
-        .to_owned()
-    })
+    match app.auto.busy.claim(serial, BusyBy::ByHand) {
+        Ok(claim) => Ok(Some(claim)),
+        Err(BusyBy::ByHand) => Ok(None),
+        Err(BusyBy::Automatic) => Err("an automatic backup of this phone is running (it \
+                                       started when the phone was plugged in); wait for it to \
+                                       end, then back up what is left"
+            .to_owned()),
+    }
 }
 
 /// Keeps `claim` until `job` ends, so the watcher waits for it.
-pub fn release_when_done(job: Arc<Job>, claim: BusyClaim) {
+pub fn release_when_done(job: Arc<Job>, claim: Option<BusyClaim>) {
+    let Some(claim) = claim else { return };
     let mut changed = job.shared.changed.subscribe();
     tokio::spawn(async move {
         while job.is_running() {
