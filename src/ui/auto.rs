@@ -80,6 +80,24 @@ impl AutoState {
     }
 }
 
+/// Takes the newest runs from a history just read, so "last backed up" also counts runs
+/// another program wrote (a `phonevault watch` service beside the page).
+fn refresh_last(auto: &AutoState, history: &history::History) {
+    let last: BTreeMap<String, RunRecord> = history
+        .last_by_phone()
+        .into_iter()
+        .map(|(serial, run)| (serial.to_owned(), run.clone()))
+        .collect();
+    auto.view.send_if_modified(|v| {
+        if v.last == last {
+            return false;
+        }
+        v.last = last;
+        v.version += 1;
+        true
+    });
+}
+
 /// The newest run of each phone in the history file (empty when it cannot be read).
 fn last_runs(history_path: &std::path::Path) -> BTreeMap<String, RunRecord> {
     history::read(history_path)
@@ -360,6 +378,13 @@ pub async fn get_phone(
     UrlPath(adb_serial): UrlPath<String>,
 ) -> Result<Json<PhoneAuto>, AutoError> {
     let handset = handset(&app, &adb_serial)?;
+    let app_for_read = Arc::clone(&app);
+    let _ = tokio::task::spawn_blocking(move || {
+        if let Ok(read) = history::read(&app_for_read.auto.history_path) {
+            refresh_last(&app_for_read.auto, &read);
+        }
+    })
+    .await;
     Ok(Json(phone_auto(&app, &handset)?))
 }
 
@@ -531,15 +556,19 @@ pub async fn get_history(
     State(app): State<Arc<App>>,
     Query(query): Query<HistoryQuery>,
 ) -> Result<Json<HistoryAnswer>, AutoError> {
-    let path = app.auto.history_path.clone();
-    let read = tokio::task::spawn_blocking(move || history::read(&path))
-        .await
-        .map_err(|_| AutoError {
-            status: StatusCode::INTERNAL_SERVER_ERROR,
-            kind: "internal",
-            message: "the history thread failed".into(),
-        })?
-        .map_err(|e| AutoError::from_library(StatusCode::INTERNAL_SERVER_ERROR, &e))?;
+    let app_for_read = Arc::clone(&app);
+    let read = tokio::task::spawn_blocking(move || {
+        let read = history::read(&app_for_read.auto.history_path)?;
+        refresh_last(&app_for_read.auto, &read);
+        Ok::<_, Error>(read)
+    })
+    .await
+    .map_err(|_| AutoError {
+        status: StatusCode::INTERNAL_SERVER_ERROR,
+        kind: "internal",
+        message: "the history thread failed".into(),
+    })?
+    .map_err(|e| AutoError::from_library(StatusCode::INTERNAL_SERVER_ERROR, &e))?;
     let mut runs: Vec<RunRecord> = read
         .runs
         .into_iter()
