@@ -937,3 +937,114 @@ fn opens_in_7zip(archive: &str, password: &str) -> bool {
         .status
         .success()
 }
+
+/// The watcher waits for a backup started from the page: the same phone (hardware serial)
+/// seen on a second connection while the page backs it up is backed up automatically only
+/// once the page's backup has ended.
+#[test]
+fn the_watcher_waits_for_a_backup_from_the_page_of_the_same_phone() {
+    let env = TestEnv::new();
+    let config = env.path().join("auto.toml");
+    let to = env.path().join("auto-backups");
+    // The first connection freezes during the page's backup, which so runs until cancelled.
+    let first = env.start_handset(
+        HandsetSpec::android14()
+            .serial("AUTOUI003")
+            .fault("stall-after=3M")
+            .populate(Populate {
+                photos: 3,
+                photo_size: Some("2M-3M"),
+                videos: 0,
+                whatsapp: 0,
+                huge: false,
+                seed: 11,
+            }),
+    );
+    let serial = first.serial();
+    let ui = Ui::start_with(
+        &env,
+        &["--config", config.to_str().expect("a UTF-8 path")],
+        &[],
+    );
+    ui.wait_for_phone(&serial);
+    let post = |path: &str, body: &Value| {
+        http(
+            ui.port,
+            "POST",
+            path,
+            &[
+                ("Authorization", &ui.bearer()),
+                ("Content-Type", "application/json"),
+            ],
+            Some(body.to_string().as_bytes()),
+        )
+    };
+    let saved = post(
+        &format!("/api/phones/{serial}/auto"),
+        &json!({"enabled": true, "folder": to.display().to_string(), "selection": "gallery"}),
+    );
+    assert_eq!(saved.status, 200, "{}", saved.text());
+    let ids: Vec<Value> = ui.get(&format!("/api/phones/{serial}/media")).json()["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .map(|i| i["id"].clone())
+        .collect();
+    let by_hand = post(
+        &format!("/api/phones/{serial}/backup"),
+        &json!({"ids": ids, "folder": env.path().join("by-hand").display().to_string()}),
+    );
+    assert_eq!(by_hand.status, 202, "{}", by_hand.text());
+    let job = by_hand.json()["job"]["id"].as_u64().expect("a job id");
+
+    // The same phone on a second connection (as USB and Wi-Fi debugging at once).
+    let second = env.start_handset(HandsetSpec::android14().serial("AUTOUI003").populate(
+        Populate {
+            photos: 3,
+            videos: 0,
+            whatsapp: 2,
+            seed: 12,
+            ..Populate::default()
+        },
+    ));
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let view = ui.get("/api/auto").json();
+        if view["waiting"] == json!(["AUTOUI003"]) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the watcher did not wait: {view}"
+        );
+        thread::sleep(Duration::from_millis(100));
+    }
+    thread::sleep(Duration::from_millis(500));
+    assert!(!to.exists(), "backed up beside the page's backup");
+    assert_eq!(ui.get("/api/history").json()["runs"], json!([]));
+
+    let cancelled = post(&format!("/api/jobs/{job}/cancel"), &json!({}));
+    assert_eq!(cancelled.status, 200, "{}", cancelled.text());
+    let deadline = Instant::now() + Duration::from_secs(90);
+    let run = loop {
+        let runs = ui.get("/api/history").json();
+        if let Some(run) = runs["runs"].as_array().and_then(|r| r.first()) {
+            break run.clone();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no automatic backup after the page's"
+        );
+        thread::sleep(Duration::from_millis(100));
+    };
+    assert_eq!(
+        ui.get(&format!("/api/jobs/{job}")).json()["job"]["state"],
+        "cancelled"
+    );
+    assert_eq!(run["result"], "complete", "{run}");
+    assert_eq!(run["adb_serial"], json!(second.serial()), "{run}");
+    let want = gallery_paths(&second.truth());
+    let archive = PathBuf::from(run["archive"].as_str().expect("an archive"));
+    assert_eq!(archive_paths(&env, &archive), want);
+    assert_eq!(ui.get("/api/auto").json()["waiting"], json!([]));
+}
