@@ -133,6 +133,10 @@ pub struct AutoView {
     pub waiting: Vec<String>,
     /// The newest run of each phone, by hardware serial.
     pub last: BTreeMap<String, RunRecord>,
+    /// The last problem with a phone or the settings file that kept a backup from starting
+    /// (a settings file broken by hand, a phone that would not answer); cleared when a
+    /// backup starts.
+    pub phone_error: Option<String>,
     pub config_path: String,
     pub history_path: String,
     /// Changes with every event, so a page can tell two views apart.
@@ -185,6 +189,7 @@ fn fold_event(view: &channel::Sender<AutoView>, event: WatchEvent) {
                 model,
                 folder,
             } => {
+                v.phone_error = None;
                 v.waiting.retain(|s| s != serial);
                 v.running.push(RunningView {
                     serial: serial.clone(),
@@ -200,6 +205,9 @@ fn fold_event(view: &channel::Sender<AutoView>, event: WatchEvent) {
             WatchEvent::BackupFinished { record } => {
                 v.running.retain(|r| r.serial != record.serial);
                 v.last.insert(record.serial.clone(), record.clone());
+            }
+            WatchEvent::PhoneError { adb_serial, error } => {
+                v.phone_error = Some(format!("phone on {adb_serial}: {error}"));
             }
             WatchEvent::Stopping { .. } => v.watching = false,
             _ => {}

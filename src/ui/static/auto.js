@@ -73,6 +73,7 @@ function onView(view) {
       ? `Automatic backups paused: ${view.problem}`
       : 'Automatic backups: starting…';
   }
+  if (view.phone_error) status.textContent += ` Could not back up a phone: ${view.phone_error}`;
   decoratePhones(auto.phones);
   const event = view.last_event;
   if (before && event && event.event === 'backup-finished' && view.version !== auto.version) {
