@@ -19,7 +19,9 @@ use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use common::{assert_success, free_port, stdout_json, HandsetSpec, Populate, TestEnv};
+use common::{
+    assert_success, free_port, stdout_json, wait_timeout, HandsetSpec, Populate, TestEnv,
+};
 use serde_json::{json, Value};
 
 // ---- a minimal HTTP/1.1 client (WebDriver and the server's API both speak plain HTTP) ----
@@ -1047,4 +1049,95 @@ fn the_watcher_waits_for_a_backup_from_the_page_of_the_same_phone() {
     let archive = PathBuf::from(run["archive"].as_str().expect("an archive"));
     assert_eq!(archive_paths(&env, &archive), want);
     assert_eq!(ui.get("/api/auto").json()["waiting"], json!([]));
+}
+
+impl Ui {
+    /// Waits for the process to end by itself; its exit code.
+    fn wait_exit(&mut self, timeout: Duration) -> Option<i32> {
+        wait_timeout(&mut self.child, timeout).map(|s| s.code().unwrap_or(-1))
+    }
+}
+
+/// Quitting the page stops the watcher too: an automatic backup on a phone that froze
+/// mid-file ends as `interrupted` in the history, and the server exits 0.
+#[test]
+fn quitting_stops_a_running_automatic_backup() {
+    let env = TestEnv::new();
+    let config = env.path().join("auto.toml");
+    let history = env.path().join("history.jsonl");
+    let spec = || {
+        HandsetSpec::android14()
+            .serial("AUTOUI004")
+            .fault("stall-after=2M")
+    };
+    let mut phone = env.start_handset(spec().populate(Populate {
+        photos: 3,
+        photo_size: Some("2M-3M"),
+        videos: 0,
+        whatsapp: 0,
+        huge: false,
+        seed: 15,
+    }));
+    let serial = phone.serial();
+    let mut ui = Ui::start_with(
+        &env,
+        &["--config", config.to_str().expect("a UTF-8 path")],
+        &[(
+            "PHONEVAULT_HISTORY",
+            history.to_str().expect("a UTF-8 path"),
+        )],
+    );
+    ui.wait_for_phone(&serial);
+    let to = env.path().join("auto-backups");
+    let body = json!({"enabled": true, "folder": to.display().to_string()}).to_string();
+    let auth = ui.bearer();
+    let headers = [
+        ("Authorization", auth.as_str()),
+        ("Content-Type", "application/json"),
+    ];
+    let saved = http(
+        ui.port,
+        "POST",
+        &format!("/api/phones/{serial}/auto"),
+        &headers,
+        Some(body.as_bytes()),
+    );
+    assert_eq!(saved.status, 200, "{}", saved.text());
+    let storage = phone.storage().to_path_buf();
+    phone.restart(spec().storage(&storage));
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while ui.get("/api/auto").json()["running"]
+        .as_array()
+        .is_none_or(Vec::is_empty)
+    {
+        assert!(Instant::now() < deadline, "no automatic backup started");
+        thread::sleep(Duration::from_millis(50));
+    }
+    // Frozen part-way: the run cannot end by itself.
+    thread::sleep(Duration::from_secs(1));
+    assert!(!history.exists(), "the run ended by itself");
+
+    let quit = http(ui.port, "POST", "/api/quit", &headers, Some(b"{}"));
+    assert_eq!(quit.status, 200);
+    let stopping = Instant::now();
+    assert_eq!(ui.wait_exit(Duration::from_secs(60)), Some(0));
+    eprintln!("stopped {:?} after Quit", stopping.elapsed());
+    let text = fs::read_to_string(&history).expect("the history file");
+    let runs: Vec<Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("a JSON line"))
+        .collect();
+    assert_eq!(runs.len(), 1, "{text}");
+    assert_eq!(runs[0]["result"], "interrupted", "{text}");
+    assert_eq!(runs[0]["serial"], "AUTOUI004");
+    // Nothing half-written is left with a real name.
+    let leftovers: Vec<PathBuf> = fs::read_dir(&to)
+        .map(|d| d.flatten().map(|e| e.path()).collect())
+        .unwrap_or_default();
+    assert!(
+        leftovers
+            .iter()
+            .all(|p| p.extension().is_some_and(|e| e == "zip" || e == "lock")),
+        "{leftovers:?}"
+    );
 }
