@@ -566,6 +566,19 @@ fn a_phone_set_up_in_the_page_is_backed_up_when_plugged_in_and_the_page_says_so(
     assert_eq!(archive_paths(&env, &archive), want);
 
     page_shows_the_run(&browser, &last_line, &archive, want.len());
+    browser.click("#history-close");
+    // Unplugged, it is still listed with its last backup.
+    phone.stop();
+    let _ = env.adb(&["disconnect", &serial]);
+    let away = format!("#auto-known-list li[data-serial=\"{HW}\"] .last-backup");
+    browser.wait_for(
+        "the unplugged phone with its last backup",
+        "const e = document.querySelector(arguments[0]); \
+         return e !== null && e.textContent.startsWith('Last backed up')",
+        &[json!(away)],
+        Duration::from_secs(20),
+    );
+    browser.screenshot("auto-03-unplugged");
     let runs: Vec<&str> = fs::read_to_string(&history)
         .expect("the history file")
         .lines()

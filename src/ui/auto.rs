@@ -58,7 +58,11 @@ pub struct AutoState {
 impl AutoState {
     pub fn new(config_path: PathBuf, history_path: PathBuf) -> AutoState {
         let last = last_runs(&history_path);
+        let known = Config::load(&config_path)
+            .map(|config| known_phones(&config))
+            .unwrap_or_default();
         let view = AutoView {
+            known,
             config_path: config_path.display().to_string(),
             history_path: history_path.display().to_string(),
             last,
@@ -98,6 +102,44 @@ fn refresh_last(auto: &AutoState, history: &history::History) {
     });
 }
 
+/// The phones in the settings file, for the page's list of phones not attached now.
+fn known_phones(config: &Config) -> Vec<KnownPhone> {
+    config
+        .phones
+        .iter()
+        .map(|(serial, setting)| KnownPhone {
+            serial: serial.clone(),
+            model: setting.model.clone(),
+            enabled: setting.enabled,
+            folder: setting.folder.display().to_string(),
+        })
+        .collect()
+}
+
+/// Takes the phones of a settings file just read (edited here, or by `phonevault auto`).
+fn refresh_known(auto: &AutoState, config: &Config) {
+    let known = known_phones(config);
+    auto.view.send_if_modified(|v| {
+        if v.known == known {
+            return false;
+        }
+        v.known = known;
+        v.version += 1;
+        true
+    });
+}
+
+/// Reads the settings and the history again (another program may have changed them), for
+/// the page's view. Blocking: not on the executor.
+fn reread_files(auto: &AutoState) -> Result<history::History, Error> {
+    if let Ok(config) = Config::load(&auto.config_path) {
+        refresh_known(auto, &config);
+    }
+    let read = history::read(&auto.history_path)?;
+    refresh_last(auto, &read);
+    Ok(read)
+}
+
 /// The newest run of each phone in the history file (empty when it cannot be read).
 fn last_runs(history_path: &std::path::Path) -> BTreeMap<String, RunRecord> {
     history::read(history_path)
@@ -121,9 +163,21 @@ pub struct RunningView {
     pub started: DateTime<Utc>,
 }
 
+/// A phone in the settings file.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct KnownPhone {
+    /// The hardware serial.
+    pub serial: String,
+    pub model: Option<String>,
+    pub enabled: bool,
+    pub folder: String,
+}
+
 /// The watcher as the page sees it.
 #[derive(Debug, Clone, Serialize, Default)]
 pub struct AutoView {
+    /// Every phone in the settings file, attached or not.
+    pub known: Vec<KnownPhone>,
     /// Following the adb server's device events.
     pub watching: bool,
     /// Why it is not (the adb server cannot be reached), when it is not.
@@ -387,12 +441,7 @@ pub async fn get_phone(
 ) -> Result<Json<PhoneAuto>, AutoError> {
     let handset = handset(&app, &adb_serial)?;
     let app_for_read = Arc::clone(&app);
-    let _ = tokio::task::spawn_blocking(move || {
-        if let Ok(read) = history::read(&app_for_read.auto.history_path) {
-            refresh_last(&app_for_read.auto, &read);
-        }
-    })
-    .await;
+    let _ = tokio::task::spawn_blocking(move || reread_files(&app_for_read.auto)).await;
     Ok(Json(phone_auto(&app, &handset)?))
 }
 
@@ -523,7 +572,9 @@ pub async fn save_phone(
         config.phones.insert(identity.serial.clone(), setting);
         config
             .save(&auto.config_path)
-            .map_err(|e| AutoError::from_library(StatusCode::INTERNAL_SERVER_ERROR, &e))
+            .map_err(|e| AutoError::from_library(StatusCode::INTERNAL_SERVER_ERROR, &e))?;
+        refresh_known(auto, &config);
+        Ok(())
     })
     .await
     .map_err(|_| AutoError {
@@ -565,18 +616,14 @@ pub async fn get_history(
     Query(query): Query<HistoryQuery>,
 ) -> Result<Json<HistoryAnswer>, AutoError> {
     let app_for_read = Arc::clone(&app);
-    let read = tokio::task::spawn_blocking(move || {
-        let read = history::read(&app_for_read.auto.history_path)?;
-        refresh_last(&app_for_read.auto, &read);
-        Ok::<_, Error>(read)
-    })
-    .await
-    .map_err(|_| AutoError {
-        status: StatusCode::INTERNAL_SERVER_ERROR,
-        kind: "internal",
-        message: "the history thread failed".into(),
-    })?
-    .map_err(|e| AutoError::from_library(StatusCode::INTERNAL_SERVER_ERROR, &e))?;
+    let read = tokio::task::spawn_blocking(move || reread_files(&app_for_read.auto))
+        .await
+        .map_err(|_| AutoError {
+            status: StatusCode::INTERNAL_SERVER_ERROR,
+            kind: "internal",
+            message: "the history thread failed".into(),
+        })?
+        .map_err(|e| AutoError::from_library(StatusCode::INTERNAL_SERVER_ERROR, &e))?;
     let mut runs: Vec<RunRecord> = read
         .runs
         .into_iter()

@@ -42,9 +42,27 @@ function lastLine(hw) {
 
 // ---- the phone list ----------------------------------------------------------------------
 
+/** Lists the phones of the settings file that are not attached, with their last backup. */
+function renderKnown() {
+  const box = $('auto-known');
+  const list = $('auto-known-list');
+  const attached = new Set(auto.phones.map((p) => p.hardware_serial).filter(Boolean));
+  const away = auto.view ? auto.view.known.filter((k) => !attached.has(k.serial)) : [];
+  list.replaceChildren();
+  for (const k of away) {
+    list.append(h.el('li', { attrs: { 'data-serial': k.serial } }, [
+      h.el('strong', { text: k.model || k.serial }),
+      h.el('span', { cls: 'serial', text: k.enabled ? k.serial : `${k.serial} (automatic backups off)` }),
+      h.el('span', { cls: 'last-backup', text: lastLine(k.serial) }),
+    ]));
+  }
+  box.hidden = away.length === 0;
+}
+
 /** Adds "last backed up" to each usable phone in the list (called after each render). */
 export function decoratePhones(phones) {
   auto.phones = phones;
+  renderKnown();
   for (const p of phones) {
     if (!p.hardware_serial) continue;
     const button = document.querySelector(`#phones button[data-serial="${CSS.escape(p.serial)}"]`);
