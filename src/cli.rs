@@ -71,6 +71,10 @@ pub struct UiArgs {
     /// Stop after this many seconds with no page open and no backup running.
     #[arg(long, value_name = "SECONDS", default_value_t = 300)]
     pub idle_exit: u64,
+    #[command(flatten)]
+    pub config: ConfigFileArgs,
+    #[command(flatten)]
+    pub history: HistoryFileArgs,
 }
 
 #[derive(Debug, Args)]

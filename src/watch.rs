@@ -16,10 +16,10 @@
 //!
 //! The config is read again for every connection, so edits apply without a restart.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::{self, RecvTimeoutError};
-use std::sync::Mutex;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
@@ -83,6 +83,109 @@ pub enum WatchEvent {
     PhoneError { adb_serial: String, error: String },
     /// Stopping: waiting for running backups to finish their archives.
     Stopping { running: usize },
+    /// An enabled phone is being backed up by hand (another front end holds it, see
+    /// [`BusyPhones`]): its automatic backup starts when that one ends.
+    WaitingForOther {
+        adb_serial: String,
+        serial: String,
+        model: String,
+    },
+}
+
+/// Who is backing a phone up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum BusyBy {
+    /// The watcher (an automatic backup).
+    Automatic,
+    /// A person, through a front end (the desktop client's "Back up" button).
+    ByHand,
+}
+
+/// The phones being backed up right now, by hardware serial, shared by the watcher and any
+/// front end that backs up by hand in the same process, so the two never run at once on
+/// one phone (the backup folder's lock would make the second wait or fail, with less to
+/// say about why).
+#[derive(Debug, Clone, Default)]
+pub struct BusyPhones {
+    inner: Arc<(Mutex<HashMap<String, BusyBy>>, Condvar)>,
+}
+
+impl BusyPhones {
+    pub fn new() -> BusyPhones {
+        BusyPhones::default()
+    }
+
+    fn lock(&self) -> MutexGuard<'_, HashMap<String, BusyBy>> {
+        self.inner
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Who holds `serial`, if anyone.
+    pub fn holder(&self, serial: &str) -> Option<BusyBy> {
+        self.lock().get(serial).copied()
+    }
+
+    /// Marks `serial` as being backed up by `by` until the claim is dropped.
+    ///
+    /// # Errors
+    /// Who already holds it.
+    pub fn claim(&self, serial: &str, by: BusyBy) -> std::result::Result<BusyClaim, BusyBy> {
+        let mut held = self.lock();
+        if let Some(other) = held.get(serial) {
+            return Err(*other);
+        }
+        held.insert(serial.to_owned(), by);
+        Ok(BusyClaim {
+            phones: self.clone(),
+            serial: serial.to_owned(),
+        })
+    }
+
+    /// Claims `serial` for `by`, waiting while a backup by hand holds it; `Err` at once
+    /// when the watcher itself holds it, or when `stop` is set while waiting.
+    fn claim_after_others(
+        &self,
+        serial: &str,
+        by: BusyBy,
+        stop: &Cancel,
+        on_wait: &dyn Fn(),
+    ) -> std::result::Result<BusyClaim, BusyBy> {
+        let mut told = false;
+        loop {
+            match self.claim(serial, by) {
+                Err(BusyBy::ByHand) if !stop.is_cancelled() => {}
+                other => return other,
+            }
+            if !told {
+                on_wait();
+                told = true;
+            }
+            let held = self.lock();
+            // Woken when a claim is dropped; the timeout looks at the stop flag.
+            let _ = self
+                .inner
+                .1
+                .wait_timeout(held, STOP_CHECK)
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+        }
+    }
+}
+
+/// A phone's hardware serial marked as being backed up, until dropped.
+#[derive(Debug)]
+pub struct BusyClaim {
+    phones: BusyPhones,
+    serial: String,
+}
+
+impl Drop for BusyClaim {
+    fn drop(&mut self) {
+        self.phones.lock().remove(&self.serial);
+        self.phones.inner.1.notify_all();
+    }
 }
 
 /// Runs until `options.stop` is set.
@@ -91,7 +194,20 @@ pub enum WatchEvent {
 /// None today: every failure (server gone, phone gone, broken config) is reported through
 /// `on_event` and retried; the `Result` leaves room for a failure that cannot be.
 pub fn watch(options: &WatchOptions, on_event: &(dyn Fn(WatchEvent) + Sync)) -> Result<()> {
-    let busy_phones = Mutex::new(HashSet::new());
+    watch_with(options, &BusyPhones::new(), on_event)
+}
+
+/// [`watch`], sharing `busy_phones` with a front end that also backs up by hand: a phone it
+/// holds is backed up automatically once that backup ends, and the front end can see (and
+/// refuse to start beside) the automatic backups.
+///
+/// # Errors
+/// As [`watch`].
+pub fn watch_with(
+    options: &WatchOptions,
+    busy_phones: &BusyPhones,
+    on_event: &(dyn Fn(WatchEvent) + Sync),
+) -> Result<()> {
     std::thread::scope(|scope| {
         let (tx, rx) = mpsc::channel::<Message>();
         let mut phones: HashMap<String, PhoneSlot> = HashMap::new();
@@ -125,7 +241,7 @@ pub fn watch(options: &WatchOptions, on_event: &(dyn Fn(WatchEvent) + Sync)) -> 
                 let adb_serial = adb_serial.to_owned();
                 let server = server.clone();
                 let done = tx.clone();
-                let busy = &busy_phones;
+                let busy = busy_phones;
                 scope.spawn(move || {
                     let every = back_up_attached(&server, &adb_serial, options, busy, on_event);
                     let _ = done.send(Message::Finished { adb_serial, every });
@@ -284,7 +400,7 @@ fn back_up_attached(
     server: &AdbServer,
     adb_serial: &str,
     options: &WatchOptions,
-    busy: &Mutex<HashSet<String>>,
+    busy: &BusyPhones,
     on_event: &(dyn Fn(WatchEvent) + Sync),
 ) -> Option<Duration> {
     let phone_error = |err: &Error| {
@@ -316,8 +432,21 @@ fn back_up_attached(
         });
         return None;
     };
-    // The same phone on two transports (USB and Wi-Fi) is backed up by one of them.
-    let _claim = BusyClaim::take(busy, &identity.serial)?;
+    // The same phone on two transports (USB and Wi-Fi) is backed up by one of them; a
+    // backup by hand in the same process is let finish first.
+    let waiting = || {
+        on_event(WatchEvent::WaitingForOther {
+            adb_serial: adb_serial.to_owned(),
+            serial: identity.serial.clone(),
+            model: identity.model.clone(),
+        });
+    };
+    let _claim = busy
+        .claim_after_others(&identity.serial, BusyBy::Automatic, &options.stop, &waiting)
+        .ok()?;
+    if options.stop.is_cancelled() {
+        return None;
+    }
     on_event(WatchEvent::BackupStarted {
         adb_serial: adb_serial.to_owned(),
         serial: identity.serial.clone(),
@@ -330,33 +459,6 @@ fn back_up_attached(
     }
     on_event(WatchEvent::BackupFinished { record });
     setting.interval().ok().flatten()
-}
-
-/// A phone's hardware serial marked as being backed up, until dropped.
-struct BusyClaim<'a> {
-    busy: &'a Mutex<HashSet<String>>,
-    serial: String,
-}
-
-impl<'a> BusyClaim<'a> {
-    fn take(busy: &'a Mutex<HashSet<String>>, serial: &str) -> Option<Self> {
-        let mut set = busy
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        set.insert(serial.to_owned()).then(|| BusyClaim {
-            busy,
-            serial: serial.to_owned(),
-        })
-    }
-}
-
-impl Drop for BusyClaim<'_> {
-    fn drop(&mut self) {
-        self.busy
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .remove(&self.serial);
-    }
 }
 
 /// One automatic backup of an open phone as its setting says, recorded as a [`RunRecord`]
@@ -514,6 +616,41 @@ mod tests {
             &start,
         );
         assert_eq!(*started.borrow(), ["A", "B"]);
+    }
+
+    #[test]
+    fn a_backup_by_hand_is_waited_for_and_another_transport_is_not() {
+        let busy = BusyPhones::new();
+        let stop = Cancel::new();
+        let by_hand = busy.claim("A", BusyBy::ByHand).unwrap();
+        assert_eq!(busy.holder("A"), Some(BusyBy::ByHand));
+        assert_eq!(
+            busy.claim("A", BusyBy::Automatic).unwrap_err(),
+            BusyBy::ByHand
+        );
+        let waited = std::sync::atomic::AtomicBool::new(false);
+        std::thread::scope(|s| {
+            let waiter = s.spawn(|| {
+                busy.claim_after_others("A", BusyBy::Automatic, &stop, &|| {
+                    waited.store(true, std::sync::atomic::Ordering::SeqCst);
+                })
+            });
+            std::thread::sleep(Duration::from_millis(100));
+            drop(by_hand);
+            let automatic = waiter.join().unwrap().expect("claimed once released");
+            assert!(waited.load(std::sync::atomic::Ordering::SeqCst));
+            assert_eq!(busy.holder("A"), Some(BusyBy::Automatic));
+            // The same phone on a second transport is not backed up twice.
+            let second = busy.claim_after_others("A", BusyBy::Automatic, &stop, &|| {});
+            assert_eq!(second.unwrap_err(), BusyBy::Automatic);
+            drop(automatic);
+        });
+        assert_eq!(busy.holder("A"), None);
+        // Stopping ends a wait.
+        let _by_hand = busy.claim("B", BusyBy::ByHand).unwrap();
+        stop.cancel();
+        let stopped = busy.claim_after_others("B", BusyBy::Automatic, &stop, &|| {});
+        assert_eq!(stopped.unwrap_err(), BusyBy::ByHand);
     }
 
     #[test]

@@ -3,6 +3,8 @@
 use std::time::Duration;
 
 use phonevault::adb::ConnectOptions;
+use phonevault::config::config_path;
+use phonevault::history::history_path;
 use phonevault::preview::PreviewCache;
 use phonevault::Error;
 
@@ -20,6 +22,9 @@ pub fn run(args: &UiArgs, global: &GlobalArgs) -> phonevault::Result<Exit> {
             ..ConnectOptions::default()
         },
         cache_root: PreviewCache::default_root()?,
+        // The same files as `phonevault auto`, `watch` and `history`.
+        config_path: config_path(args.config.config.as_deref())?,
+        history_path: history_path(args.history.history.as_deref())?,
     };
     // Two workers: the server only moves requests and events; the library's blocking work
     // runs on threads of its own.

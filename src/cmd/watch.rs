@@ -118,6 +118,16 @@ fn describe(event: &WatchEvent) -> String {
             for_terminal(adb_serial),
             for_terminal(error)
         ),
+        WatchEvent::WaitingForOther {
+            adb_serial,
+            serial,
+            model,
+        } => format!(
+            "phone {} ({}) on {} is being backed up by hand: its automatic backup follows",
+            for_terminal(serial),
+            for_terminal(model),
+            for_terminal(adb_serial)
+        ),
         WatchEvent::Stopping { running } => {
             format!("stopping; {running} backups finishing with what arrived whole")
         }

@@ -23,7 +23,7 @@ use tokio::sync::watch;
 use super::events::{error_kind, JobState, JobView};
 use super::jobs::{self, BackupRequest, Refusal};
 use super::media::{self, DetailsView, Thumbnails};
-use super::{assets, security, App};
+use super::{assets, auto, security, App};
 
 /// An answer that is not a success: `{"error": {"kind", "message"}}`.
 #[derive(Debug)]
@@ -95,6 +95,13 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/app.js", get(assets::app_js))
         .route("/style.css", get(assets::style))
         .route("/icon.svg", get(assets::icon))
+        .route("/auto.js", get(auto::script))
+        .route("/api/auto", get(auto::get_view))
+        .route("/api/history", get(auto::get_history))
+        .route(
+            "/api/phones/{serial}/auto",
+            get(auto::get_phone).post(auto::save_phone),
+        )
         .route("/api/phones", get(phones))
         .route("/api/events", get(events))
         .route("/api/phones/{serial}/media", get(media_list))
@@ -137,29 +144,41 @@ fn json_event(name: &str, value: &impl Serialize) -> SseEvent {
         .data(serde_json::to_string(value).unwrap_or_default())
 }
 
-/// `GET /api/events`: the phone list now and on every change. An open stream is what
-/// counts as "a page is connected" for the idle exit.
+/// `GET /api/events`: the phone list now and on every change (`phones`), and the
+/// automatic backups' view now and on every change (`auto`). An open stream is what counts
+/// as "a page is connected" for the idle exit.
 async fn events(
     State(app): State<Arc<App>>,
 ) -> Sse<impl Stream<Item = Result<SseEvent, Infallible>>> {
     app.page_connected();
     let guard = PageGuard(Arc::clone(&app));
     let phones = app.phones.subscribe();
+    let mut automatic = app.auto.view.subscribe();
+    // The first `auto` event is sent right after the first `phones` one.
+    automatic.mark_changed();
     let stop = app.stop.subscribe();
-    let state = (guard, phones, stop, true);
-    let stream = stream::unfold(state, |(guard, mut phones, mut stop, first)| async move {
-        if !first {
-            tokio::select! {
-                changed = phones.changed() => changed.ok()?,
-                _ = stop.wait_for(|s| *s) => return None,
-            }
-        }
-        let view = phones.borrow_and_update().clone();
-        Some((
-            Ok(json_event("phones", &view)),
-            (guard, phones, stop, false),
-        ))
-    });
+    let state = (guard, phones, automatic, stop, true);
+    let stream = stream::unfold(
+        state,
+        |(guard, mut phones, mut automatic, mut stop, first)| async move {
+            let event = if first {
+                json_event("phones", &*phones.borrow_and_update())
+            } else {
+                tokio::select! {
+                    changed = phones.changed() => {
+                        changed.ok()?;
+                        json_event("phones", &*phones.borrow_and_update())
+                    }
+                    changed = automatic.changed() => {
+                        changed.ok()?;
+                        json_event("auto", &*automatic.borrow_and_update())
+                    }
+                    _ = stop.wait_for(|s| *s) => return None,
+                }
+            };
+            Some((Ok(event), (guard, phones, automatic, stop, false)))
+        },
+    );
     Sse::new(stream).keep_alive(KeepAlive::default())
 }
 
@@ -442,6 +461,10 @@ async fn backup(
     jobs::check_ids(&request.ids).map_err(ApiError::refused)?;
     let password = jobs::check_password(&request).map_err(ApiError::refused)?;
     let handset = handset(&app, &serial)?;
+    // Not beside an automatic backup of the same phone (said before listing it); held from
+    // here, so the watcher waits for this one.
+    let claim = auto::claim_by_hand(&app, &handset)
+        .map_err(|why| ApiError::new(StatusCode::CONFLICT, "busy", why))?;
     let folder = folder_for(&handset, request.folder.as_deref())?;
     let catalog = catalog(&app, &serial, false).await?;
     if let Some(unknown) = request
@@ -474,6 +497,7 @@ async fn backup(
     let job = jobs::start_backup(id, handset, &folder, request.ids, password)
         .map_err(|_| ApiError::internal("cannot start a backup thread"))?;
     let view = job.shared.snapshot();
+    auto::release_when_done(Arc::clone(&job), claim);
     jobs.insert(id, job);
     Ok((StatusCode::ACCEPTED, Json(JobAnswer { job: view })))
 }

@@ -10,6 +10,7 @@
 
 mod api;
 mod assets;
+mod auto;
 mod events;
 mod jobs;
 mod media;
@@ -43,6 +44,10 @@ pub struct UiOptions {
     pub adb: ConnectOptions,
     /// Where thumbnails are cached (shared with `phonevault preview`).
     pub cache_root: PathBuf,
+    /// The automatic-backup settings (as `phonevault auto`, `--config`).
+    pub config_path: PathBuf,
+    /// The history of automatic backups (as `phonevault history`).
+    pub history_path: PathBuf,
 }
 
 /// The server's state, shared by every request.
@@ -62,6 +67,8 @@ pub struct App {
     idle_since: Mutex<Instant>,
     stopping: AtomicBool,
     stop: watch::Sender<bool>,
+    /// Automatic backups: settings, history, and the watcher that runs them.
+    auto: auto::AutoState,
 }
 
 impl App {
@@ -111,6 +118,7 @@ impl App {
     fn request_stop(&self) {
         self.stopping.store(true, Ordering::Relaxed);
         self.stop.send_replace(true);
+        self.auto.stop.cancel();
     }
 
     fn running_jobs(&self) -> Vec<Arc<Job>> {
@@ -135,7 +143,10 @@ impl App {
     }
 
     fn idle_for(&self) -> Option<Duration> {
-        if self.pages.load(Ordering::SeqCst) > 0 || !self.running_jobs().is_empty() {
+        if self.pages.load(Ordering::SeqCst) > 0
+            || !self.running_jobs().is_empty()
+            || self.auto.is_running()
+        {
             return None;
         }
         Some(
@@ -156,6 +167,19 @@ pub enum StopReason {
     Signal,
     /// No page was connected for the idle time.
     Idle,
+}
+
+/// Prints the launch address (the first line of standard output, which scripts read).
+fn announce(url: &str, idle_exit: Duration) {
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "phonevault ui: {url}");
+    let _ = writeln!(
+        out,
+        "Open that address in a browser; press Ctrl-C here or Quit on the page to stop. \
+         Stops by itself after {} s with no page open.",
+        idle_exit.as_secs()
+    );
+    let _ = out.flush();
 }
 
 /// Runs the server until the page quits, Ctrl-C, or no page is connected for
@@ -184,24 +208,16 @@ pub async fn serve(options: UiOptions) -> std::io::Result<StopReason> {
         idle_since: Mutex::new(Instant::now()),
         stopping: AtomicBool::new(false),
         stop,
+        auto: auto::AutoState::new(options.config_path.clone(), options.history_path.clone()),
     });
     let url = format!("http://127.0.0.1:{port}/?token={}", app.token);
-    {
-        let mut out = std::io::stdout().lock();
-        let _ = writeln!(out, "phonevault ui: {url}");
-        let _ = writeln!(
-            out,
-            "Open that address in a browser; press Ctrl-C here or Quit on the page to stop. \
-             Stops by itself after {} s with no page open.",
-            options.idle_exit.as_secs()
-        );
-        let _ = out.flush();
-    }
+    announce(&url, options.idle_exit);
     let watcher_app = Arc::clone(&app);
     let adb = options.adb.clone();
     let watcher = std::thread::Builder::new()
         .name("phones".into())
         .spawn(move || phones::watch(&watcher_app, &adb))?;
+    let auto_watcher = auto::start_watcher(&app, options.adb.clone())?;
     if options.open_browser {
         let url = url.clone();
         // Opening a browser can block (xdg-open waits on some desktops): not on the executor.
@@ -257,6 +273,7 @@ pub async fn serve(options: UiOptions) -> std::io::Result<StopReason> {
             std::thread::sleep(Duration::from_millis(50));
         }
         let _ = watcher.join();
+        let _ = auto_watcher.join();
     })
     .await;
     let reason = *reason

@@ -23,6 +23,9 @@ const ADB_RETRY: Duration = Duration::from_secs(3);
 pub struct PhoneView {
     /// The adb serial; the `{serial}` of every per-phone route.
     pub serial: String,
+    /// The phone's own serial (`ro.serialno`), which automatic backups and their history
+    /// know it by; `null` until it is opened.
+    pub hardware_serial: Option<String>,
     pub state: DeviceState,
     pub model: Option<String>,
     pub manufacturer: Option<String>,
@@ -80,6 +83,7 @@ fn adb_guidance(err: &Error) -> ErrorView {
 fn describe_usable(server: &AdbServer, serial: &str) -> (PhoneView, Option<Handset>) {
     let mut view = PhoneView {
         serial: serial.to_owned(),
+        hardware_serial: None,
         state: DeviceState::Device,
         model: None,
         manufacturer: None,
@@ -92,6 +96,7 @@ fn describe_usable(server: &AdbServer, serial: &str) -> (PhoneView, Option<Hands
     match server.open(Some(serial)) {
         Ok(handset) => {
             let id = handset.identity();
+            view.hardware_serial = Some(id.serial.clone());
             view.model = Some(id.model.clone());
             view.manufacturer = Some(id.manufacturer.clone());
             view.android_version = Some(id.android_version.clone());
@@ -165,6 +170,7 @@ pub fn watch(app: &Arc<App>, options: &ConnectOptions) {
                 app.handsets_lock().remove(&device.serial);
                 PhoneView {
                     serial: device.serial.clone(),
+                    hardware_serial: None,
                     state: device.state,
                     model: device.model.as_ref().map(|m| m.replace('_', " ")),
                     manufacturer: None,

@@ -2,6 +2,8 @@
 // but this server. Text from the phone (names, albums, paths, EXIF) is only ever set with
 // textContent or as an attribute value, never parsed as HTML.
 
+import * as auto from './auto.js';
+
 const $ = (id) => document.getElementById(id);
 
 /** Creates an element with text content and attributes (all set as text). */
@@ -124,6 +126,7 @@ function renderPhones(view) {
     }
     list.append(li);
   }
+  auto.decoratePhones(view.phones);
   $('no-phones').hidden = view.phones.length > 0 || Boolean(view.adb_error);
   if (state.serial && !view.phones.some((p) => p.serial === state.serial && p.state === 'device')) {
     $('media-status').textContent = 'This phone was disconnected. Plug it in again to go on.';
@@ -134,6 +137,7 @@ function renderPhones(view) {
 function followPhones() {
   const source = new EventSource('/api/events');
   source.addEventListener('phones', (e) => renderPhones(JSON.parse(e.data)));
+  auto.follow(source);
   source.addEventListener('error', () => {
     $('status').textContent = 'Connection to phonevault lost: is it still running?';
   });
@@ -156,6 +160,7 @@ async function choosePhone(serial) {
     b.setAttribute('aria-current', String(b.dataset.serial === serial));
   }
   refreshSpace();
+  auto.showPhone(serial);
   await loadMedia(false);
 }
 
@@ -580,6 +585,11 @@ async function startBackup(e) {
 // ---- wiring ----------------------------------------------------------------------------
 
 function init() {
+  auto.init({
+    api, post, el, size,
+    // An automatic backup of the phone shown: its "Backed up" badges change.
+    onBackedUp: (serial) => { if (serial === state.serial) loadMedia(false); },
+  });
   followPhones();
   for (const id of ['filter-kind', 'filter-album', 'filter-since', 'filter-until', 'filter-new']) {
     $(id).addEventListener('change', () => state.media && renderGrid());
