@@ -10,10 +10,12 @@
 
 mod api;
 mod assets;
+mod backups;
 mod events;
 mod jobs;
 mod media;
 mod phones;
+mod restore;
 mod security;
 
 use std::collections::HashMap;
@@ -62,6 +64,10 @@ pub struct App {
     idle_since: Mutex<Instant>,
     stopping: AtomicBool,
     stop: watch::Sender<bool>,
+    /// The backups page's folders, passwords and opened archives (memory only).
+    backups: backups::BackupsState,
+    /// Restore plans waiting for the person's go-ahead.
+    plans: restore::Plans,
 }
 
 impl App {
@@ -184,6 +190,8 @@ pub async fn serve(options: UiOptions) -> std::io::Result<StopReason> {
         idle_since: Mutex::new(Instant::now()),
         stopping: AtomicBool::new(false),
         stop,
+        backups: backups::BackupsState::default(),
+        plans: restore::Plans::default(),
     });
     let url = format!("http://127.0.0.1:{port}/?token={}", app.token);
     {
