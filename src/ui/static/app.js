@@ -2,6 +2,8 @@
 // but this server. Text from the phone (names, albums, paths, EXIF) is only ever set with
 // textContent or as an attribute value, never parsed as HTML.
 
+import { initBackups, loadBackups, phonesChanged } from './backups.js';
+
 const $ = (id) => document.getElementById(id);
 
 /** Creates an element with text content and attributes (all set as text). */
@@ -125,6 +127,7 @@ function renderPhones(view) {
     list.append(li);
   }
   $('no-phones').hidden = view.phones.length > 0 || Boolean(view.adb_error);
+  phonesChanged();
   if (state.serial && !view.phones.some((p) => p.serial === state.serial && p.state === 'device')) {
     $('media-status').textContent = 'This phone was disconnected. Plug it in again to go on.';
   }
@@ -143,6 +146,7 @@ function followPhones() {
 // ---- media -----------------------------------------------------------------------------
 
 async function choosePhone(serial) {
+  showView(false);
   if (state.serial) state.folders.set(state.serial, $('dest').value);
   state.serial = serial;
   state.selected.clear();
@@ -579,7 +583,23 @@ async function startBackup(e) {
 
 // ---- wiring ----------------------------------------------------------------------------
 
+// The two views: a phone's media (with the backup panel), and the backups page.
+function showView(backups) {
+  $('show-phones').setAttribute('aria-pressed', String(!backups));
+  $('show-backups').setAttribute('aria-pressed', String(backups));
+  document.body.classList.toggle('backups-mode', backups);
+  $('backups-view').hidden = !backups;
+  $('welcome').hidden = backups || Boolean(state.serial);
+  $('phone-view').hidden = backups || !state.serial;
+  if (backups) loadBackups();
+}
+
 function init() {
+  initBackups({
+    el, api, post, size, duration, phoneLabel, phones: () => state.phones,
+  });
+  $('show-phones').addEventListener('click', () => showView(false));
+  $('show-backups').addEventListener('click', () => showView(true));
   followPhones();
   for (const id of ['filter-kind', 'filter-album', 'filter-since', 'filter-until', 'filter-new']) {
     $(id).addEventListener('change', () => state.media && renderGrid());
