@@ -124,7 +124,19 @@ impl App {
     pub(super) fn known_archive(&self, text: &str) -> ApiResult<PathBuf> {
         let refuse =
             |why: &str| ApiError::new(StatusCode::BAD_REQUEST, "bad-archive", why.to_owned());
-        let path = jobs::check_folder(text).map_err(|r| refuse(&r.message))?;
+        if text.is_empty() || text.contains('\0') {
+            return Err(refuse("choose a backup archive"));
+        }
+        let path = PathBuf::from(text);
+        if !path.is_absolute()
+            || path
+                .components()
+                .any(|c| matches!(c, std::path::Component::ParentDir))
+        {
+            return Err(refuse(
+                "an archive must be named by its full path, without `..`",
+            ));
+        }
         if !path.extension().is_some_and(|e| e == "zip") {
             return Err(refuse("not a backup archive (*.zip)"));
         }
