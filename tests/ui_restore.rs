@@ -202,6 +202,12 @@ fn select(browser: &Browser, ids: &[&str]) {
 
 /// Plans a restore of the selection onto `serial`; the page's plan box (or its error).
 fn plan(browser: &Browser, serial: &str) -> Value {
+    browser.wait_for(
+        "the phone in the restore list",
+        "return [...document.getElementById('restore-phone').options].some((o) => o.value === arguments[0])",
+        &[json!(serial)],
+        LONG,
+    );
     browser.exec(
         "const s = document.getElementById('restore-phone');
          s.value = arguments[0]; s.dispatchEvent(new Event('change'));",
@@ -674,6 +680,7 @@ fn backups_are_browsed_from_stored_previews_and_restored_from_the_page() {
         json!(["keep-both"]),
         "one choice, keep both first"
     );
+    browser.screenshot("restore-plan-conflict");
     let id = start(&browser);
     let job = finished(&browser, &ui, id);
     assert_eq!(job["state"], "done", "{job}");
@@ -708,7 +715,76 @@ fn backups_are_browsed_from_stored_previews_and_restored_from_the_page() {
     browser.screenshot("restore-refused");
     assert_eq!(files_on(tiny.storage()), Vec::<PathBuf>::new(), "pushed");
 
-    // 8. Cancel during a restore: no partial file under a real name; a rerun completes.
+    // 8. Cancel during a restore (the phone freezes part-way through the first file, so the
+    // cancel lands mid-push): no partial file under a real name; a rerun completes.
+    let helper = fs::metadata(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("android-helper/phonevault-helper.sh"),
+    )
+    .map_or(0, |m| m.len());
+    let stall = format!("stall-after={}", helper + 120_000);
+    let mut slow = env.start_handset(HandsetSpec::android14().fault(&stall));
+    ui.wait_for_phone(&slow.serial());
+    let shown = plan(&browser, &slow.serial());
+    assert!(shown["error"].is_null(), "{shown}");
+    let id = start(&browser);
+    let deadline = Instant::now() + LONG;
+    loop {
+        let job = ui.get(&format!("/api/jobs/{id}")).json()["job"].clone();
+        if job["bytes_done"].as_u64().unwrap_or(0) > 0 {
+            break;
+        }
+        assert_eq!(job["state"], "running", "{job}");
+        assert!(
+            Instant::now() < deadline,
+            "the restore never started pushing"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let cancel_at = Instant::now();
+    browser.exec(
+        "document.querySelector(`#archive-jobs .job[data-job=\"${arguments[0]}\"] button`).click()",
+        &[json!(id)],
+    );
+    let job = finished(&browser, &ui, id);
+    println!(
+        "ui_restore: a cancel mid-push ended the job in {:?}",
+        cancel_at.elapsed()
+    );
+    assert_eq!(job["state"], "cancelled", "{job}");
+    assert!(
+        job["details"]["restored"].as_array().unwrap().len() < 5,
+        "the cancel came after everything: {job}"
+    );
+    for item in &five {
+        let at = host_path(slow.storage(), &mapped_on_14(&item.path));
+        if let Ok(bytes) = fs::read(&at) {
+            assert!(
+                bytes == fs::read(host_path(source.storage(), &item.path)).unwrap(),
+                "{} is half-written under its real name",
+                at.display()
+            );
+        }
+    }
+    slow.restart(HandsetSpec::android14());
+    ui.wait_for_phone(&slow.serial());
+    let shown = plan(&browser, &slow.serial());
+    assert!(shown["error"].is_null(), "{shown}");
+    let id = start(&browser);
+    let job = finished(&browser, &ui, id);
+    assert_eq!(job["state"], "done", "the rerun: {job}");
+    for item in &five {
+        let to = mapped_on_14(&item.path);
+        assert!(
+            fs::read(host_path(slow.storage(), &to)).unwrap()
+                == fs::read(host_path(source.storage(), &item.path)).unwrap(),
+            "{to} after the rerun"
+        );
+    }
+    let leftovers: Vec<PathBuf> = files_on(slow.storage())
+        .into_iter()
+        .filter(|p| p.to_string_lossy().contains("/.phonevault-"))
+        .collect();
+    assert_eq!(leftovers, Vec::<PathBuf>::new(), "temporary files left");
     drop(browser);
     println!("ui_restore: took {:?} in all", started.elapsed());
 }
