@@ -695,6 +695,57 @@ fn backups_are_browsed_from_stored_previews_and_restored_from_the_page() {
         "the numbered copy"
     );
 
+    // 6b. Two conflicts: "replace" for all items, "skip" for one of them.
+    let replaced = photos[1];
+    let skipped = whatsapp[2];
+    let replaced_at = host_path(target.storage(), &replaced.path);
+    let skipped_at = host_path(target.storage(), &mapped_on_14(&skipped.path));
+    fs::write(&replaced_at, b"to be replaced").unwrap();
+    fs::write(&skipped_at, b"to be left alone").unwrap();
+    let shown = plan(&browser, &target.serial());
+    let conflicts: Vec<&Value> = shown["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["action"] == "keep-both")
+        .collect();
+    assert_eq!(conflicts.len(), 2, "{shown}");
+    browser.exec(
+        "const all = document.querySelector('#restore-plan select[aria-label=\"Choice for all conflicts\"]');
+         all.value = 'replace'; all.dispatchEvent(new Event('change'));
+         const row = [...document.querySelectorAll('#restore-plan tbody tr')]
+           .find((r) => r.cells[0].textContent === arguments[0]);
+         const one = row.querySelector('select');
+         one.value = 'skip'; one.dispatchEvent(new Event('change'));",
+        &[json!(skipped.path)],
+    );
+    let id = start(&browser);
+    let job = finished(&browser, &ui, id);
+    assert_eq!(job["state"], "done", "{job}");
+    assert_eq!(job["details"]["left_alone"], 1, "{job}");
+    assert_eq!(
+        fs::read(&replaced_at).unwrap(),
+        fs::read(host_path(source.storage(), &replaced.path)).unwrap(),
+        "replace put the backup's bytes in place"
+    );
+    assert_eq!(phone_mtime(&target, &replaced.path), replaced.mtime);
+    assert_eq!(fs::read(&skipped_at).unwrap(), b"to be left alone");
+    for path in [&replaced.path, &mapped_on_14(&skipped.path)] {
+        let stem = path.rsplit_once('.').unwrap().0;
+        let numbered = files_on(target.storage())
+            .into_iter()
+            .filter(|p| {
+                p.to_string_lossy()
+                    .contains(&format!("{} (", &stem["/sdcard/".len()..]))
+            })
+            .collect::<Vec<_>>();
+        assert_eq!(
+            numbered,
+            Vec::<PathBuf>::new(),
+            "no numbered copy of {path}"
+        );
+    }
+
     // 7. A phone too small: refused with both numbers, nothing pushed.
     let needed: u64 = five.iter().map(|i| i.size).sum();
     let shown = plan(&browser, &tiny.serial());

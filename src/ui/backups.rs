@@ -40,6 +40,8 @@ pub struct BackupsState {
     passwords: Mutex<HashMap<PathBuf, Password>>,
     /// Archives opened on the page: manifest and stored previews.
     opened: Mutex<HashMap<PathBuf, Arc<OpenArchive>>>,
+    /// Restore plans waiting for the person's go-ahead.
+    pub plans: super::restore::Plans,
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -137,7 +139,7 @@ impl App {
                 "an archive must be named by its full path, without `..`",
             ));
         }
-        if !path.extension().is_some_and(|e| e == "zip") {
+        if !is_zip_name(&path) {
             return Err(refuse("not a backup archive (*.zip)"));
         }
         let parent = path.parent().unwrap_or(Path::new("/"));
@@ -262,6 +264,12 @@ pub struct BackupsView {
     phones: Vec<PhoneBackups>,
 }
 
+/// Whether a file's name ends in `.zip` (any case).
+fn is_zip_name(path: &Path) -> bool {
+    path.extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("zip"))
+}
+
 /// The serial in an archive's file name `phonevault-<serial>-YYYYMMDD-HHMMSS.zip`.
 fn serial_from_name(name: &str) -> Option<String> {
     let stem = name
@@ -298,7 +306,7 @@ fn list_backups(app: &App) -> BackupsView {
             .flatten()
             .filter(|e| e.file_type().is_ok_and(|t| t.is_file()))
             .filter_map(|e| Some((e.path(), e.file_name().into_string().ok()?)))
-            .filter(|(_, n)| n.ends_with(".zip") || n.ends_with(PARTIAL_SUFFIX))
+            .filter(|(p, n)| is_zip_name(p) || n.ends_with(PARTIAL_SUFFIX))
             .collect();
         names.sort();
         for (path, name) in names {

@@ -64,10 +64,9 @@ pub struct App {
     idle_since: Mutex<Instant>,
     stopping: AtomicBool,
     stop: watch::Sender<bool>,
-    /// The backups page's folders, passwords and opened archives (memory only).
+    /// The backups page's folders, passwords, opened archives and restore plans (memory
+    /// only).
     backups: backups::BackupsState,
-    /// Restore plans waiting for the person's go-ahead.
-    plans: restore::Plans,
 }
 
 impl App {
@@ -191,7 +190,6 @@ pub async fn serve(options: UiOptions) -> std::io::Result<StopReason> {
         stopping: AtomicBool::new(false),
         stop,
         backups: backups::BackupsState::default(),
-        plans: restore::Plans::default(),
     });
     let url = format!("http://127.0.0.1:{port}/?token={}", app.token);
     {

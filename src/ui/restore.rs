@@ -211,12 +211,14 @@ pub async fn plan(
     .await
     .map_err(|_| ApiError::internal("the planning thread failed"))??;
     let id = app
+        .backups
         .plans
         .next
         .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
         + 1;
     let answer = view(id, &stored);
-    app.plans
+    app.backups
+        .plans
         .plans
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -291,6 +293,7 @@ pub async fn start(
     Json(request): Json<StartRequest>,
 ) -> ApiResult<(StatusCode, Json<JobAnswer>)> {
     let stored = app
+        .backups
         .plans
         .plans
         .lock()
@@ -326,7 +329,8 @@ pub async fn start(
         ));
     }
     // A plan is used once: the phone changes as it runs.
-    app.plans
+    app.backups
+        .plans
         .plans
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
