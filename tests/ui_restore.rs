@@ -227,7 +227,8 @@ fn plan(browser: &Browser, serial: &str) -> Value {
          return {
            plan: Number(box.dataset.plan),
            rows: [...box.querySelectorAll('tbody tr')].map((r) => ({
-             from: r.cells[0].textContent, to: r.cells[1].textContent, action: r.dataset.action })),
+             from: r.cells[0].textContent, to: r.dataset.target, shown_to: r.cells[1].textContent,
+             action: r.dataset.action })),
            space: box.querySelector('[data-role=space]').textContent,
            refusal: box.querySelector('[role=alert]').textContent,
            start_disabled: [...box.querySelectorAll('button')].find((b) => b.textContent === 'Start restore').disabled,
@@ -655,6 +656,22 @@ fn backups_are_browsed_from_stored_previews_and_restored_from_the_page() {
     std::thread::sleep(Duration::from_millis(300));
     assert_eq!(send_count(&target), sends, "a rerun pushed files");
 
+    // 5b. Two backups of the phone chosen: each file once (the other copy superseded).
+    let tick = "const c = document.querySelector(`#restore-archives input[data-archive=\"${arguments[0]}\"]`);
+                c.checked = arguments[1]; return true;";
+    browser.exec(tick, &[json!(one_flip.to_str().unwrap()), json!(true)]);
+    let shown = plan(&browser, &target.serial());
+    let actions: Vec<&str> = shown["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(actions.len(), 10, "{shown}");
+    assert_eq!(actions.iter().filter(|a| **a == "superseded").count(), 5);
+    assert_eq!(actions.iter().filter(|a| **a == "identical").count(), 5);
+    browser.exec(tick, &[json!(one_flip.to_str().unwrap()), json!(false)]);
+
     // 6. A different file under one item's name, keep both: both there, the new one numbered.
     let clash = photos[0];
     let clash_at = host_path(target.storage(), &clash.path);
@@ -669,6 +686,11 @@ fn backups_are_browsed_from_stored_previews_and_restored_from_the_page() {
         .clone();
     assert_eq!(row["action"], "keep-both", "{shown}");
     let numbered = row["to"].as_str().unwrap().to_owned();
+    assert_eq!(
+        row["shown_to"],
+        format!("{numbered} (beside the phone's file)"),
+        "{shown}"
+    );
     let stem = clash.path.rsplit_once('.').unwrap().0;
     assert!(numbered.starts_with(&format!("{stem} (1)")), "{numbered}");
     let per_item = browser.exec(

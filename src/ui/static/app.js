@@ -621,7 +621,7 @@ function init() {
     document.body.replaceChildren(el('p', { text: 'phonevault has stopped. You can close this tab.' }));
   });
   api('/api/jobs').then((answer) => {
-    for (const job of answer.jobs) $('jobs').append(jobCard(job, job.serial));
+    for (const job of answer.jobs) if (job.kind === 'backup') $('jobs').append(jobCard(job, job.serial));
   }).catch(() => {});
 }
 

@@ -8,6 +8,8 @@ import { planRestore } from './restore.js';
 
 let h = null; // helpers from app.js: el, api, post, size, duration, phones, phoneLabel
 
+let lastList = null;   // the last BackupsView
+
 const view = {
   archive: null,       // path of the open archive
   data: null,          // ArchiveView
@@ -39,6 +41,7 @@ export async function loadBackups() {
 }
 
 function renderList(list) {
+  lastList = list;
   const box = $('backup-list');
   box.replaceChildren();
   const folders = list.folders.map((f) => `${f.folder}${f.exists ? '' : ' (missing)'}`);
@@ -101,6 +104,7 @@ async function showArchive() {
     if (data.damaged.length) facts.push(`${data.damaged.length} entries found damaged by a verify`);
     $('archive-status').textContent = `${facts.join(', ')}.`;
     fillPhones();
+    fillOtherArchives();
     renderGrid();
   } catch (err) {
     if (err.kind === 'password-needed' || err.kind === 'wrong-password') {
@@ -124,6 +128,20 @@ async function unlock(e) {
     await showArchive();
   } catch (err) {
     $('unlock-error').textContent = err.message;
+  }
+}
+
+// Other readable backups of the same phone can join a restore: the newest copy of each file
+// is restored, and files only they hold come along if selected by id.
+function fillOtherArchives() {
+  const box = $('restore-archives');
+  box.replaceChildren();
+  const group = (lastList ? lastList.phones : []).find((p) => p.archives.some((a) => a.path === view.archive));
+  if (!group) return;
+  for (const a of group.archives) {
+    if (a.path === view.archive || a.status !== 'complete' || a.locked) continue;
+    const check = h.el('input', { attrs: { type: 'checkbox', 'data-archive': a.path } });
+    box.append(h.el('label', { cls: 'check' }, [check, ` Also restore from ${a.name}`]));
   }
 }
 
@@ -430,7 +448,7 @@ export function initBackups(helpers) {
   $('extract-selected').addEventListener('click', extract);
   $('restore-phone').addEventListener('change', updateSummary);
   $('plan-restore').addEventListener('click', () => planRestore(h, {
-    archives: [view.archive],
+    archives: [view.archive, ...[...document.querySelectorAll('#restore-archives input:checked')].map((c) => c.dataset.archive)],
     ids: [...view.selected],
     serial: $('restore-phone').value,
     box: $('restore-plan'),

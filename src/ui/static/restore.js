@@ -57,20 +57,23 @@ function showPlan(h, ctx, plan) {
   const choosable = plan.items.filter((i) => i.own_name);
   const all = choiceSelect(h, 'Choice for all conflicts', 'keep-both');
   const perItem = new Map();
+  const targets = new Map(); // index -> the "To" cell of a conflict, which follows its choice
   if (choosable.length) {
     box.append(h.el('p', { cls: 'line' }, [h.el('label', { text: 'For every conflict: ' }, [all])]));
   }
   const rows = plan.items.map((i) => {
     const action = h.el('td', { text: ACTION_WORDS[i.action] || i.action });
+    const to = h.el('td', { text: i.target });
     if (i.own_name) {
       const name = i.own_name.split('/').pop();
       const select = choiceSelect(h, `Choice for ${name}`, 'keep-both');
       select.dataset.index = String(i.index);
       select.addEventListener('change', () => { perItem.set(i.index, select.value); update(); });
       action.append(' ', select);
+      targets.set(i.index, to);
     }
-    return h.el('tr', { attrs: { 'data-index': String(i.index), 'data-action': i.action } }, [
-      h.el('td', { text: i.from }), h.el('td', { text: i.target }), action, h.el('td', { text: h.size(i.size) }),
+    return h.el('tr', { attrs: { 'data-index': String(i.index), 'data-action': i.action, 'data-target': i.target } }, [
+      h.el('td', { text: i.from }), to, action, h.el('td', { text: h.size(i.size) }),
     ]);
   });
   const head = h.el('tr', {}, ['From (old phone)', 'To (this phone)', 'What happens', 'Size'].map((t) => h.el('th', { text: t, attrs: { scope: 'col' } })));
@@ -92,6 +95,12 @@ function showPlan(h, ctx, plan) {
       if (i.own_name) {
         const c = perItem.get(i.index) || all.value;
         pushes = c === 'replace' || (c === 'keep-both' && i.action === 'keep-both');
+        const where = {
+          'keep-both': i.action === 'keep-both' ? `${i.target} (beside the phone's file)` : `${i.target} (not restored: chat databases are never renamed)`,
+          skip: `${i.own_name} (the phone's file stays; not restored)`,
+          replace: `${i.own_name} (replaces the phone's file)`,
+        }[c];
+        targets.get(i.index).textContent = where;
       }
       if (pushes) needed += i.size;
     }
