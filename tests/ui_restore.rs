@@ -672,6 +672,69 @@ fn backups_are_browsed_from_stored_previews_and_restored_from_the_page() {
     assert_eq!(actions.iter().filter(|a| **a == "identical").count(), 5);
     browser.exec(tick, &[json!(one_flip.to_str().unwrap()), json!(false)]);
 
+    // 5c. A chat database in the selection: the plan says what to do on the new phone.
+    let database = media
+        .iter()
+        .find(|i| i.kind == "database")
+        .expect("the populated phone has a chat database");
+    select(&browser, &[database.id.as_str()]);
+    plan(&browser, &target.serial());
+    let guidance = browser.exec(
+        "return document.querySelector('#restore-plan .guidance')?.textContent || ''",
+        &[],
+    );
+    assert!(
+        guidance
+            .as_str()
+            .unwrap()
+            .contains("install WhatsApp and do not open it"),
+        "{guidance}"
+    );
+
+    // 5d. Extract two items to a folder on this computer, with their dates.
+    let out_dir = env.new_dir("extracted");
+    select(&browser, &ids[3..]);
+    browser.type_into("#extract-folder", out_dir.to_str().unwrap());
+    let before = browser.exec(
+        "return document.querySelectorAll('#archive-jobs .job').length",
+        &[],
+    );
+    browser.click("#extract-selected");
+    let id = browser
+        .wait_for(
+            "the extract job",
+            "const cards = document.querySelectorAll('#archive-jobs .job');
+             return cards.length > arguments[0] ? Number(cards[0].dataset.job) : 0",
+            &[before],
+            LONG,
+        )
+        .as_u64()
+        .unwrap();
+    let job = finished(&browser, &ui, id);
+    assert_eq!(job["state"], "done", "{job}");
+    for item in &photos {
+        let rel = item.path.strip_prefix("/sdcard/").unwrap();
+        let at = out_dir.join("gallery").join(rel);
+        assert_eq!(
+            fs::read(&at).unwrap_or_else(|e| panic!("{}: {e}", at.display())),
+            fs::read(host_path(source.storage(), &item.path)).unwrap()
+        );
+        let mtime = fs::metadata(&at)
+            .unwrap()
+            .modified()
+            .unwrap()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs();
+        assert_eq!(
+            i64::try_from(mtime).unwrap(),
+            item.mtime,
+            "{}",
+            at.display()
+        );
+    }
+    select(&browser, &ids);
+
     // 6. A different file under one item's name, keep both: both there, the new one numbered.
     let clash = photos[0];
     let clash_at = host_path(target.storage(), &clash.path);
