@@ -80,6 +80,7 @@ async function openArchive(summary) {
   view.selected.clear();
   view.anchor = null;
   $('archive-view').hidden = false;
+  for (const id of ['archive-album', 'archive-since', 'archive-until']) $(id).value = '';
   $('archive-title').textContent = summary.name;
   $('archive-body').hidden = true;
   $('archive-grid').replaceChildren();
@@ -105,6 +106,7 @@ async function showArchive() {
     $('archive-status').textContent = `${facts.join(', ')}.`;
     fillPhones();
     fillOtherArchives();
+    fillAlbums();
     renderGrid();
   } catch (err) {
     if (err.kind === 'password-needed' || err.kind === 'wrong-password') {
@@ -169,10 +171,27 @@ function itemDate(item) {
   return `${t.getFullYear()}-${pad(t.getMonth() + 1)}-${pad(t.getDate())} ${pad(t.getHours())}:${pad(t.getMinutes())}`;
 }
 
+function fillAlbums() {
+  const source = $('archive-source').value;
+  const select = $('archive-album');
+  const keep = select.value;
+  select.replaceChildren(h.el('option', { text: 'All albums', attrs: { value: '' } }));
+  const albums = new Set(view.data.items.filter((i) => !source || i.source === source).map((i) => i.album));
+  for (const album of [...albums].sort()) select.append(h.el('option', { text: album, attrs: { value: album } }));
+  if ([...select.options].some((o) => o.value === keep)) select.value = keep;
+}
+
 function filtered() {
   const source = $('archive-source').value;
   const kind = $('archive-kind').value;
-  return view.data.items.filter((i) => (!source || i.source === source) && (!kind || i.kind === kind));
+  const album = $('archive-album').value;
+  const since = $('archive-since').value;
+  const until = $('archive-until').value;
+  return view.data.items.filter((i) => (!source || i.source === source)
+    && (!kind || i.kind === kind)
+    && (!album || i.album === album)
+    && (!since || (i.day && i.day >= since))
+    && (!until || (i.day && i.day <= until)));
 }
 
 const dayFormat = new Intl.DateTimeFormat(undefined, { weekday: 'short', day: 'numeric', month: 'short', year: 'numeric' });
@@ -245,19 +264,13 @@ function tile(item) {
       'aria-pressed': 'false',
       'aria-label': `${item.name}, ${when}${item.damaged ? ', damaged' : ''}`,
       'data-id': item.id,
+      tabindex: '-1',
     },
   });
   if (!item.thumbnail) pick.append(h.el('span', { cls: 'kind', text: item.kind }));
   pick.append(h.el('span', { cls: 'name', text: item.name, attrs: { 'aria-hidden': 'true' } }));
   pick.addEventListener('click', (e) => choose(item.id, e));
-  pick.addEventListener('keydown', (e) => {
-    if (e.key === ' ') {
-      e.preventDefault();
-      if (view.selected.has(item.id)) view.selected.delete(item.id); else view.selected.add(item.id);
-      view.anchor = item.id;
-      syncSelection();
-    }
-  });
+  pick.addEventListener('keydown', (e) => keyOnTile(item.id, e));
   const enlarge = h.el('button', { cls: 'enlarge', text: 'View', attrs: { type: 'button', 'aria-label': `Enlarge ${item.name}` } });
   enlarge.addEventListener('click', () => openViewer(item));
   const box = h.el('div', { cls: 'tile', attrs: { 'data-id': item.id, 'data-thumb': String(item.thumbnail) } }, [pick, enlarge]);
@@ -288,6 +301,48 @@ function choose(id, event) {
   syncSelection();
 }
 
+function columns() {
+  const first = document.querySelector('#archive-grid .tile');
+  const row = first && first.parentElement;
+  if (!row) return 1;
+  return Math.max(1, Math.floor((row.clientWidth + 6) / (first.offsetWidth + 6)));
+}
+
+function focusTile(id) {
+  const button = document.querySelector(`#archive-grid .pick[data-id="${CSS.escape(id)}"]`);
+  if (!button) return;
+  for (const b of document.querySelectorAll('#archive-grid .pick[tabindex="0"]')) b.tabIndex = -1;
+  button.tabIndex = 0;
+  button.focus();
+  button.scrollIntoView({ block: 'nearest' });
+}
+
+// The same keys as the phone grid: arrows move, Shift+arrows extend, Space selects,
+// Alt+Enter enlarges.
+function keyOnTile(id, e) {
+  const at = view.shown.indexOf(id);
+  const step = { ArrowLeft: -1, ArrowRight: 1, ArrowUp: -columns(), ArrowDown: columns(), Home: -at, End: view.shown.length - 1 - at }[e.key];
+  if (step !== undefined) {
+    e.preventDefault();
+    const next = view.shown[Math.min(view.shown.length - 1, Math.max(0, at + step))];
+    if (e.shiftKey) {
+      if (!view.anchor) view.anchor = id;
+      view.selected.clear();
+      for (const r of range(view.anchor, next)) view.selected.add(r);
+      syncSelection();
+    }
+    focusTile(next);
+  } else if (e.key === ' ') {
+    e.preventDefault();
+    if (view.selected.has(id)) view.selected.delete(id); else view.selected.add(id);
+    view.anchor = id;
+    syncSelection();
+  } else if (e.key === 'Enter' && e.altKey) {
+    e.preventDefault();
+    openViewer(view.byId.get(id));
+  }
+}
+
 function selectWhere(test) {
   for (const id of view.shown) if (test(view.byId.get(id))) view.selected.add(id);
   syncSelection();
@@ -297,6 +352,8 @@ function syncSelection() {
   for (const b of document.querySelectorAll('#archive-grid .pick')) {
     b.setAttribute('aria-pressed', String(view.selected.has(b.dataset.id)));
   }
+  const first = document.querySelector('#archive-grid .pick');
+  if (first && !document.querySelector('#archive-grid .pick[tabindex="0"]')) first.tabIndex = 0;
   updateSummary();
 }
 
@@ -440,8 +497,10 @@ export function initBackups(helpers) {
   $('add-folder-form').addEventListener('submit', addFolder);
   $('reload-backups').addEventListener('click', loadBackups);
   $('unlock-form').addEventListener('submit', unlock);
-  $('archive-source').addEventListener('change', () => view.data && renderGrid());
-  $('archive-kind').addEventListener('change', () => view.data && renderGrid());
+  $('archive-source').addEventListener('change', () => { if (view.data) { fillAlbums(); renderGrid(); } });
+  for (const id of ['archive-kind', 'archive-album', 'archive-since', 'archive-until']) {
+    $(id).addEventListener('change', () => view.data && renderGrid());
+  }
   $('archive-select-shown').addEventListener('click', () => selectWhere(() => true));
   $('archive-select-none').addEventListener('click', () => { view.selected.clear(); syncSelection(); });
   $('verify-archive').addEventListener('click', verify);
