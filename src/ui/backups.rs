@@ -203,6 +203,20 @@ impl App {
     }
 }
 
+/// The known archive `text` names, opened (off the async executor: the first time reads
+/// its manifest and previews).
+async fn opened(app: &Arc<App>, text: &str) -> ApiResult<(PathBuf, Arc<OpenArchive>)> {
+    let app = Arc::clone(app);
+    let text = text.to_owned();
+    tokio::task::spawn_blocking(move || {
+        let path = app.known_archive(&text)?;
+        let open = app.open_archive(&path)?;
+        Ok((path, open))
+    })
+    .await
+    .map_err(|_| ApiError::internal("the archive thread failed"))?
+}
+
 /// A library error opening an archive, as the page sees it.
 pub(super) fn archive_error(err: &Error) -> ApiError {
     let status = match err {
@@ -510,12 +524,7 @@ pub async fn archive(
     State(app): State<Arc<App>>,
     Query(query): Query<ArchiveQuery>,
 ) -> ApiResult<Json<ArchiveView>> {
-    let path = app.known_archive(&query.path)?;
-    let app2 = Arc::clone(&app);
-    let path2 = path.clone();
-    let open = tokio::task::spawn_blocking(move || app2.open_archive(&path2))
-        .await
-        .map_err(|_| ApiError::internal("the archive thread failed"))??;
+    let (path, open) = opened(&app, &query.path).await?;
     let damaged = damaged_entries(&path);
     let m = &open.manifest;
     let mut items: Vec<ArchiveItem> = m
@@ -591,8 +600,7 @@ pub async fn thumb(
     Query(query): Query<ItemQuery>,
 ) -> ApiResult<Response> {
     let id = check_id(&query.id)?;
-    let path = app.known_archive(&query.path)?;
-    let open = app.open_archive(&path)?;
+    let (_, open) = opened(&app, &query.path).await?;
     let image = open.thumbnails.get(&id).ok_or_else(|| {
         ApiError::new(
             StatusCode::NOT_FOUND,
@@ -626,8 +634,7 @@ pub async fn item(
     Query(query): Query<ItemQuery>,
 ) -> ApiResult<Json<ItemDetails>> {
     let id = check_id(&query.id)?;
-    let path = app.known_archive(&query.path)?;
-    let open = app.open_archive(&path)?;
+    let (_, open) = opened(&app, &query.path).await?;
     let record = open
         .manifest
         .items
@@ -652,8 +659,7 @@ pub async fn original(
     Query(query): Query<ItemQuery>,
 ) -> ApiResult<Response> {
     let id = check_id(&query.id)?;
-    let path = app.known_archive(&query.path)?;
-    let open = app.open_archive(&path)?;
+    let (path, open) = opened(&app, &query.path).await?;
     let record = open
         .manifest
         .items
