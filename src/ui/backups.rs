@@ -42,6 +42,28 @@ pub struct BackupsState {
     opened: Mutex<HashMap<PathBuf, Arc<OpenArchive>>>,
     /// Restore plans waiting for the person's go-ahead.
     pub plans: super::restore::Plans,
+    /// What the list shows of each archive, while its size and mtime stay the same.
+    facts: Mutex<HashMap<PathBuf, (FileStamp, ManifestFacts)>>,
+}
+
+/// A file's size and modification time: when both are unchanged, so is the archive.
+type FileStamp = (u64, Option<std::time::SystemTime>);
+
+fn file_stamp(path: &Path) -> FileStamp {
+    let meta = std::fs::metadata(path).ok();
+    (
+        meta.as_ref().map_or(0, std::fs::Metadata::len),
+        meta.and_then(|m| m.modified().ok()),
+    )
+}
+
+/// What the list shows of an archive's manifest.
+#[derive(Clone)]
+pub struct ManifestFacts {
+    created: chrono::DateTime<chrono::Utc>,
+    items: usize,
+    encrypted: bool,
+    handset: phonevault::archive::HandsetRecord,
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -58,6 +80,8 @@ impl BackupsState {
 
 /// One archive's manifest and the previews its backup stored.
 pub struct OpenArchive {
+    /// The file as it was when read (a changed file is read again).
+    stamp: FileStamp,
     pub manifest: Manifest,
     thumbnails: HashMap<String, Thumbnail>,
     details: HashMap<String, PreviewDetails>,
@@ -160,10 +184,35 @@ impl App {
         }
     }
 
+    /// The list's facts of an archive: its manifest read once (previews are not read), again
+    /// when the file changes.
+    fn manifest_facts(&self, path: &Path) -> ApiResult<ManifestFacts> {
+        let stamp = file_stamp(path);
+        if let Some((known, facts)) = lock(&self.backups.facts).get(path) {
+            if *known == stamp {
+                return Ok(facts.clone());
+            }
+        }
+        let password = self.backups.password(path);
+        let reader = ArchiveReader::open(path, password.as_ref()).map_err(|e| archive_error(&e))?;
+        let m = reader.manifest();
+        let facts = ManifestFacts {
+            created: m.created,
+            items: m.items.len(),
+            encrypted: m.encrypted,
+            handset: m.handset.clone(),
+        };
+        lock(&self.backups.facts).insert(path.to_path_buf(), (stamp, facts.clone()));
+        Ok(facts)
+    }
+
     /// The archive opened with the session's password, manifest and previews cached.
     pub(super) fn open_archive(&self, path: &Path) -> ApiResult<Arc<OpenArchive>> {
+        let stamp = file_stamp(path);
         if let Some(open) = lock(&self.backups.opened).get(path) {
-            return Ok(Arc::clone(open));
+            if open.stamp == stamp {
+                return Ok(Arc::clone(open));
+            }
         }
         let password = self.backups.password(path);
         let mut reader =
@@ -194,6 +243,7 @@ impl App {
             }
         }
         let open = Arc::new(OpenArchive {
+            stamp,
             manifest: reader.manifest().clone(),
             thumbnails,
             details,
@@ -343,13 +393,12 @@ fn list_backups(app: &App) -> BackupsView {
                 summary.status = "partial";
             } else {
                 summary.damaged = damaged_count(&path);
-                match app.open_archive(&path) {
-                    Ok(open) => {
-                        let m = &open.manifest;
+                match app.manifest_facts(&path) {
+                    Ok(m) => {
                         summary.created = Some(m.created.to_rfc3339());
-                        summary.items = Some(m.items.len());
+                        summary.items = Some(m.items);
                         summary.encrypted = m.encrypted;
-                        handset = Some(m.handset.clone());
+                        handset = Some(m.handset);
                     }
                     Err(err) if matches!(err.kind(), "password-needed" | "wrong-password") => {
                         summary.encrypted = true;
