@@ -595,6 +595,24 @@ fn backups_are_browsed_from_stored_previews_and_restored_from_the_page() {
         (3, 2),
         "the populated phone"
     );
+    // The grid works from the keyboard like the phone's: Space selects, Shift+arrow extends.
+    browser.click("#archive-select-none");
+    let first = browser
+        .exec(
+            "return document.querySelector('#archive-grid .pick[tabindex=\"0\"]').dataset.id",
+            &[],
+        )
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let tile = format!("#archive-grid .pick[data-id=\"{first}\"]");
+    browser.type_into(&tile, " ");
+    browser.type_into(&tile, "\u{E008}\u{E014}\u{E000}");
+    let pressed = browser.exec(
+        "return document.querySelectorAll('#archive-grid .pick[aria-pressed=\"true\"]').length",
+        &[],
+    );
+    assert_eq!(pressed, 2, "Space, then Shift+Right");
     let five: Vec<&Item> = whatsapp.iter().chain(&photos).copied().collect();
     let ids: Vec<&str> = five.iter().map(|i| i.id.as_str()).collect();
     select(&browser, &ids);
