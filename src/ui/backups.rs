@@ -123,6 +123,7 @@ impl App {
                 folders.push(p);
             }
         };
+        // Every phone's default folder sits in one root (`~/phonevault`): the parent of any.
         if let Some(root) = default_folder("x")
             .ok()
             .and_then(|f| f.parent().map(Path::to_path_buf))
