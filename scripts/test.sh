@@ -10,7 +10,8 @@
 #   7zip    7-Zip (`7zz`), to prove our archives open in a standard tool
 #   unzip   Info-ZIP unzip, likewise for unencrypted archives
 #   chromium, chromium-driver   headless Chromium and chromedriver, for the desktop client's
-#           end-to-end tests (tests/ui.rs drives the real page over WebDriver)
+#           end-to-end tests (tests/ui.rs and tests/ui_restore.rs drive the real page over
+#           WebDriver)
 # Elsewhere: on Fedora `dnf install android-tools mksh 7zip unzip` (toybox from source);
 # on macOS and Windows the simulated handset cannot run (it needs Linux namespaces): run the
 # tests on Linux, or in a Debian VM. Root is not needed once the packages are installed: the

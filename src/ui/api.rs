@@ -23,7 +23,7 @@ use tokio::sync::watch;
 use super::events::{error_kind, JobState, JobView};
 use super::jobs::{self, BackupRequest, Refusal};
 use super::media::{self, DetailsView, Thumbnails};
-use super::{assets, auto, security, App};
+use super::{assets, auto, backups, restore, security, App};
 
 /// An answer that is not a success: `{"error": {"kind", "message"}}`.
 #[derive(Debug)]
@@ -57,7 +57,11 @@ impl IntoResponse for ApiError {
 }
 
 impl ApiError {
-    fn new(status: StatusCode, kind: &'static str, message: impl Into<String>) -> ApiError {
+    pub(super) fn new(
+        status: StatusCode,
+        kind: &'static str,
+        message: impl Into<String>,
+    ) -> ApiError {
         ApiError {
             status,
             kind,
@@ -65,7 +69,7 @@ impl ApiError {
         }
     }
 
-    fn from_library(err: &Error) -> ApiError {
+    pub(super) fn from_library(err: &Error) -> ApiError {
         let status = match err {
             Error::NoDevice | Error::DeviceNotFound { .. } => StatusCode::NOT_FOUND,
             Error::DeviceGone { .. } | Error::Timeout { .. } => StatusCode::BAD_GATEWAY,
@@ -74,11 +78,11 @@ impl ApiError {
         ApiError::new(status, error_kind(err), err.to_string())
     }
 
-    fn refused(refusal: Refusal) -> ApiError {
+    pub(super) fn refused(refusal: Refusal) -> ApiError {
         ApiError::new(StatusCode::BAD_REQUEST, refusal.kind, refusal.message)
     }
 
-    fn internal(what: &str) -> ApiError {
+    pub(super) fn internal(what: &str) -> ApiError {
         ApiError::new(
             StatusCode::INTERNAL_SERVER_ERROR,
             "internal",
@@ -87,7 +91,19 @@ impl ApiError {
     }
 }
 
-type ApiResult<T> = Result<T, ApiError>;
+impl ApiError {
+    /// The words a person reads.
+    pub(super) fn message(&self) -> &str {
+        &self.message
+    }
+
+    /// The code a page matches on.
+    pub(super) fn kind(&self) -> &'static str {
+        self.kind
+    }
+}
+
+pub(super) type ApiResult<T> = Result<T, ApiError>;
 
 pub fn router(app: Arc<App>) -> Router {
     Router::new()
@@ -102,6 +118,8 @@ pub fn router(app: Arc<App>) -> Router {
             "/api/phones/{serial}/auto",
             get(auto::get_phone).post(auto::save_phone),
         )
+        .route("/backups.js", get(assets::backups_js))
+        .route("/restore.js", get(assets::restore_js))
         .route("/api/phones", get(phones))
         .route("/api/events", get(events))
         .route("/api/phones/{serial}/media", get(media_list))
@@ -115,6 +133,17 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/api/jobs/{id}/events", get(job_events))
         .route("/api/jobs/{id}/cancel", post(cancel))
         .route("/api/quit", post(quit))
+        .route("/api/backups", get(backups::backups))
+        .route("/api/backups/folders", post(backups::add_folder))
+        .route("/api/backups/unlock", post(backups::unlock))
+        .route("/api/backups/archive", get(backups::archive))
+        .route("/api/backups/thumb", get(backups::thumb))
+        .route("/api/backups/item", get(backups::item))
+        .route("/api/backups/original", get(backups::original))
+        .route("/api/backups/verify", post(backups::verify))
+        .route("/api/backups/extract", post(backups::extract))
+        .route("/api/restore/plan", post(restore::plan))
+        .route("/api/restore/start", post(restore::start))
         .fallback(not_found)
         .layer(from_fn_with_state(Arc::clone(&app), security::guard))
         .layer(from_fn(security::headers))
@@ -182,7 +211,7 @@ async fn events(
     Sse::new(stream).keep_alive(KeepAlive::default())
 }
 
-fn handset(app: &App, serial: &str) -> ApiResult<Handset> {
+pub(super) fn handset(app: &App, serial: &str) -> ApiResult<Handset> {
     app.handsets_lock().get(serial).cloned().ok_or_else(|| {
         ApiError::new(
             StatusCode::NOT_FOUND,

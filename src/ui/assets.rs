@@ -6,6 +6,8 @@ use axum::response::IntoResponse;
 const INDEX: &str = include_str!("static/index.html");
 const APP_JS: &str = include_str!("static/app.js");
 const STYLE: &str = include_str!("static/style.css");
+const BACKUPS_JS: &str = include_str!("static/backups.js");
+const RESTORE_JS: &str = include_str!("static/restore.js");
 const ICON: &str = include_str!("static/icon.svg");
 
 // The page changes with the binary, never while it runs: no revalidation needed within a
@@ -49,5 +51,25 @@ pub async fn icon() -> impl IntoResponse {
             (header::CACHE_CONTROL, CACHE),
         ],
         ICON,
+    )
+}
+
+pub async fn backups_js() -> impl IntoResponse {
+    (
+        [
+            (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
+            (header::CACHE_CONTROL, CACHE),
+        ],
+        BACKUPS_JS,
+    )
+}
+
+pub async fn restore_js() -> impl IntoResponse {
+    (
+        [
+            (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
+            (header::CACHE_CONTROL, CACHE),
+        ],
+        RESTORE_JS,
     )
 }

@@ -199,6 +199,8 @@ pub struct JobView {
     pub warnings: Vec<WarningView>,
     pub warnings_dropped: u64,
     pub result: Option<BackupResult>,
+    /// What a verify, extract or restore job did (see `docs/ui-api.md`).
+    pub details: Option<serde_json::Value>,
     pub error: Option<ErrorView>,
     /// The last event folded in, for clients that follow single events.
     pub last_event: Option<JobEvent>,
@@ -225,6 +227,7 @@ impl JobView {
             warnings: Vec::new(),
             warnings_dropped: 0,
             result: None,
+            details: None,
             error: None,
             last_event: None,
         }

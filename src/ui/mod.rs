@@ -11,10 +11,12 @@
 mod api;
 mod assets;
 mod auto;
+mod backups;
 mod events;
 mod jobs;
 mod media;
 mod phones;
+mod restore;
 mod security;
 
 use std::collections::HashMap;
@@ -69,6 +71,9 @@ pub struct App {
     stop: watch::Sender<bool>,
     /// Automatic backups: settings, history, and the watcher that runs them.
     auto: auto::AutoState,
+    /// The backups page's folders, passwords, opened archives and restore plans (memory
+    /// only).
+    backups: backups::BackupsState,
 }
 
 impl App {
@@ -209,6 +214,7 @@ pub async fn serve(options: UiOptions) -> std::io::Result<StopReason> {
         stopping: AtomicBool::new(false),
         stop,
         auto: auto::AutoState::new(options.config_path.clone(), options.history_path.clone()),
+        backups: backups::BackupsState::default(),
     });
     let url = format!("http://127.0.0.1:{port}/?token={}", app.token);
     announce(&url, options.idle_exit);

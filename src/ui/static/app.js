@@ -3,6 +3,7 @@
 // textContent or as an attribute value, never parsed as HTML.
 
 import * as auto from './auto.js';
+import { initBackups, loadBackups, phonesChanged } from './backups.js';
 
 const $ = (id) => document.getElementById(id);
 
@@ -128,6 +129,7 @@ function renderPhones(view) {
   }
   auto.decoratePhones(view.phones);
   $('no-phones').hidden = view.phones.length > 0 || Boolean(view.adb_error);
+  phonesChanged();
   if (state.serial && !view.phones.some((p) => p.serial === state.serial && p.state === 'device')) {
     $('media-status').textContent = 'This phone was disconnected. Plug it in again to go on.';
   }
@@ -147,6 +149,7 @@ function followPhones() {
 // ---- media -----------------------------------------------------------------------------
 
 async function choosePhone(serial) {
+  showView(false);
   if (state.serial) state.folders.set(state.serial, $('dest').value);
   state.serial = serial;
   state.selected.clear();
@@ -584,12 +587,28 @@ async function startBackup(e) {
 
 // ---- wiring ----------------------------------------------------------------------------
 
+// The two views: a phone's media (with the backup panel), and the backups page.
+function showView(backups) {
+  $('show-phones').setAttribute('aria-pressed', String(!backups));
+  $('show-backups').setAttribute('aria-pressed', String(backups));
+  document.body.classList.toggle('backups-mode', backups);
+  $('backups-view').hidden = !backups;
+  $('welcome').hidden = backups || Boolean(state.serial);
+  $('phone-view').hidden = backups || !state.serial;
+  if (backups) loadBackups();
+}
+
 function init() {
   auto.init({
     api, post, el, size,
     // An automatic backup of the phone shown: its "Backed up" badges change.
     onBackedUp: (serial) => { if (serial === state.serial) loadMedia(false); },
   });
+  initBackups({
+    el, api, post, size, duration, phoneLabel, phones: () => state.phones,
+  });
+  $('show-phones').addEventListener('click', () => showView(false));
+  $('show-backups').addEventListener('click', () => showView(true));
   followPhones();
   for (const id of ['filter-kind', 'filter-album', 'filter-since', 'filter-until', 'filter-new']) {
     $(id).addEventListener('change', () => state.media && renderGrid());
@@ -611,7 +630,7 @@ function init() {
     document.body.replaceChildren(el('p', { text: 'phonevault has stopped. You can close this tab.' }));
   });
   api('/api/jobs').then((answer) => {
-    for (const job of answer.jobs) $('jobs').append(jobCard(job, job.serial));
+    for (const job of answer.jobs) if (job.kind === 'backup') $('jobs').append(jobCard(job, job.serial));
   }).catch(() => {});
 }
 

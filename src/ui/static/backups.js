@@ -1,0 +1,517 @@
+// The backups page: archives in the known folders grouped by phone; one archive's grid
+// from the previews stored in it; verify, extract, and the way into a restore.
+// Text from archives (names, paths, serials) is only set with textContent or as an
+// attribute value. Passwords go in POST bodies only and are kept by the server for the
+// session; the page forgets them as soon as they are sent.
+
+import { planRestore } from './restore.js';
+
+let h = null; // helpers from app.js: el, api, post, size, duration, phones, phoneLabel
+
+let lastList = null;   // the last BackupsView
+
+const view = {
+  archive: null,       // path of the open archive
+  data: null,          // ArchiveView
+  byId: new Map(),
+  shown: [],
+  selected: new Set(),
+  anchor: null,
+};
+
+const $ = (id) => document.getElementById(id);
+
+function q(params) {
+  return new URLSearchParams(params).toString();
+}
+
+function formatCreated(text) {
+  if (!text) return '';
+  const t = new Date(text);
+  return Number.isNaN(t.getTime()) ? text : t.toLocaleString();
+}
+
+export async function loadBackups() {
+  $('backups-error').textContent = '';
+  try {
+    renderList(await h.api('/api/backups'));
+  } catch (err) {
+    $('backups-error').textContent = `Could not list the backups: ${err.message}`;
+  }
+}
+
+function renderList(list) {
+  lastList = list;
+  const box = $('backup-list');
+  box.replaceChildren();
+  const folders = list.folders.map((f) => `${f.folder}${f.exists ? '' : ' (missing)'}`);
+  box.append(h.el('p', { cls: 'hint', text: folders.length ? `Folders looked at: ${folders.join('; ')}` : 'No backup folder known yet: add one above.' }));
+  if (!list.phones.length) box.append(h.el('p', { text: 'No backups found in these folders.' }));
+  for (const phone of list.phones) {
+    const name = [phone.manufacturer, phone.model].filter(Boolean).join(' ') || phone.serial;
+    const title = phone.android_version ? `${name} (Android ${phone.android_version}, ${phone.serial})` : `${name} (${phone.serial})`;
+    const rows = phone.archives.map((a) => {
+      const open = h.el('button', { text: 'Open', attrs: { type: 'button', 'aria-label': `Open backup ${a.name}` } });
+      open.disabled = a.status !== 'complete';
+      open.addEventListener('click', () => openArchive(a));
+      const status = { complete: 'complete', partial: 'partial (not finished)', unreadable: `unreadable: ${a.problem || ''}` }[a.status] || a.status;
+      const health = a.damaged ? `${status}, ${a.damaged} damaged` : status;
+      return h.el('tr', { attrs: { 'data-archive': a.path } }, [
+        h.el('td', { text: a.name }),
+        h.el('td', { text: formatCreated(a.created) || (a.locked ? 'locked' : '') }),
+        h.el('td', { text: a.items == null ? '?' : String(a.items) }),
+        h.el('td', { text: h.size(a.size) }),
+        h.el('td', { text: a.encrypted ? 'encrypted' : 'not encrypted' }),
+        h.el('td', { text: health }),
+        h.el('td', {}, [open]),
+      ]);
+    });
+    const head = h.el('tr', {}, ['Archive', 'Date', 'Items', 'Size', 'Encryption', 'State', ''].map((t) => h.el('th', { text: t, attrs: { scope: 'col' } })));
+    box.append(h.el('section', { cls: 'phone-backups', attrs: { 'aria-label': `Backups of ${title}` } }, [
+      h.el('h3', { text: title }),
+      h.el('table', {}, [h.el('thead', {}, [head]), h.el('tbody', {}, rows)]),
+    ]));
+  }
+}
+
+async function openArchive(summary) {
+  view.archive = summary.path;
+  view.data = null;
+  view.selected.clear();
+  view.anchor = null;
+  $('archive-view').hidden = false;
+  for (const id of ['archive-album', 'archive-since', 'archive-until']) $(id).value = '';
+  $('archive-title').textContent = summary.name;
+  $('archive-body').hidden = true;
+  $('archive-grid').replaceChildren();
+  $('restore-plan').replaceChildren();
+  $('unlock-error').textContent = '';
+  $('archive-error').textContent = '';
+  $('unlock-form').hidden = true;
+  await showArchive();
+}
+
+async function showArchive() {
+  const path = view.archive;
+  $('archive-status').textContent = 'Reading the backup…';
+  try {
+    const data = await h.api(`/api/backups/archive?${q({ path })}`);
+    if (view.archive !== path) return;
+    view.data = data;
+    view.byId = new Map(data.items.map((i) => [i.id, i]));
+    $('unlock-form').hidden = true;
+    $('archive-body').hidden = false;
+    const facts = [`${data.items.length} items`, `made ${formatCreated(data.created)}`, data.encrypted ? 'encrypted' : 'not encrypted'];
+    if (data.damaged.length) facts.push(`${data.damaged.length} entries found damaged by a verify`);
+    $('archive-status').textContent = `${facts.join(', ')}.`;
+    fillPhones();
+    fillOtherArchives();
+    fillAlbums();
+    renderGrid();
+  } catch (err) {
+    if (err.kind === 'password-needed' || err.kind === 'wrong-password') {
+      $('archive-status').textContent = 'This backup is encrypted.';
+      $('unlock-form').hidden = false;
+      $('unlock-password').focus();
+    } else {
+      $('archive-status').textContent = `Could not read this backup: ${err.message}`;
+    }
+  }
+}
+
+async function unlock(e) {
+  e.preventDefault();
+  const field = $('unlock-password');
+  const password = field.value;
+  field.value = '';
+  $('unlock-error').textContent = '';
+  try {
+    await h.post('/api/backups/unlock', { archive: view.archive, password });
+    await showArchive();
+  } catch (err) {
+    $('unlock-error').textContent = err.message;
+  }
+}
+
+// Other readable backups of the same phone can join a restore: the newest copy of each file
+// is restored, and files only they hold come along if selected by id.
+function fillOtherArchives() {
+  const box = $('restore-archives');
+  box.replaceChildren();
+  const group = (lastList ? lastList.phones : []).find((p) => p.archives.some((a) => a.path === view.archive));
+  if (!group) return;
+  for (const a of group.archives) {
+    if (a.path === view.archive || a.status !== 'complete' || a.locked) continue;
+    const check = h.el('input', { attrs: { type: 'checkbox', 'data-archive': a.path } });
+    box.append(h.el('label', { cls: 'check' }, [check, ` Also restore from ${a.name}`]));
+  }
+}
+
+function fillPhones() {
+  const select = $('restore-phone');
+  const keep = select.value;
+  select.replaceChildren();
+  for (const p of h.phones()) {
+    if (p.state !== 'device') continue;
+    const facts = [p.android_version ? `Android ${p.android_version}` : '', p.serial].filter(Boolean).join(', ');
+    select.append(h.el('option', { text: `${h.phoneLabel(p)} (${facts})`, attrs: { value: p.serial } }));
+  }
+  if ([...select.options].some((o) => o.value === keep)) select.value = keep;
+  updateSummary();
+}
+
+export function phonesChanged() {
+  if (view.data) fillPhones();
+}
+
+function itemDate(item) {
+  if (item.taken) return item.taken.local.replace('T', ' ').slice(0, 16);
+  const t = new Date(item.mtime * 1000);
+  const pad = (n) => String(n).padStart(2, '0');
+  return `${t.getFullYear()}-${pad(t.getMonth() + 1)}-${pad(t.getDate())} ${pad(t.getHours())}:${pad(t.getMinutes())}`;
+}
+
+function fillAlbums() {
+  const source = $('archive-source').value;
+  const select = $('archive-album');
+  const keep = select.value;
+  select.replaceChildren(h.el('option', { text: 'All albums', attrs: { value: '' } }));
+  const albums = new Set(view.data.items.filter((i) => !source || i.source === source).map((i) => i.album));
+  for (const album of [...albums].sort()) select.append(h.el('option', { text: album, attrs: { value: album } }));
+  if ([...select.options].some((o) => o.value === keep)) select.value = keep;
+}
+
+function filtered() {
+  const source = $('archive-source').value;
+  const kind = $('archive-kind').value;
+  const album = $('archive-album').value;
+  const since = $('archive-since').value;
+  const until = $('archive-until').value;
+  return view.data.items.filter((i) => (!source || i.source === source)
+    && (!kind || i.kind === kind)
+    && (!album || i.album === album)
+    && (!since || (i.day && i.day >= since))
+    && (!until || (i.day && i.day <= until)));
+}
+
+const dayFormat = new Intl.DateTimeFormat(undefined, { weekday: 'short', day: 'numeric', month: 'short', year: 'numeric' });
+const monthFormat = new Intl.DateTimeFormat(undefined, { month: 'long', year: 'numeric' });
+
+function localDate(day) {
+  const [y, m, d] = day.split('-').map(Number);
+  return new Date(y, m - 1, d);
+}
+
+// Tiles load their stored preview only when near the screen.
+const nearScreen = new IntersectionObserver((entries) => {
+  for (const entry of entries) {
+    if (!entry.isIntersecting) continue;
+    const tile = entry.target;
+    nearScreen.unobserve(tile);
+    if (tile.dataset.thumb !== 'true') continue;
+    const pick = tile.querySelector('.pick');
+    const img = h.el('img', { attrs: { alt: '', decoding: 'async' } });
+    img.addEventListener('error', () => img.remove());
+    img.src = `/api/backups/thumb?${q({ path: view.archive, id: tile.dataset.id })}`;
+    pick.prepend(img);
+  }
+}, { rootMargin: '800px 0px' });
+
+function renderGrid() {
+  nearScreen.disconnect();
+  const grid = $('archive-grid');
+  grid.replaceChildren();
+  const items = filtered();
+  view.shown = items.map((i) => i.id);
+  let month = null;
+  let monthBox = null;
+  let day = null;
+  let tiles = null;
+  for (const item of items) {
+    const itemMonth = item.day ? item.day.slice(0, 7) : 'undated';
+    if (itemMonth !== month) {
+      month = itemMonth;
+      const title = item.day ? monthFormat.format(localDate(item.day)) : 'No date';
+      const pick = h.el('button', { text: 'Select month', attrs: { type: 'button', 'aria-label': `Select all of ${title}` } });
+      const key = month;
+      pick.addEventListener('click', () => selectWhere((i) => (i.day ? i.day.slice(0, 7) : 'undated') === key));
+      monthBox = h.el('section', { cls: 'month' }, [h.el('h3', { text: title }, [pick])]);
+      grid.append(monthBox);
+      day = null;
+    }
+    if (item.day !== day) {
+      day = item.day;
+      const title = item.day ? dayFormat.format(localDate(item.day)) : 'No date';
+      const pick = h.el('button', { text: 'Select day', attrs: { type: 'button', 'aria-label': `Select all of ${title}` } });
+      const key = day;
+      pick.addEventListener('click', () => selectWhere((i) => i.day === key));
+      tiles = h.el('div', { cls: 'tiles' });
+      monthBox.append(h.el('section', { cls: 'day' }, [h.el('h4', { text: title }, [pick]), tiles]));
+    }
+    tiles.append(tile(item));
+  }
+  if (!items.length) grid.append(h.el('p', { text: 'Nothing matches these filters.' }));
+  for (const t of grid.querySelectorAll('.tile')) nearScreen.observe(t);
+  syncSelection();
+}
+
+function tile(item) {
+  const when = itemDate(item);
+  const pick = h.el('button', {
+    cls: 'pick',
+    attrs: {
+      type: 'button',
+      'aria-pressed': 'false',
+      'aria-label': `${item.name}, ${when}${item.damaged ? ', damaged' : ''}`,
+      'data-id': item.id,
+      tabindex: '-1',
+    },
+  });
+  if (!item.thumbnail) pick.append(h.el('span', { cls: 'kind', text: item.kind }));
+  pick.append(h.el('span', { cls: 'name', text: item.name, attrs: { 'aria-hidden': 'true' } }));
+  pick.addEventListener('click', (e) => choose(item.id, e));
+  pick.addEventListener('keydown', (e) => keyOnTile(item.id, e));
+  const enlarge = h.el('button', { cls: 'enlarge', text: 'View', attrs: { type: 'button', 'aria-label': `Enlarge ${item.name}` } });
+  enlarge.addEventListener('click', () => openViewer(item));
+  const box = h.el('div', { cls: 'tile', attrs: { 'data-id': item.id, 'data-thumb': String(item.thumbnail) } }, [pick, enlarge]);
+  if (item.damaged) box.append(h.el('span', { cls: 'badge', text: 'Damaged', attrs: { 'aria-hidden': 'true' } }));
+  return box;
+}
+
+function range(fromId, toId) {
+  const a = view.shown.indexOf(fromId);
+  const b = view.shown.indexOf(toId);
+  if (a < 0 || b < 0) return [toId];
+  return view.shown.slice(Math.min(a, b), Math.max(a, b) + 1);
+}
+
+function choose(id, event) {
+  if (event.shiftKey && view.anchor) {
+    if (!(event.ctrlKey || event.metaKey)) view.selected.clear();
+    for (const r of range(view.anchor, id)) view.selected.add(r);
+  } else if (event.ctrlKey || event.metaKey) {
+    if (view.selected.has(id)) view.selected.delete(id); else view.selected.add(id);
+    view.anchor = id;
+  } else {
+    const only = view.selected.size === 1 && view.selected.has(id);
+    view.selected.clear();
+    if (!only) view.selected.add(id);
+    view.anchor = id;
+  }
+  syncSelection();
+}
+
+function columns() {
+  const first = document.querySelector('#archive-grid .tile');
+  const row = first && first.parentElement;
+  if (!row) return 1;
+  return Math.max(1, Math.floor((row.clientWidth + 6) / (first.offsetWidth + 6)));
+}
+
+function focusTile(id) {
+  const button = document.querySelector(`#archive-grid .pick[data-id="${CSS.escape(id)}"]`);
+  if (!button) return;
+  for (const b of document.querySelectorAll('#archive-grid .pick[tabindex="0"]')) b.tabIndex = -1;
+  button.tabIndex = 0;
+  button.focus();
+  button.scrollIntoView({ block: 'nearest' });
+}
+
+// The same keys as the phone grid: arrows move, Shift+arrows extend, Space selects,
+// Alt+Enter enlarges.
+function keyOnTile(id, e) {
+  const at = view.shown.indexOf(id);
+  const step = { ArrowLeft: -1, ArrowRight: 1, ArrowUp: -columns(), ArrowDown: columns(), Home: -at, End: view.shown.length - 1 - at }[e.key];
+  if (step !== undefined) {
+    e.preventDefault();
+    const next = view.shown[Math.min(view.shown.length - 1, Math.max(0, at + step))];
+    if (e.shiftKey) {
+      if (!view.anchor) view.anchor = id;
+      view.selected.clear();
+      for (const r of range(view.anchor, next)) view.selected.add(r);
+      syncSelection();
+    }
+    focusTile(next);
+  } else if (e.key === ' ') {
+    e.preventDefault();
+    if (view.selected.has(id)) view.selected.delete(id); else view.selected.add(id);
+    view.anchor = id;
+    syncSelection();
+  } else if (e.key === 'Enter' && e.altKey) {
+    e.preventDefault();
+    openViewer(view.byId.get(id));
+  }
+}
+
+function selectWhere(test) {
+  for (const id of view.shown) if (test(view.byId.get(id))) view.selected.add(id);
+  syncSelection();
+}
+
+function syncSelection() {
+  for (const b of document.querySelectorAll('#archive-grid .pick')) {
+    b.setAttribute('aria-pressed', String(view.selected.has(b.dataset.id)));
+  }
+  const first = document.querySelector('#archive-grid .pick');
+  if (first && !document.querySelector('#archive-grid .pick[tabindex="0"]')) first.tabIndex = 0;
+  updateSummary();
+}
+
+function updateSummary() {
+  let bytes = 0;
+  for (const id of view.selected) bytes += (view.byId.get(id) || { size: 0 }).size;
+  const n = view.selected.size;
+  $('archive-summary').textContent = n === 0 ? 'Nothing selected.' : `${n} item${n === 1 ? '' : 's'} selected, ${h.size(bytes)}.`;
+  $('extract-selected').disabled = n === 0;
+  $('plan-restore').disabled = n === 0 || !$('restore-phone').value;
+}
+
+// ---- the large view: one entry read from the archive on demand ---------------------------
+
+async function openViewer(item) {
+  const dialog = $('viewer');
+  $('viewer-title').textContent = item.name;
+  const img = $('viewer-img');
+  img.removeAttribute('src');
+  img.alt = item.name;
+  img.hidden = true;
+  const facts = $('viewer-facts');
+  const fill = (pairs) => {
+    facts.replaceChildren();
+    for (const [k, v] of pairs) if (v) facts.append(h.el('dt', { text: k }), h.el('dd', { text: v }));
+  };
+  const base = [['Date', itemDate(item)], ['Size', h.size(item.size)], ['Phone path', item.path], ['In the archive', item.entry]];
+  fill(base);
+  if (!dialog.open) dialog.showModal();
+  try {
+    const d = await h.api(`/api/backups/item?${q({ path: view.archive, id: item.id })}`);
+    if (d.original) {
+      img.hidden = false;
+      img.src = `/api/backups/original?${q({ path: view.archive, id: item.id })}`;
+    } else if (item.thumbnail) {
+      img.hidden = false;
+      img.src = `/api/backups/thumb?${q({ path: view.archive, id: item.id })}`;
+    }
+    fill([...base, ['Camera', d.camera], ['Pixels', d.width && d.height ? `${d.width} × ${d.height}` : '']]);
+  } catch (err) {
+    fill([...base, ['Problem', err.message]]);
+  }
+}
+
+// ---- jobs: verify, extract, restore ----------------------------------------------------
+
+/** A card following a job's events; `done(view, box)` shows its result. */
+export function followJob(job, title, done) {
+  const card = h.el('section', { cls: 'job', attrs: { 'aria-label': `${title} (job ${job.id})`, 'data-job': String(job.id), 'data-kind': job.kind } });
+  const bar = h.el('progress', { attrs: { max: '1', value: '0', 'aria-label': `Progress of ${title}` } });
+  const line = h.el('p', { cls: 'line', attrs: { role: 'status' } });
+  const cancel = h.el('button', { text: 'Cancel', attrs: { type: 'button', 'aria-label': `Cancel ${title}` } });
+  cancel.addEventListener('click', async () => {
+    cancel.disabled = true;
+    try { await h.post(`/api/jobs/${job.id}/cancel`); } catch (err) { line.textContent = err.message; }
+  });
+  const result = h.el('div', { cls: 'result' });
+  card.append(h.el('h3', { text: title }), bar, line, cancel, result);
+  const show = (v) => {
+    card.dataset.state = v.state;
+    if (v.state === 'running') {
+      bar.max = Math.max(1, v.bytes_total);
+      bar.value = v.bytes_done;
+      const parts = [];
+      if (v.phase === 'planning') parts.push('Looking at the phone…');
+      else if (v.items_total) parts.push(`${v.items_done} of ${v.items_total} items`, `${h.size(v.bytes_done)} of ${h.size(v.bytes_total)}`);
+      if (v.rate > 0) parts.push(`${h.size(v.rate)}/s`);
+      if (v.eta_seconds != null) parts.push(`${h.duration(v.eta_seconds)} left`);
+      if (v.cancel_requested) parts.push('stopping…');
+      line.textContent = parts.join(', ') || 'Starting…';
+      return;
+    }
+    cancel.remove();
+    bar.max = 1;
+    bar.value = 1;
+    line.textContent = { done: 'Done.', partial: 'Done, with problems (below).', cancelled: 'Cancelled.', failed: 'Failed.' }[v.state] || v.state;
+    result.replaceChildren();
+    if (v.details) done(v, result);
+    if (v.error) result.append(h.el('p', { cls: 'line problem', text: v.error.message }));
+  };
+  show(job);
+  const events = new EventSource(`/api/jobs/${job.id}/events`);
+  events.addEventListener('progress', (e) => show(JSON.parse(e.data)));
+  events.addEventListener('end', (e) => { events.close(); show(JSON.parse(e.data)); });
+  $('archive-jobs').prepend(card);
+  return card;
+}
+
+async function verify() {
+  $('archive-error').textContent = '';
+  const path = view.archive;
+  try {
+    const answer = await h.post('/api/backups/verify', { archive: path });
+    followJob(answer.job, `Verify of ${$('archive-title').textContent}`, (v, box) => {
+      const d = v.details;
+      box.append(h.el('p', { cls: 'line', text: `${d.good} entries checked good (${h.size(d.bytes)}).` }));
+      if (d.problems.length) {
+        box.append(h.el('p', { cls: 'line problem', text: `${d.problems.length} damaged entries:` }));
+        box.append(h.el('ul', { attrs: { 'aria-label': 'Damaged entries' } }, d.problems.map((p) => h.el('li', { text: `${p.entry}: ${p.detail}` }))));
+        box.append(h.el('p', { cls: 'line', text: 'The next backup of this phone copies these items again.' }));
+      } else {
+        box.append(h.el('p', { cls: 'line', text: 'Every entry matches what was backed up.' }));
+      }
+      if (view.archive === path) showArchive();
+    });
+  } catch (err) {
+    $('archive-error').textContent = err.message;
+  }
+}
+
+async function extract() {
+  $('archive-error').textContent = '';
+  const folder = $('extract-folder').value;
+  try {
+    const answer = await h.post('/api/backups/extract', { archive: view.archive, ids: [...view.selected], folder });
+    followJob(answer.job, `Extract to ${folder}`, (v, box) => {
+      const d = v.details;
+      box.append(h.el('p', { cls: 'line', text: `${d.written} items written (${h.size(d.bytes)}) to ${d.folder} with their original dates; ${d.already_there} were already there; ${d.kept_both} kept beside a different file of the same name.` }));
+      if (d.problems.length) {
+        box.append(h.el('ul', {}, d.problems.map((p) => h.el('li', { text: `${p.entry}: ${p.detail}` }))));
+      }
+    });
+  } catch (err) {
+    $('archive-error').textContent = err.message;
+  }
+}
+
+async function addFolder(e) {
+  e.preventDefault();
+  $('backups-error').textContent = '';
+  try {
+    renderList(await h.post('/api/backups/folders', { folder: $('add-folder').value }));
+    $('add-folder').value = '';
+  } catch (err) {
+    $('backups-error').textContent = err.message;
+  }
+}
+
+export function initBackups(helpers) {
+  h = helpers;
+  $('add-folder-form').addEventListener('submit', addFolder);
+  $('reload-backups').addEventListener('click', loadBackups);
+  $('unlock-form').addEventListener('submit', unlock);
+  $('archive-source').addEventListener('change', () => { if (view.data) { fillAlbums(); renderGrid(); } });
+  for (const id of ['archive-kind', 'archive-album', 'archive-since', 'archive-until']) {
+    $(id).addEventListener('change', () => view.data && renderGrid());
+  }
+  $('archive-select-shown').addEventListener('click', () => selectWhere(() => true));
+  $('archive-select-none').addEventListener('click', () => { view.selected.clear(); syncSelection(); });
+  $('verify-archive').addEventListener('click', verify);
+  $('extract-selected').addEventListener('click', extract);
+  $('restore-phone').addEventListener('change', updateSummary);
+  $('plan-restore').addEventListener('click', () => planRestore(h, {
+    archives: [view.archive, ...[...document.querySelectorAll('#restore-archives input:checked')].map((c) => c.dataset.archive)],
+    ids: [...view.selected],
+    serial: $('restore-phone').value,
+    box: $('restore-plan'),
+    error: $('archive-error'),
+    followJob,
+  }));
+}
