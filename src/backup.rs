@@ -14,12 +14,13 @@ use std::path::{Path, PathBuf};
 use std::sync::mpsc::{sync_channel, Receiver, TryRecvError};
 use std::time::Duration;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::adb::{Handset, PullEvent, RemoteStat};
 use crate::archive::{ArchiveWriter, BackupFolder, FolderLock, ItemWriter, Password};
 use crate::cancel::Cancel;
 use crate::catalog::{self, select::Matcher, CatalogOptions, Kind, MediaItem};
+use crate::error::ErrorRecord;
 use crate::escape::for_file_name;
 use crate::preview::{
     make_thumbnail, parse_head, records, resolve_taken, Preview, PreviewRecord, Thumbnail,
@@ -53,7 +54,7 @@ pub struct BackupOptions {
 pub const DEFAULT_LOCK_WAIT: Duration = Duration::from_secs(10);
 
 /// An item that could not be backed up, and why.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FailedItem {
     pub path: String,
     pub message: String,
@@ -89,7 +90,49 @@ pub struct BackupReport {
     pub unreadable_folders: Vec<String>,
 }
 
+/// A backup's report as data: what `backup --json` prints (fields in `docs/json.md`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BackupSummary {
+    pub archive: Option<PathBuf>,
+    pub selected: usize,
+    pub items: usize,
+    pub bytes: u64,
+    pub skipped: usize,
+    pub recopied_damaged: usize,
+    pub reread: usize,
+    /// How many items could not be backed up (they are in `failures`).
+    pub failed: usize,
+    pub failures: Vec<FailedItem>,
+    pub not_attempted: usize,
+    /// Why the backup stopped early, in words (`"cancelled"` for a cancellation).
+    pub stopped: Option<String>,
+    /// The same, as data (`kind` is for code).
+    pub stopped_error: Option<ErrorRecord>,
+    pub removed_partials: Vec<PathBuf>,
+    pub unreadable_folders: Vec<String>,
+}
+
 impl BackupReport {
+    /// The report as data (what `backup --json` prints).
+    pub fn summary(&self) -> BackupSummary {
+        BackupSummary {
+            archive: self.archive.clone(),
+            selected: self.selected,
+            items: self.items,
+            bytes: self.bytes,
+            skipped: self.skipped,
+            recopied_damaged: self.recopied_damaged,
+            reread: self.reread,
+            failed: self.failed.len(),
+            failures: self.failed.clone(),
+            not_attempted: self.not_attempted,
+            stopped: self.stopped.as_ref().map(ToString::to_string),
+            stopped_error: self.stopped.as_ref().map(Error::record),
+            removed_partials: self.removed_partials.clone(),
+            unreadable_folders: self.unreadable_folders.clone(),
+        }
+    }
+
     /// Whether everything selected is now in the folder.
     pub fn is_complete(&self) -> bool {
         self.failed.is_empty()

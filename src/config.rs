@@ -336,3 +336,20 @@ mod tests {
         assert!(Config::parse(password_inline).is_err());
     }
 }
+
+/// One phone as `auto list --json` prints it: its setting and its last run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AutoPhone {
+    pub serial: String,
+    #[serde(flatten)]
+    pub setting: PhoneSetting,
+    pub last_run: Option<crate::history::RunRecord>,
+}
+
+/// What `auto list --json` prints (fields in `docs/json.md`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AutoListing {
+    /// The config file read.
+    pub config: PathBuf,
+    pub phones: Vec<AutoPhone>,
+}

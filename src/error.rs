@@ -6,6 +6,8 @@
 
 use std::path::PathBuf;
 
+use serde::{Deserialize, Serialize};
+
 /// Result alias used across the library.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
@@ -196,12 +198,109 @@ fn path_suffix(path: Option<&str>) -> String {
 }
 
 impl Error {
+    /// A stable, kebab-case name for this error's variant, meant for code (scripts, the
+    /// desktop client's page): it never changes when the wording of a message does. The
+    /// list is in `docs/json.md`.
+    pub fn kind(&self) -> &'static str {
+        // No wildcard arm: a new variant does not compile until it has its own kind.
+        match self {
+            Error::Io { .. } => "io",
+            Error::AdbNotFound { .. } => "adb-not-found",
+            Error::AdbServer { .. } => "adb-server",
+            Error::ServerRefused { .. } => "server-refused",
+            Error::NoDevice => "no-device",
+            Error::DeviceNotFound { .. } => "device-not-found",
+            Error::MultipleDevices { .. } => "multiple-devices",
+            Error::Unauthorized { .. } => "unauthorized",
+            Error::Offline { .. } => "offline",
+            Error::NotReady { .. } => "not-ready",
+            Error::DeviceGone { .. } => "device-gone",
+            Error::Timeout { .. } => "timeout",
+            Error::Remote { .. } => "remote",
+            Error::Protocol { .. } => "protocol",
+            Error::SizeUnknown { .. } => "size-unknown",
+            Error::Shell { .. } => "shell",
+            Error::HelperOutput { .. } => "helper-output",
+            Error::InvalidSelection { .. } => "invalid-selection",
+            Error::PreviewSourceMismatch { .. } => "preview-source-mismatch",
+            Error::NoCacheDir => "no-cache-dir",
+            Error::Archive { .. } => "archive",
+            Error::WrongPassword { .. } => "wrong-password",
+            Error::PasswordCheckDamaged { .. } => "password-check-damaged",
+            Error::UnsafePath { .. } => "unsafe-path",
+            Error::ItemIncomplete { .. } => "item-incomplete",
+            Error::PasswordNeeded => "password-needed",
+            Error::PasswordMismatch => "password-mismatch",
+            Error::NoSpace { .. } => "no-space",
+            Error::ChatDatabaseConflict { .. } => "chat-database-conflict",
+            Error::ConfigFile { .. } => "config-file",
+            Error::InvalidConfig { .. } => "invalid-config",
+            Error::NoAutoSetting { .. } => "no-auto-setting",
+            Error::Cancelled => "cancelled",
+            Error::TransferAbandoned { .. } => "transfer-abandoned",
+            Error::FolderBusy { .. } => "folder-busy",
+        }
+    }
+
+    /// The file or phone path the error is about, when it names one.
+    pub fn path(&self) -> Option<String> {
+        match self {
+            Error::Io { path, .. }
+            | Error::Archive { path, .. }
+            | Error::WrongPassword { path }
+            | Error::PasswordCheckDamaged { path, .. }
+            | Error::ConfigFile { path, .. } => Some(path.display().to_string()),
+            Error::FolderBusy { folder, .. } => Some(folder.display().to_string()),
+            Error::DeviceGone { path, .. } | Error::Timeout { path, .. } => path.clone(),
+            Error::Remote { path, .. } | Error::SizeUnknown { path, .. } => Some(path.clone()),
+            Error::UnsafePath { name, .. } => Some(name.clone()),
+            Error::ItemIncomplete { entry, .. } => Some(entry.clone()),
+            Error::ChatDatabaseConflict { target } => Some(target.clone()),
+            _ => None,
+        }
+    }
+
+    /// The error as data: what reports and `--json` carry.
+    pub fn record(&self) -> ErrorRecord {
+        ErrorRecord::from(self)
+    }
+
     /// Wraps a local I/O error with what was being done and where.
     pub fn io(context: &'static str, path: impl Into<PathBuf>, source: std::io::Error) -> Self {
         Error::Io {
             context,
             path: path.into(),
             source,
+        }
+    }
+}
+
+/// An error as data, for reports and JSON: `{kind, message, path?}`.
+///
+/// `kind` is [`Error::kind`] (stable, for code); `message` is the library's description
+/// with its causes (for people; it names no command-line flag or button: each front end
+/// adds its own hint); `path` is the file or phone path concerned, when there is one.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorRecord {
+    pub kind: String,
+    pub message: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
+}
+
+impl From<&Error> for ErrorRecord {
+    fn from(err: &Error) -> ErrorRecord {
+        let mut message = err.to_string();
+        let mut source = std::error::Error::source(err);
+        while let Some(cause) = source {
+            message.push_str(": ");
+            message.push_str(&cause.to_string());
+            source = cause.source();
+        }
+        ErrorRecord {
+            kind: err.kind().to_owned(),
+            message,
+            path: err.path(),
         }
     }
 }

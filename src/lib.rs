@@ -14,6 +14,7 @@ pub mod error;
 pub mod escape;
 pub mod helper;
 pub mod history;
+pub mod json;
 pub mod preview;
 pub mod progress;
 pub mod restore;

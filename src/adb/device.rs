@@ -19,7 +19,7 @@ use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::adb::server::{self, Endpoint, RequestError};
 use crate::adb::shell;
@@ -97,7 +97,7 @@ pub fn connect(options: &ConnectOptions) -> Result<AdbServer> {
 }
 
 /// A handset's state as the adb server reports it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum DeviceState {
     Device,

@@ -4,7 +4,7 @@ use std::fs::File;
 use std::io::{self, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use zip::read::ZipFile;
 use zip::result::ZipError;
@@ -46,7 +46,7 @@ impl std::fmt::Debug for ArchiveReader {
 }
 
 /// One entry that failed a check.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct EntryProblem {
     /// The zip entry name (from the archive: escape before printing).
     pub entry: String,
@@ -64,7 +64,29 @@ pub struct VerifyReport {
     pub problems: Vec<EntryProblem>,
 }
 
+/// A verification as data: what `verify --json` prints (fields in `docs/json.md`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VerifySummary {
+    pub archive: PathBuf,
+    /// Items the manifest lists.
+    pub items: usize,
+    pub good: usize,
+    pub bytes: u64,
+    pub problems: Vec<EntryProblem>,
+}
+
 impl VerifyReport {
+    /// The report as data, for the archive at `archive` whose manifest lists `items` items.
+    pub fn summary(&self, archive: &Path, items: usize) -> VerifySummary {
+        VerifySummary {
+            archive: archive.to_path_buf(),
+            items,
+            good: self.good,
+            bytes: self.bytes,
+            problems: self.problems.clone(),
+        }
+    }
+
     pub fn is_clean(&self) -> bool {
         self.problems.is_empty()
     }

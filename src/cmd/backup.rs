@@ -6,8 +6,8 @@ use std::time::Duration;
 use phonevault::backup::{self, BackupOptions, BackupReport};
 use phonevault::catalog::CatalogOptions;
 use phonevault::escape::{for_terminal, path_for_terminal};
+use phonevault::json::{to_text, Versioned};
 use phonevault::Error;
-use serde_json::json;
 
 use crate::cli::{BackupArgs, GlobalArgs};
 use crate::cmd::bars::Bars;
@@ -70,23 +70,8 @@ pub fn run(args: &BackupArgs, global: &GlobalArgs) -> phonevault::Result<Exit> {
 }
 
 fn print_json(report: &BackupReport) {
-    let value = json!({
-        "archive": report.archive,
-        "selected": report.selected,
-        "items": report.items,
-        "bytes": report.bytes,
-        "skipped": report.skipped,
-        "recopied_damaged": report.recopied_damaged,
-        "reread": report.reread,
-        "failed": report.failed.len(),
-        "failures": report.failed,
-        "not_attempted": report.not_attempted,
-        "stopped": report.stopped.as_ref().map(ToString::to_string),
-        "removed_partials": report.removed_partials,
-        "unreadable_folders": report.unreadable_folders,
-    });
-    let mut out = std::io::stdout().lock();
-    let _ = writeln!(out, "{value:#}");
+    let text = to_text(&Versioned::new(report.summary()));
+    let _ = std::io::stdout().lock().write_all(text.as_bytes());
 }
 
 fn print_text(report: &BackupReport, folder: &std::path::Path) {

@@ -16,13 +16,14 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt::Write as _;
 use std::io::{Read, Write};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::adb::{Handset, PushFile, PushOutcome};
 use crate::archive::ArchiveReader;
 use crate::backup::FailedItem;
 use crate::cancel::Cancel;
 use crate::catalog::{select::Matcher, Kind};
+use crate::error::ErrorRecord;
 use crate::helper::{self, shell_quote};
 use crate::progress::{Event, Progress};
 use crate::{Error, Result};
@@ -33,8 +34,8 @@ pub mod plan;
 use job::Job;
 use plan::parent;
 pub use plan::{
-    numbered_name, plan, target_path, Action, OnConflict, Placement, Plan, PlannedItem,
-    SourceTotals,
+    numbered_name, plan, target_path, Action, OnConflict, Placement, Plan, PlanSummary,
+    PlannedItem, PlannedItemSummary, SourceTotals,
 };
 
 /// Archives do not record file modes; this is what they store for every entry.
@@ -54,7 +55,7 @@ pub struct RestoreOptions {
 }
 
 /// One item put in place.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RestoredItem {
     pub from: String,
     pub target: String,
@@ -91,7 +92,50 @@ pub struct RestoreReport {
     pub chats: bool,
 }
 
+/// A restore's report as data: what `restore --json` prints (fields in `docs/json.md`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RestoreSummary {
+    /// How many items were put in place (they are in `items`).
+    pub restored: usize,
+    pub skipped: usize,
+    pub conflicts: usize,
+    /// How many items could not be restored (they are in `failures`).
+    pub failed: usize,
+    pub bytes: u64,
+    pub items: Vec<RestoredItem>,
+    pub failures: Vec<FailedItem>,
+    pub superseded: Vec<FailedItem>,
+    pub not_attempted: usize,
+    /// Why the restore stopped early, in words (`"cancelled"` for a cancellation).
+    pub stopped: Option<String>,
+    /// The same, as data (`kind` is for code).
+    pub stopped_error: Option<ErrorRecord>,
+    pub removed_leftovers: Vec<String>,
+    pub scanned_folders: Vec<String>,
+    pub chats: bool,
+}
+
 impl RestoreReport {
+    /// The report as data (what `restore --json` prints).
+    pub fn summary(&self) -> RestoreSummary {
+        RestoreSummary {
+            restored: self.restored.len(),
+            skipped: self.skipped,
+            conflicts: self.conflicts,
+            failed: self.failed.len(),
+            bytes: self.bytes,
+            items: self.restored.clone(),
+            failures: self.failed.clone(),
+            superseded: self.superseded.clone(),
+            not_attempted: self.not_attempted,
+            stopped: self.stopped.as_ref().map(ToString::to_string),
+            stopped_error: self.stopped.as_ref().map(Error::record),
+            removed_leftovers: self.removed_leftovers.clone(),
+            scanned_folders: self.scanned_folders.clone(),
+            chats: self.chats,
+        }
+    }
+
     /// Whether every selected item is now on the phone (restored, identical, or skipped
     /// on purpose).
     pub fn is_complete(&self) -> bool {

@@ -8,7 +8,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::job::{self, TempFolder};
 use super::{hash_files, RestoreOptions};
@@ -34,7 +34,7 @@ pub enum OnConflict {
 }
 
 /// What will happen to one item.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Action {
     /// Nothing has the target name yet: push it.
@@ -64,7 +64,7 @@ impl Action {
 }
 
 /// Why an item's target is where it is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Placement {
     /// Where the target phone's Gallery or WhatsApp reads it.
@@ -100,7 +100,7 @@ pub struct PlannedItem {
 }
 
 /// Counts and bytes of one source in a plan.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SourceTotals {
     /// Items selected.
     pub items: usize,
@@ -130,7 +130,66 @@ pub struct Plan {
     pub stale_dirs: Vec<String>,
 }
 
+/// One item of a plan as data (a [`PlannedItem`] without its manifest record).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PlannedItemSummary {
+    pub archive: usize,
+    pub from: String,
+    pub target: String,
+    pub source: Source,
+    pub size: u64,
+    pub action: Action,
+    pub placement: Placement,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub superseded_by: Option<String>,
+}
+
+/// A plan as data: what `restore --dry-run --json` prints (fields in `docs/json.md`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PlanSummary {
+    pub serial: String,
+    pub sdk: u32,
+    pub needed: u64,
+    pub free: u64,
+    /// Whether `needed` fits in `free`.
+    pub fits: bool,
+    pub per_source: BTreeMap<Source, SourceTotals>,
+    pub items: Vec<PlannedItemSummary>,
+    pub refused: Vec<FailedItem>,
+    pub leftovers: Vec<String>,
+    pub stale_dirs: Vec<String>,
+}
+
 impl Plan {
+    /// The plan as data (what `restore --dry-run --json` prints).
+    pub fn summary(&self) -> PlanSummary {
+        PlanSummary {
+            serial: self.serial.clone(),
+            sdk: self.sdk,
+            needed: self.needed,
+            free: self.free,
+            fits: self.fits(),
+            per_source: self.per_source.clone(),
+            items: self
+                .items
+                .iter()
+                .map(|i| PlannedItemSummary {
+                    archive: i.archive,
+                    from: i.from.clone(),
+                    target: i.target.clone(),
+                    source: i.source,
+                    size: i.size,
+                    action: i.action,
+                    placement: i.placement,
+                    superseded_by: i.superseded_by.clone(),
+                })
+                .collect(),
+            refused: self.refused.clone(),
+            leftovers: self.leftovers.clone(),
+            stale_dirs: self.stale_dirs.clone(),
+        }
+    }
+
     /// Whether the items to push fit in the free space.
     pub fn fits(&self) -> bool {
         self.needed <= self.free

@@ -93,31 +93,9 @@ pub struct ErrorView {
 impl ErrorView {
     pub fn from_error(err: &Error) -> ErrorView {
         ErrorView {
-            kind: error_kind(err),
+            kind: err.kind(),
             message: err.to_string(),
         }
-    }
-}
-
-/// A stable name for each library error the page may want to react to.
-pub fn error_kind(err: &Error) -> &'static str {
-    match err {
-        Error::Io { .. } => "io",
-        Error::AdbNotFound { .. } => "adb-not-found",
-        Error::AdbServer { .. } => "adb-server",
-        Error::NoDevice | Error::DeviceNotFound { .. } => "no-device",
-        Error::Unauthorized { .. } => "unauthorized",
-        Error::Offline { .. } => "offline",
-        Error::DeviceGone { .. } => "device-gone",
-        Error::Timeout { .. } => "timeout",
-        Error::WrongPassword { .. } => "wrong-password",
-        Error::PasswordNeeded => "password-needed",
-        Error::PasswordMismatch => "password-mismatch",
-        Error::NoSpace { .. } => "no-space",
-        Error::UnsafePath { .. } => "unsafe-path",
-        Error::InvalidSelection { .. } => "invalid-selection",
-        Error::Cancelled => "cancelled",
-        _ => "other",
     }
 }
 

@@ -18,8 +18,6 @@ use phonevault::{Error, Result};
 use serde::Serialize;
 use tokio::sync::oneshot;
 
-use super::events::error_kind;
-
 /// One item as the grid shows it.
 #[derive(Debug, Clone, Serialize)]
 pub struct ItemView {
@@ -208,7 +206,7 @@ pub struct PreviewFailure {
 impl PreviewFailure {
     fn from_error(err: &Error) -> PreviewFailure {
         PreviewFailure {
-            kind: error_kind(err),
+            kind: err.kind(),
             message: err.to_string(),
         }
     }
