@@ -26,7 +26,7 @@ use crate::preview::{
     make_thumbnail, parse_head, records, resolve_taken, Preview, PreviewRecord, Thumbnail,
     ThumbnailKind, HEAD_BYTES,
 };
-use crate::progress::{Event, Progress};
+use crate::progress::{Event, Phase, Progress};
 use crate::{Error, Result};
 
 /// What to back up and where.
@@ -184,22 +184,19 @@ pub fn run(
     // Taken before the listing, so a job that waited lists the phone after the other ended.
     let lock = FolderLock::acquire(&options.folder, options.lock_wait, cancel)?;
     if !lock.is_exclusive() {
-        progress.event(Event::Warning {
-            path: options.folder.to_str(),
-            message: "this folder's file system has no locks: nothing stops another backup \
+        progress.event(Event::warning(
+            options.folder.to_str(),
+            "this folder's file system has no locks: nothing stops another backup \
                       from writing into it at the same time, and unfinished archives are \
                       left in place",
-        });
+        ));
     }
     let catalog = catalog::scan(handset, &options.catalog, progress)?;
     cancel.check()?;
     let scan = BackupFolder::open_locked(&lock, options.password.as_ref(), cancel)?;
     for (path, err) in &scan.unreadable {
         let message = format!("archive skipped when looking for earlier backups: {err}");
-        progress.event(Event::Warning {
-            path: path.to_str(),
-            message: &message,
-        });
+        progress.event(Event::warning(path.to_str(), &message));
     }
     let selected: Vec<&MediaItem> = catalog
         .items
@@ -384,7 +381,7 @@ fn copy_items(
     progress: &dyn Progress,
 ) -> Outcome {
     progress.event(Event::Phase {
-        name: "backup",
+        name: Phase::Backup,
         items: items.len() as u64,
         bytes: items.iter().map(|i| i.size).sum(),
     });
@@ -402,7 +399,9 @@ fn copy_items(
             let step = match event {
                 PullEvent::Start { index } => Step::Start(index),
                 PullEvent::Data { bytes, .. } => {
-                    progress.event(Event::Bytes(bytes.len() as u64));
+                    progress.event(Event::Bytes {
+                        bytes: bytes.len() as u64,
+                    });
                     Step::Data(bytes.to_vec())
                 }
                 PullEvent::Done { .. } => Step::Done,
@@ -426,7 +425,9 @@ fn copy_items(
         }
         outcome
     });
-    progress.event(Event::PhaseDone);
+    progress.event(Event::PhaseDone {
+        name: Phase::Backup,
+    });
     outcome
 }
 
@@ -558,10 +559,7 @@ impl<'a> ItemWriterThread<'a> {
         let index = match step {
             Step::Start(index) => index,
             Step::Failed(index, message) => {
-                self.outcome.failed.push(FailedItem {
-                    path: self.items[index].path.clone(),
-                    message,
-                });
+                self.fail(index, message);
                 return true;
             }
             Step::Finished => {
@@ -572,10 +570,8 @@ impl<'a> ItemWriterThread<'a> {
             Step::Data(_) | Step::Done => return true,
         };
         let item = &self.items[index];
-        self.progress.event(Event::ItemStarted {
-            path: &item.path,
-            size: item.size,
-        });
+        self.progress
+            .event(Event::started(index, &item.path, item.size));
         if item.size <= HELD_ITEM_MAX {
             match receive_whole(item, rx) {
                 Received::Whole(bytes) => {
@@ -586,10 +582,7 @@ impl<'a> ItemWriterThread<'a> {
                     }
                 }
                 Received::Changed => self.outcome.changed.push(item.clone()),
-                Received::Failed(message) => self.outcome.failed.push(FailedItem {
-                    path: item.path.clone(),
-                    message,
-                }),
+                Received::Failed(message) => self.fail(index, message),
                 Received::Cut => return false,
             }
             return true;
@@ -600,22 +593,30 @@ impl<'a> ItemWriterThread<'a> {
             return false;
         }
         let end = write_streamed(self.handset, item, &mut self.archive, rx);
-        self.record(item, end)
+        self.record(index, end)
     }
 
-    /// Books how one item ended; false when the copy cannot go on.
-    fn record(&mut self, item: &MediaItem, end: ItemEnd) -> bool {
+    /// Books an item the phone would not give, and says so.
+    fn fail(&mut self, index: usize, message: String) {
+        let path = &self.items[index].path;
+        self.progress.event(Event::failed(index, path, &message));
+        self.outcome.failed.push(FailedItem {
+            path: path.clone(),
+            message,
+        });
+    }
+
+    /// Books how item `index` ended; false when the copy cannot go on.
+    fn record(&mut self, index: usize, end: ItemEnd) -> bool {
+        let item = &self.items[index];
         match end {
             ItemEnd::Committed(preview) => {
                 self.outcome.committed += 1;
                 self.outcome.bytes += item.size;
                 self.outcome.previews.extend(preview.map(|p| *p));
-                self.progress.event(Event::ItemDone { path: &item.path });
+                self.progress.event(Event::done(index, &item.path));
             }
-            ItemEnd::Failed(message) => self.outcome.failed.push(FailedItem {
-                path: item.path.clone(),
-                message,
-            }),
+            ItemEnd::Failed(message) => self.fail(index, message),
             ItemEnd::Changed => self.outcome.changed.push(item.clone()),
             // The phone went away mid-item (or could not confirm it): nothing was stored,
             // and the item counts as not attempted.
@@ -703,7 +704,7 @@ impl<'a> ItemWriterThread<'a> {
         } else {
             ItemEnd::Changed
         };
-        self.record(item, end);
+        self.record(index, end);
         true
     }
 

@@ -21,7 +21,7 @@ use super::no_overwrite::numbered_name;
 use super::reader::{problem_detail, EntryProblem};
 use super::writer::hex;
 use super::{safe_join, ArchiveReader, ItemRecord};
-use crate::progress::{Event, Progress};
+use crate::progress::{Event, Phase, Progress};
 use crate::restore::OnConflict;
 use crate::{Error, Result};
 
@@ -198,15 +198,12 @@ impl ArchiveReader {
         // archive itself), as restore does.
         let reserved: HashSet<PathBuf> = chosen.iter().map(|(_, dest)| dest.clone()).collect();
         progress.event(Event::Phase {
-            name: "extract",
+            name: Phase::Extract,
             items: chosen.len() as u64,
             bytes: chosen.iter().map(|(r, _)| r.item.size).sum(),
         });
-        for (record, dest) in chosen {
-            progress.event(Event::ItemStarted {
-                path: &record.entry,
-                size: record.item.size,
-            });
+        for (index, (record, dest)) in chosen.into_iter().enumerate() {
+            progress.event(Event::started(index, &record.entry, record.item.size));
             let place = Place {
                 to_dir,
                 dest: &dest,
@@ -221,20 +218,24 @@ impl ArchiveReader {
                         path,
                         action,
                     });
+                    progress.event(Event::done(index, &record.entry));
                 }
                 Err(
                     e @ (Error::WrongPassword { .. } | Error::PasswordNeeded | Error::Cancelled),
                 ) => return Err(e),
-                Err(e) => report.problems.push(EntryProblem {
-                    entry: record.entry.clone(),
-                    detail: problem_detail(&e),
-                }),
+                Err(e) => {
+                    let detail = problem_detail(&e);
+                    progress.event(Event::failed(index, &record.entry, &detail));
+                    report.problems.push(EntryProblem {
+                        entry: record.entry.clone(),
+                        detail,
+                    });
+                }
             }
-            progress.event(Event::ItemDone {
-                path: &record.entry,
-            });
         }
-        progress.event(Event::PhaseDone);
+        progress.event(Event::PhaseDone {
+            name: Phase::Extract,
+        });
         Ok(report)
     }
 

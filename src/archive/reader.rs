@@ -14,7 +14,7 @@ use super::manifest::{Manifest, FORMAT_NAME, FORMAT_VERSION, MANIFEST_ENTRY};
 use super::writer::hex;
 use super::{ItemRecord, Password};
 use crate::cancel::Cancel;
-use crate::progress::{Event, Progress};
+use crate::progress::{Event, Phase, Progress};
 use crate::{Error, Result};
 
 /// The manifest is small; anything bigger is not one of ours.
@@ -212,33 +212,32 @@ impl ArchiveReader {
     pub fn verify(&mut self, progress: &dyn Progress) -> Result<VerifyReport> {
         let records = self.manifest.items.clone();
         progress.event(Event::Phase {
-            name: "verify",
+            name: Phase::Verify,
             items: records.len() as u64,
             bytes: self.manifest.total_size(),
         });
         let mut report = VerifyReport::default();
         let archive_path = self.path.clone();
-        for record in &records {
-            progress.event(Event::ItemStarted {
-                path: &record.entry,
-                size: record.item.size,
-            });
+        for (index, record) in records.iter().enumerate() {
+            progress.event(Event::started(index, &record.entry, record.item.size));
             match self.check_entry(record, &mut io::sink(), &archive_path, progress) {
                 Ok(n) => {
                     report.good += 1;
                     report.bytes += n;
+                    progress.event(Event::done(index, &record.entry));
                 }
                 Err(Error::WrongPassword { path }) => return Err(Error::WrongPassword { path }),
                 Err(Error::PasswordNeeded) => return Err(Error::PasswordNeeded),
                 Err(Error::Cancelled) => return Err(Error::Cancelled),
-                Err(e) => report.problems.push(EntryProblem {
-                    entry: record.entry.clone(),
-                    detail: problem_detail(&e),
-                }),
+                Err(e) => {
+                    let detail = problem_detail(&e);
+                    progress.event(Event::failed(index, &record.entry, &detail));
+                    report.problems.push(EntryProblem {
+                        entry: record.entry.clone(),
+                        detail,
+                    });
+                }
             }
-            progress.event(Event::ItemDone {
-                path: &record.entry,
-            });
         }
         if let Some(name) = self.manifest.previews.clone() {
             if let Err(e) = self.read_small(&name) {
@@ -248,7 +247,9 @@ impl ArchiveReader {
                 });
             }
         }
-        progress.event(Event::PhaseDone);
+        progress.event(Event::PhaseDone {
+            name: Phase::Verify,
+        });
         Ok(report)
     }
 
@@ -285,7 +286,7 @@ impl ArchiveReader {
             out.write_all(&buf[..n])
                 .map_err(|e| Error::io("cannot write", out_path, e))?;
             total += n as u64;
-            progress.event(Event::Bytes(n as u64));
+            progress.event(Event::Bytes { bytes: n as u64 });
         }
         if total != record.item.size {
             return Err(Error::Archive {

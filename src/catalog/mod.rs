@@ -15,7 +15,7 @@ use sha2::{Digest, Sha256};
 use crate::adb::Handset;
 use crate::escape::phone_path_bytes;
 use crate::helper::{self, ListedFile, Listing};
-use crate::progress::{Event, Progress};
+use crate::progress::{Event, Phase, Progress};
 use crate::{Error, Result};
 
 /// Where an item belongs, as the user thinks of it.
@@ -331,7 +331,7 @@ pub fn scan(
     progress: &dyn Progress,
 ) -> Result<Catalog> {
     progress.event(Event::Phase {
-        name: "listing",
+        name: Phase::Listing,
         items: 0,
         bytes: 0,
     });
@@ -348,10 +348,7 @@ pub fn scan(
             let note = format!(
                 "the on-device helper could not run ({err}); listing folder by folder instead"
             );
-            progress.event(Event::Warning {
-                path: None,
-                message: &note,
-            });
+            progress.event(Event::warning(None, &note));
             notes.push(note);
             (
                 helper::walk(handset, &roots)?,
@@ -362,15 +359,17 @@ pub fn scan(
         }
     };
     for folder in &listing.unreadable {
-        progress.event(Event::Warning {
-            path: Some(folder),
-            message: "folder cannot be read",
-        });
+        progress.event(Event::warning(
+            Some(folder.as_str()),
+            "folder cannot be read",
+        ));
     }
     notes.extend(listing.messages.iter().cloned());
     handset.cancel_token().check()?;
     let items = build(handset.serial(), &listing, options);
-    progress.event(Event::PhaseDone);
+    progress.event(Event::PhaseDone {
+        name: Phase::Listing,
+    });
     Ok(Catalog {
         serial: handset.serial().to_string(),
         items,

@@ -20,12 +20,12 @@ struct StderrProgress {
 }
 
 impl Progress for StderrProgress {
-    fn event(&self, event: Event<'_>) {
+    fn event(&self, event: Event) {
         if let (true, Event::Warning { path, message }) = (self.verbose, event) {
             let path = path
-                .map(|p| format!("{}: ", path_for_terminal(p)))
+                .map(|p| format!("{}: ", path_for_terminal(&p)))
                 .unwrap_or_default();
-            eprintln!("phonevault: debug: {path}{}", for_terminal(message));
+            eprintln!("phonevault: debug: {path}{}", for_terminal(&message));
         }
     }
 }

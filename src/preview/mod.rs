@@ -20,7 +20,7 @@ use chrono::{DateTime, FixedOffset, SecondsFormat};
 use serde::{Deserialize, Serialize};
 
 use crate::catalog::{DateSource, Kind, MediaItem, Source, Taken};
-use crate::progress::{Event, Progress};
+use crate::progress::{Event, Phase, Progress};
 use crate::{Error, Result};
 
 pub use cache::PreviewCache;
@@ -233,18 +233,15 @@ pub fn build_previews(
     let mut slots: Vec<Option<Preview>> = vec![None; items.len()];
     let mut pending = Vec::new();
     progress.event(Event::Phase {
-        name: "previews",
+        name: Phase::Previews,
         items: items.len() as u64,
         bytes: 0,
     });
     for (i, item) in items.iter().enumerate() {
         if let Some(hit) = cache.get(item) {
             stats.cache_hits += 1;
-            progress.event(Event::ItemStarted {
-                path: &item.path,
-                size: item.size,
-            });
-            progress.event(Event::ItemDone { path: &item.path });
+            progress.event(Event::started(i, &item.path, item.size));
+            progress.event(Event::done(i, &item.path));
             slots[i] = Some(hit);
         } else {
             pending.push(i);
@@ -273,10 +270,7 @@ pub fn build_previews(
         let mut heads = heads.into_iter();
         for &i in chunk {
             let item = &items[i];
-            progress.event(Event::ItemStarted {
-                path: &item.path,
-                size: item.size,
-            });
+            progress.event(Event::started(i, &item.path, item.size));
             let plan = plan(item);
             let mut work = Work::new(source, options, progress, &mut stats);
             let preview = match plan {
@@ -285,24 +279,25 @@ pub fn build_previews(
                 Plan::Head => match heads.next() {
                     Some(Head::Bytes(bytes)) => {
                         work.stats.bytes_read += bytes.len() as u64;
-                        progress.event(Event::Bytes(bytes.len() as u64));
+                        progress.event(Event::Bytes {
+                            bytes: bytes.len() as u64,
+                        });
                         work.preview_from(item, bytes)?
                     }
                     Some(Head::Unreadable(message)) => {
-                        progress.event(Event::Warning {
-                            path: Some(&item.path),
-                            message: &message,
-                        });
+                        progress.event(Event::warning(Some(item.path.as_str()), &message));
                         None
                     }
                     None => None,
                 },
             };
             slots[i] = Some(finish(preview, item, cache, plan, progress));
-            progress.event(Event::ItemDone { path: &item.path });
+            progress.event(Event::done(i, &item.path));
         }
     }
-    progress.event(Event::PhaseDone);
+    progress.event(Event::PhaseDone {
+        name: Phase::Previews,
+    });
     let previews: Vec<Preview> = slots.into_iter().flatten().collect();
     for p in &previews {
         match p.thumbnail {
@@ -334,10 +329,7 @@ fn finish(
     if plan != Plan::Placeholder {
         if let Err(e) = cache.put(&preview) {
             let message = format!("preview cache not written: {e}");
-            progress.event(Event::Warning {
-                path: Some(&item.path),
-                message: &message,
-            });
+            progress.event(Event::warning(Some(item.path.as_str()), &message));
         }
     }
     preview
@@ -390,7 +382,9 @@ impl<'a> Work<'a> {
         match self.source.whole(item, max) {
             Ok(bytes) => {
                 self.stats.bytes_read += bytes.len() as u64;
-                self.progress.event(Event::Bytes(bytes.len() as u64));
+                self.progress.event(Event::Bytes {
+                    bytes: bytes.len() as u64,
+                });
                 Ok(Ok(bytes))
             }
             Err(Error::Remote { message, .. }) => Ok(Err(message)),

@@ -25,7 +25,7 @@ use crate::cancel::Cancel;
 use crate::catalog::{select::Matcher, Kind};
 use crate::error::ErrorRecord;
 use crate::helper::{self, shell_quote};
-use crate::progress::{Event, Progress};
+use crate::progress::{Event, Phase, Progress};
 use crate::{Error, Result};
 
 pub mod job;
@@ -191,12 +191,14 @@ pub fn execute(
     let job = Job::start()?;
     let temp_name = job.temp_name();
     progress.event(Event::Phase {
-        name: "restore",
+        name: Phase::Restore,
         items: work.len() as u64,
         bytes: work.iter().map(|i| i.size).sum(),
     });
     let verified = push_and_verify(handset, archives, &work, &temp_name, progress, &mut report);
-    progress.event(Event::PhaseDone);
+    progress.event(Event::PhaseDone {
+        name: Phase::Restore,
+    });
     for (k, message) in verified.failed {
         report.failed.push(FailedItem {
             path: work[k].from.clone(),
@@ -328,6 +330,12 @@ fn push_and_verify(
                 }
                 match verify_and_move(handset, work, &arrived, temp_name) {
                     Ok((placed, failed)) => {
+                        for &k in &placed {
+                            progress.event(Event::done(k, &work[k].target));
+                        }
+                        for (k, message) in &failed {
+                            progress.event(Event::failed(*k, &work[*k].target, message));
+                        }
                         verified.placed.extend(placed);
                         verified.failed.extend(failed);
                     }
@@ -342,7 +350,7 @@ fn push_and_verify(
         for range in chunks {
             let end = range.end;
             let outcomes = push_items(handset, archives, work, range.clone(), temp_name, progress);
-            let arrived = sort_outcomes(&outcomes.outcomes, range.start, work, report);
+            let arrived = sort_outcomes(&outcomes.outcomes, range.start, work, report, progress);
             if let Some(stopped) = outcomes.stopped {
                 report.stopped = Some(stopped);
                 report.not_attempted += arrived.len() + (work.len() - end);
@@ -449,6 +457,7 @@ fn sort_outcomes(
     first: usize,
     work: &[&PlannedItem],
     report: &mut RestoreReport,
+    progress: &dyn Progress,
 ) -> Vec<usize> {
     let mut arrived = Vec::new();
     for (j, outcome) in outcomes.iter().enumerate() {
@@ -456,6 +465,7 @@ fn sort_outcomes(
         match outcome {
             PushOutcome::Written => arrived.push(k),
             PushOutcome::Refused(message) | PushOutcome::SourceFailed(message) => {
+                progress.event(Event::failed(k, &work[k].target, message));
                 report.failed.push(FailedItem {
                     path: work[k].from.clone(),
                     message: message.clone(),
@@ -493,10 +503,7 @@ fn push_items(
     // trips, and its socket shut down ends a file mid-way.
     let mut source = |j: usize, sink: &mut dyn Write| -> std::result::Result<(), String> {
         let item = work[range.start + j];
-        progress.event(Event::ItemStarted {
-            path: &item.target,
-            size: item.size,
-        });
+        progress.event(Event::started(range.start + j, &item.target, item.size));
         let mut entry = archives[item.archive]
             .open_entry(&item.record)
             .map_err(|e| e.to_string())?;
@@ -509,9 +516,9 @@ fn push_items(
                 Err(e) => return Err(e.to_string()),
             };
             sink.write_all(&buf[..n]).map_err(|e| e.to_string())?;
-            progress.event(Event::Bytes(n as u64));
+            progress.event(Event::Bytes { bytes: n as u64 });
         }
-        progress.event(Event::ItemDone { path: &item.target });
+        // Not done yet: `ItemDone` comes once the copy is checked and under its real name.
         Ok(())
     };
     handset.push_many(&files, &mut source)

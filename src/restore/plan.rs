@@ -17,7 +17,7 @@ use crate::archive::{ArchiveReader, ItemRecord, Manifest};
 use crate::backup::FailedItem;
 use crate::catalog::{select::Matcher, Kind, Source};
 use crate::helper::{self, shell_quote};
-use crate::progress::{Event, Progress};
+use crate::progress::{Event, Phase, Progress};
 use crate::{Error, Result};
 
 /// What to do when a different file already has an item's target name.
@@ -582,7 +582,7 @@ pub fn plan(
 ) -> Result<Plan> {
     let handset = &handset.with_cancel(&options.cancel);
     progress.event(Event::Phase {
-        name: "planning",
+        name: Phase::Planning,
         items: 0,
         bytes: 0,
     });
@@ -636,7 +636,9 @@ pub fn plan(
     }
     let needed = per_source.values().map(|t| t.push_bytes).sum();
     let free = handset.storage()?.free;
-    progress.event(Event::PhaseDone);
+    progress.event(Event::PhaseDone {
+        name: Phase::Planning,
+    });
     Ok(Plan {
         serial: handset.serial().to_string(),
         sdk,
