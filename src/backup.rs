@@ -148,16 +148,10 @@ impl BackupReport {
 /// added then, so `EVIL\e[31mX` gives `EVIL__31mX-` and 8 hex digits).
 ///
 /// # Errors
-/// `Io` when there is no home folder.
+/// `NoDefaultFolder` when there is no home folder.
 pub fn default_folder(serial: &str) -> Result<PathBuf> {
     let serial = for_file_name(serial);
-    let home = dirs::home_dir().ok_or_else(|| {
-        Error::io(
-            "cannot find the home folder for the default backup folder (use --to DIR)",
-            "~",
-            std::io::Error::from(std::io::ErrorKind::NotFound),
-        )
-    })?;
+    let home = dirs::home_dir().ok_or(Error::NoDefaultFolder)?;
     Ok(home.join("phonevault").join(serial))
 }
 

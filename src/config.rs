@@ -119,9 +119,9 @@ impl PhoneSetting {
         }
         if self.encrypt && self.password_file.is_none() {
             return Err(invalid(
-                "encryption needs a password file (--password-file FILE, or password_file in \
-                 the config): an automatic backup cannot ask for a password, and the OS \
-                 credential store is not supported yet"
+                "encryption needs a password file (password_file in the config): an \
+                 automatic backup cannot ask for a password, and the OS credential store is \
+                 not supported yet"
                     .into(),
             ));
         }

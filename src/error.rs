@@ -45,9 +45,7 @@ pub enum Error {
     #[error("handset {serial} is not attached (attached: {attached})")]
     DeviceNotFound { serial: String, attached: String },
     /// Several handsets are attached and none was chosen.
-    #[error(
-        "several handsets are attached ({serials}); choose one with -s SERIAL or ANDROID_SERIAL"
-    )]
+    #[error("several handsets are attached ({serials}) and none was chosen")]
     MultipleDevices { serials: String },
     /// The handset has not accepted this computer.
     #[error(
@@ -101,7 +99,8 @@ pub enum Error {
     /// The on-device helper printed something we cannot parse.
     #[error("handset {serial}: the on-device helper gave unexpected output: {detail}")]
     HelperOutput { serial: String, detail: String },
-    /// A selection flag has a bad value.
+    /// A selection setting has a bad value. `flag` names the setting as the library knows it
+    /// (`since`, `album`), or as the caller asked to have it named (`--since`).
     #[error("invalid {flag} value `{value}`: {detail}")]
     InvalidSelection {
         flag: &'static str,
@@ -141,7 +140,7 @@ pub enum Error {
         written: u64,
     },
     /// No password was available for an encrypted archive.
-    #[error("a password is needed: use --password-file FILE or set PHONEVAULT_PASSWORD")]
+    #[error("a password is needed for this encrypted archive")]
     PasswordNeeded,
     /// The password typed the second time differs from the first.
     #[error("the two passwords typed differ; nothing was written")]
@@ -160,6 +159,11 @@ pub enum Error {
     /// would be lost to it.
     #[error("not restored: a different chat database is already at {target}, and chat databases are never restored under another name (WhatsApp would not find it)")]
     ChatDatabaseConflict { target: String },
+
+    /// No folder was chosen for a backup and there is no home folder to put the default one
+    /// in.
+    #[error("no backup folder was chosen, and there is no home folder for the default one")]
+    NoDefaultFolder,
 
     // ---- automatic backups: config, watch, history --------------------------------------
     /// The automatic-backup config file cannot be used as it is.
@@ -239,6 +243,7 @@ impl Error {
             Error::Cancelled => "cancelled",
             Error::TransferAbandoned { .. } => "transfer-abandoned",
             Error::FolderBusy { .. } => "folder-busy",
+            Error::NoDefaultFolder => "no-default-folder",
         }
     }
 
@@ -301,6 +306,44 @@ impl From<&Error> for ErrorRecord {
             kind: err.kind().to_owned(),
             message,
             path: err.path(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Library messages describe the problem; naming a flag is the front end's business.
+    #[test]
+    fn messages_name_no_command_line_flag() {
+        let errors = [
+            Error::MultipleDevices {
+                serials: "A, B".into(),
+            },
+            Error::PasswordNeeded,
+            Error::NoDefaultFolder,
+            Error::AdbNotFound {
+                searched: "PATH".into(),
+                how_to_install: crate::adb::HOW_TO_INSTALL_ADB,
+            },
+            Error::FolderBusy {
+                folder: "/backups".into(),
+                waited_seconds: 10,
+            },
+            crate::catalog::select::Selection {
+                since: chrono::NaiveDate::from_ymd_opt(2024, 5, 1),
+                until: chrono::NaiveDate::from_ymd_opt(2024, 4, 1),
+                ..Default::default()
+            }
+            .compile()
+            .expect_err("since after until"),
+        ];
+        for err in &errors {
+            let message = err.to_string();
+            for flag in ["-s SERIAL", "ANDROID_SERIAL", "--"] {
+                assert!(!message.contains(flag), "{message:?} names {flag:?}");
+            }
         }
     }
 }

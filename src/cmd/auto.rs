@@ -87,8 +87,17 @@ fn enable(args: &AutoEnableArgs, global: &GlobalArgs) -> phonevault::Result<Exit
     let password_file = args.password_file.as_deref().map(absolute).transpose()?;
     if args.encrypt {
         // Read it now, so a wrong path shows here and not at the first automatic backup.
-        if let Some(file) = &password_file {
-            read_password_file(file)?;
+        match &password_file {
+            Some(file) => {
+                read_password_file(file)?;
+            }
+            None => {
+                return Err(invalid(
+                    "--encrypt needs --password-file FILE: an automatic backup cannot ask for \
+                     a password"
+                        .into(),
+                ))
+            }
         }
     }
     let setting = PhoneSetting {
@@ -109,7 +118,6 @@ fn enable(args: &AutoEnableArgs, global: &GlobalArgs) -> phonevault::Result<Exit
         encrypt: args.encrypt,
         password_file,
     };
-    // Says why encryption cannot be saved without a password file.
     setting.validate(&serial)?;
     let path = config_path(args.config.config.as_deref())?;
     let mut config = Config::load(&path)?;

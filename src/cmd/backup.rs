@@ -12,7 +12,7 @@ use phonevault::Error;
 use crate::cli::{BackupArgs, GlobalArgs};
 use crate::cmd::bars::Bars;
 use crate::cmd::selection::selection;
-use crate::cmd::{human, interrupt, open_handset, password, print_error, Exit};
+use crate::cmd::{human, interrupt, open_handset, password, Exit};
 
 pub fn run(args: &BackupArgs, global: &GlobalArgs) -> phonevault::Result<Exit> {
     let matcher = selection(&args.selection)?.compile()?;
@@ -42,21 +42,8 @@ pub fn run(args: &BackupArgs, global: &GlobalArgs) -> phonevault::Result<Exit> {
         },
         &bars,
     );
-    let report = match report {
-        Ok(report) => report,
-        Err(err @ Error::FolderBusy { .. }) => {
-            drop(bars);
-            print_error(&err);
-            let mut stderr = std::io::stderr().lock();
-            let _ = writeln!(
-                stderr,
-                "phonevault: hint: wait longer with --lock-wait SECONDS, or choose another \
-                 folder with --to DIR"
-            );
-            return Ok(Exit::Failure);
-        }
-        Err(err) => return Err(err),
-    };
+    // A busy folder is reported like any error; `print_error` adds what to type about it.
+    let report = report?;
     if args.json {
         print_json(&report);
     } else {
