@@ -117,17 +117,7 @@ pub struct DeviceInfo {
     pub transport_id: Option<u64>,
 }
 
-/// Who a handset is.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Identity {
-    /// `ro.serialno`, else the adb serial: stable across cables and ports, so it names backups.
-    pub serial: String,
-    pub model: String,
-    pub manufacturer: String,
-    pub android_version: String,
-    /// 0 when the phone did not say.
-    pub sdk: u32,
-}
+pub use crate::identity::Identity;
 
 /// Internal storage size, in bytes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -905,15 +895,18 @@ impl Handset {
         let v2 = self.features.stat_v2;
         let id = if v2 { b"STA2" } else { b"STAT" };
         let mut request = Vec::new();
-        for path in paths.iter().filter(|p| p.len() <= MAX_PATH) {
-            request.extend(sync::encode_request(id, path.as_bytes()));
+        // The exact bytes of each name (display form `\xFF` and `\\` are not what the phone
+        // holds), as every other sync request sends them.
+        let wire: Vec<_> = paths.iter().map(|p| phone_path_bytes(p)).collect();
+        for bytes in wire.iter().filter(|b| b.len() <= MAX_PATH) {
+            request.extend(sync::encode_request(id, bytes));
         }
         stream
             .write_all(&request)
             .map_err(|e| self.io_error("stat", Some(first), e))?;
         let mut stats = Vec::with_capacity(paths.len());
-        for path in paths {
-            if path.len() > MAX_PATH {
+        for (path, bytes) in paths.iter().zip(&wire) {
+            if bytes.len() > MAX_PATH {
                 stats.push(None);
                 continue;
             }
