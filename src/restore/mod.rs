@@ -12,8 +12,7 @@
 //! in a few shell calls, and checked). A rerun removes the temporary folders of dead jobs,
 //! never those of a job still running, and skips what is already in place.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::fmt::Write as _;
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::{Read, Write};
 
 use serde::{Deserialize, Serialize};
@@ -24,7 +23,10 @@ use crate::backup::FailedItem;
 use crate::cancel::Cancel;
 use crate::catalog::{select::Matcher, Kind};
 use crate::error::ErrorRecord;
-use crate::helper::{self, shell_quote};
+use crate::helper::check_files;
+pub use crate::phone_shell::file_uri;
+use crate::phone_shell::request_scan;
+use crate::phone_shell::{run_batched, run_lines, shell_quote};
 use crate::progress::{Event, Phase, Progress};
 use crate::{Error, Result};
 
@@ -40,8 +42,6 @@ pub use plan::{
 
 /// Archives do not record file modes; this is what they store for every entry.
 const FILE_MODE: u32 = 0o644;
-/// Shell commands are kept below this length (the adb server takes 64 KiB requests).
-const COMMAND_BUDGET: usize = 32 * 1024;
 
 /// What to restore and how.
 #[derive(Debug, Clone)]
@@ -583,191 +583,6 @@ fn remove_temp_dirs(handset: &Handset, folders: &BTreeSet<&str>, temp_name: &str
     run_batched(handset, "rm -rf --", &dirs)
 }
 
-/// SHA-256 of each file on the phone, lower-case hex (empty when it cannot be read).
-///
-/// Why not only `helper::hash`: it runs one `sha256sum` process per file, which cost more
-/// than the transfer itself for a few hundred photos. One `sha256sum` over many files is
-/// used instead, and the helper only for names its output cannot carry (newlines,
-/// backslashes, which `sha256sum` would escape).
-fn hash_files(handset: &Handset, paths: &[String]) -> Result<Vec<String>> {
-    let (plain, odd): (Vec<usize>, Vec<usize>) =
-        (0..paths.len()).partition(|&i| !paths[i].contains(['\n', '\\']));
-    let mut hashes = vec![String::new(); paths.len()];
-    let odd_paths: Vec<String> = odd.iter().map(|&i| paths[i].clone()).collect();
-    for (&i, h) in odd.iter().zip(helper::hash_inline(handset, &odd_paths)?) {
-        hashes[i] = h.sha256;
-    }
-    let lines: Vec<String> = plain.iter().map(|&i| shell_quote(&paths[i])).collect();
-    let mut found: HashMap<&str, String> = HashMap::new();
-    let mut outputs = Vec::new();
-    for batch in budget_batches(&lines, COMMAND_BUDGET) {
-        let command = format!("sha256sum -- {} 2>/dev/null", lines[batch].join(" "));
-        outputs.push(handset.shell(&command)?.stdout);
-    }
-    let texts: Vec<String> = outputs
-        .iter()
-        .map(|o| String::from_utf8_lossy(o).into_owned())
-        .collect();
-    for text in &texts {
-        for line in text.lines() {
-            if let Some((hex, path)) = line.split_once("  ") {
-                if hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_hexdigit()) {
-                    found.insert(path, hex.to_ascii_lowercase());
-                }
-            }
-        }
-    }
-    for &i in &plain {
-        if let Some(hex) = found.get(paths[i].as_str()) {
-            hashes[i].clone_from(hex);
-        }
-    }
-    Ok(hashes)
-}
-
-/// What the phone says about one pushed file.
-struct FileCheck {
-    /// Lower-case hex; empty when it could not be read.
-    sha256: String,
-    size: Option<u64>,
-    mtime: Option<i64>,
-}
-
-/// SHA-256, size and mtime of each file on the phone: one shell call per batch running
-/// `sha256sum` and `stat` over all of it (the helper and one `stat` each for names their
-/// output cannot carry).
-fn check_files(handset: &Handset, paths: &[String]) -> Result<Vec<FileCheck>> {
-    let hashes = hash_files(handset, paths)?;
-    let mut stats: HashMap<&str, (u64, i64)> = HashMap::new();
-    let plain: Vec<&String> = paths.iter().filter(|p| !p.contains(['\n', '\\'])).collect();
-    let words: Vec<String> = plain.iter().map(|p| shell_quote(p)).collect();
-    let mut texts = Vec::new();
-    for batch in budget_batches(&words, COMMAND_BUDGET) {
-        let out = handset.shell(&format!(
-            "stat -c '%s %Y %n' -- {} 2>/dev/null",
-            words[batch].join(" ")
-        ))?;
-        texts.push(String::from_utf8_lossy(&out.stdout).into_owned());
-    }
-    for text in &texts {
-        for line in text.lines() {
-            let mut parts = line.splitn(3, ' ');
-            if let (Some(size), Some(mtime), Some(path)) =
-                (parts.next(), parts.next(), parts.next())
-            {
-                if let (Ok(size), Ok(mtime)) = (size.parse(), mtime.parse()) {
-                    stats.insert(path, (size, mtime));
-                }
-            }
-        }
-    }
-    let mut checks = Vec::with_capacity(paths.len());
-    for (path, sha256) in paths.iter().zip(hashes) {
-        let (size, mtime) = match stats.get(path.as_str()) {
-            Some((size, mtime)) => (Some(*size), Some(*mtime)),
-            None if !plain.contains(&path) => match handset.stat(path) {
-                Ok(Some(st)) => (Some(st.size), Some(st.mtime)),
-                _ => (None, None),
-            },
-            None => (None, None),
-        };
-        checks.push(FileCheck {
-            sha256,
-            size,
-            mtime,
-        });
-    }
-    Ok(checks)
-}
-
-/// Index ranges of `words` whose joined length stays within `budget` (at least one word
-/// each).
-fn budget_batches(words: &[String], budget: usize) -> Vec<std::ops::Range<usize>> {
-    let mut batches = Vec::new();
-    let mut start = 0;
-    while start < words.len() {
-        let mut len = 0;
-        let mut end = start;
-        while end < words.len() && (end == start || len + words[end].len() + 1 < budget) {
-            len += words[end].len() + 1;
-            end += 1;
-        }
-        batches.push(start..end);
-        start = end;
-    }
-    batches
-}
-
-/// `file://` URI of a phone folder, percent-encoded (spaces in `WhatsApp Business`, and
-/// anything else a URI cannot hold as is).
-pub fn file_uri(folder: &str) -> String {
-    let mut uri = String::from("file://");
-    for &b in crate::escape::phone_path_bytes(folder).iter() {
-        if b.is_ascii_alphanumeric() || b"/-._~".contains(&b) {
-            uri.push(b as char);
-        } else {
-            let _ = write!(uri, "%{b:02X}");
-        }
-    }
-    uri
-}
-
-/// Asks the media scanner to look at every folder (all SDK levels), and from Android 11 to
-/// rescan the volume: without it restored files stay hidden from the Gallery.
-fn request_scan(handset: &Handset, folders: &[String], sdk: u32) -> Result<()> {
-    let mut lines: Vec<String> = folders
-        .iter()
-        .map(|folder| {
-            format!(
-                "am broadcast -a android.intent.action.MEDIA_SCANNER_SCAN_FILE \
-                 --receiver-include-background -d {} >/dev/null",
-                shell_quote(&file_uri(folder))
-            )
-        })
-        .collect();
-    if sdk >= 30 && !folders.is_empty() {
-        lines.push(
-            "content call --uri content://media --method scan_volume --arg external_primary \
-             >/dev/null"
-                .to_string(),
-        );
-    }
-    run_lines(handset, &lines)?;
-    Ok(())
-}
-
-/// Runs `lines` joined by newlines in as few shell calls as the budget allows; returns each
-/// call's stdout.
-fn run_lines(handset: &Handset, lines: &[String]) -> Result<Vec<Vec<u8>>> {
-    let mut outputs = Vec::new();
-    let mut start = 0;
-    while start < lines.len() {
-        let mut command = String::new();
-        let mut end = start;
-        while end < lines.len()
-            && (end == start || command.len() + lines[end].len() + 1 < COMMAND_BUDGET)
-        {
-            command.push_str(&lines[end]);
-            command.push('\n');
-            end += 1;
-        }
-        let out = handset.shell(&command)?;
-        outputs.push(out.stdout);
-        start = end;
-    }
-    Ok(outputs)
-}
-
-/// Runs `PREFIX 'a' 'b' ...` over `paths` in as few calls as the budget allows.
-fn run_batched(handset: &Handset, prefix: &str, paths: &[String]) -> Result<()> {
-    let words: Vec<String> = paths.iter().map(|p| shell_quote(p)).collect();
-    for batch in budget_batches(&words, COMMAND_BUDGET) {
-        let command = format!("{prefix} {}", words[batch].join(" "));
-        handset.shell_checked(&command)?;
-    }
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -781,29 +596,6 @@ mod tests {
         assert_eq!(
             t,
             "/sdcard/DCIM/Camera/.phonevault-restore-7-ab-0.partial/a.jpg"
-        );
-    }
-
-    #[test]
-    fn batches_stay_within_the_budget() {
-        let words: Vec<String> = (0..10).map(|i| format!("w{i}")).collect();
-        let batches = budget_batches(&words, 10);
-        assert_eq!(batches.first().unwrap().start, 0);
-        assert_eq!(batches.last().unwrap().end, 10);
-        for b in &batches {
-            assert!(b.len() == 1 || words[b.clone()].join(" ").len() < 10);
-        }
-        assert_eq!(
-            budget_batches(&[], 10),
-            Vec::<std::ops::Range<usize>>::new()
-        );
-    }
-
-    #[test]
-    fn uris_are_percent_encoded() {
-        assert_eq!(
-            file_uri("/sdcard/WhatsApp Business/Media/it's"),
-            "file:///sdcard/WhatsApp%20Business/Media/it%27s"
         );
     }
 }

@@ -11,12 +11,13 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use serde::{Deserialize, Serialize};
 
 use super::job::{self, TempFolder};
-use super::{hash_files, RestoreOptions};
+use super::RestoreOptions;
 use crate::adb::Handset;
 use crate::archive::{ArchiveReader, ItemRecord, Manifest};
 use crate::backup::FailedItem;
 use crate::catalog::{select::Matcher, Kind, Source};
-use crate::helper::{self, shell_quote};
+use crate::helper::{self, hash_files};
+use crate::phone_shell::shell_quote;
 use crate::progress::{Event, Phase, Progress};
 use crate::{Error, Result};
 
