@@ -20,7 +20,7 @@ use phonevault::Error;
 use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 
-use super::events::{JobState, JobView};
+use super::events::{error_kind, JobState, JobView};
 use super::jobs::{self, BackupRequest, Refusal};
 use super::media::{self, DetailsView, Thumbnails};
 use super::{assets, security, App};
@@ -71,7 +71,7 @@ impl ApiError {
             Error::DeviceGone { .. } | Error::Timeout { .. } => StatusCode::BAD_GATEWAY,
             _ => StatusCode::INTERNAL_SERVER_ERROR,
         };
-        ApiError::new(status, err.kind(), err.to_string())
+        ApiError::new(status, error_kind(err), err.to_string())
     }
 
     fn refused(refusal: Refusal) -> ApiError {

@@ -41,10 +41,16 @@ pub struct ErrorView {
 impl ErrorView {
     pub fn from_error(err: &Error) -> ErrorView {
         ErrorView {
-            kind: err.kind(),
+            kind: error_kind(err),
             message: err.to_string(),
         }
     }
+}
+
+/// A stable name for each library error the page may want to react to: the library's own
+/// [`Error::kind`] (listed in docs/json.md), so the page, `--json` and scripts agree.
+pub fn error_kind(err: &Error) -> &'static str {
+    err.kind()
 }
 
 /// An item that could not be backed up.

@@ -18,6 +18,8 @@ use phonevault::{Error, Result};
 use serde::Serialize;
 use tokio::sync::oneshot;
 
+use super::events::error_kind;
+
 /// One item as the grid shows it.
 #[derive(Debug, Clone, Serialize)]
 pub struct ItemView {
@@ -206,7 +208,7 @@ pub struct PreviewFailure {
 impl PreviewFailure {
     fn from_error(err: &Error) -> PreviewFailure {
         PreviewFailure {
-            kind: err.kind(),
+            kind: error_kind(err),
             message: err.to_string(),
         }
     }

@@ -10,7 +10,7 @@ use phonevault::backup::default_folder;
 use phonevault::Error;
 use serde::Serialize;
 
-use super::events::ErrorView;
+use super::events::{error_kind, ErrorView};
 use super::App;
 
 /// How often the adb server is asked for its devices.
@@ -71,7 +71,7 @@ fn adb_guidance(err: &Error) -> ErrorView {
              `adb kill-server` and wait a few seconds.",
         );
     }
-    view.kind = err.kind();
+    view.kind = error_kind(err);
     view
 }
 
