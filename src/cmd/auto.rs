@@ -87,17 +87,8 @@ fn enable(args: &AutoEnableArgs, global: &GlobalArgs) -> phonevault::Result<Exit
     let password_file = args.password_file.as_deref().map(absolute).transpose()?;
     if args.encrypt {
         // Read it now, so a wrong path shows here and not at the first automatic backup.
-        match &password_file {
-            Some(file) => {
-                read_password_file(file)?;
-            }
-            None => {
-                return Err(invalid(
-                    "--encrypt needs --password-file FILE: an automatic backup cannot ask for \
-                     a password"
-                        .into(),
-                ))
-            }
+        if let Some(file) = &password_file {
+            read_password_file(file)?;
         }
     }
     let setting = PhoneSetting {
@@ -118,7 +109,18 @@ fn enable(args: &AutoEnableArgs, global: &GlobalArgs) -> phonevault::Result<Exit
         encrypt: args.encrypt,
         password_file,
     };
-    setting.validate(&serial)?;
+    // The library says what is wrong; the command line adds the flag that fixes it.
+    setting.validate(&serial).map_err(|err| match err {
+        Error::InvalidConfig { phone, reason }
+            if setting.encrypt && setting.password_file.is_none() =>
+        {
+            Error::InvalidConfig {
+                phone,
+                reason: format!("{reason}; pass --password-file FILE"),
+            }
+        }
+        other => other,
+    })?;
     let path = config_path(args.config.config.as_deref())?;
     let mut config = Config::load(&path)?;
     let folder_text = setting.folder.display().to_string();
