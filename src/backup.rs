@@ -14,18 +14,19 @@ use std::path::{Path, PathBuf};
 use std::sync::mpsc::{sync_channel, Receiver, TryRecvError};
 use std::time::Duration;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::adb::{Handset, PullEvent, RemoteStat};
 use crate::archive::{ArchiveWriter, BackupFolder, FolderLock, ItemWriter, Password};
 use crate::cancel::Cancel;
 use crate::catalog::{self, select::Matcher, CatalogOptions, Kind, MediaItem};
+use crate::error::ErrorRecord;
 use crate::escape::for_file_name;
 use crate::preview::{
     make_thumbnail, parse_head, records, resolve_taken, Preview, PreviewRecord, Thumbnail,
     ThumbnailKind, HEAD_BYTES,
 };
-use crate::progress::{Event, Progress};
+use crate::progress::{Event, Phase, Progress};
 use crate::{Error, Result};
 
 /// What to back up and where.
@@ -53,7 +54,7 @@ pub struct BackupOptions {
 pub const DEFAULT_LOCK_WAIT: Duration = Duration::from_secs(10);
 
 /// An item that could not be backed up, and why.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FailedItem {
     pub path: String,
     pub message: String,
@@ -89,7 +90,49 @@ pub struct BackupReport {
     pub unreadable_folders: Vec<String>,
 }
 
+/// A backup's report as data: what `backup --json` prints (fields in `docs/json.md`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BackupSummary {
+    pub archive: Option<PathBuf>,
+    pub selected: usize,
+    pub items: usize,
+    pub bytes: u64,
+    pub skipped: usize,
+    pub recopied_damaged: usize,
+    pub reread: usize,
+    /// How many items could not be backed up (they are in `failures`).
+    pub failed: usize,
+    pub failures: Vec<FailedItem>,
+    pub not_attempted: usize,
+    /// Why the backup stopped early, in words (`"cancelled"` for a cancellation).
+    pub stopped: Option<String>,
+    /// The same, as data (`kind` is for code).
+    pub stopped_error: Option<ErrorRecord>,
+    pub removed_partials: Vec<PathBuf>,
+    pub unreadable_folders: Vec<String>,
+}
+
 impl BackupReport {
+    /// The report as data (what `backup --json` prints).
+    pub fn summary(&self) -> BackupSummary {
+        BackupSummary {
+            archive: self.archive.clone(),
+            selected: self.selected,
+            items: self.items,
+            bytes: self.bytes,
+            skipped: self.skipped,
+            recopied_damaged: self.recopied_damaged,
+            reread: self.reread,
+            failed: self.failed.len(),
+            failures: self.failed.clone(),
+            not_attempted: self.not_attempted,
+            stopped: self.stopped.as_ref().map(ToString::to_string),
+            stopped_error: self.stopped.as_ref().map(Error::record),
+            removed_partials: self.removed_partials.clone(),
+            unreadable_folders: self.unreadable_folders.clone(),
+        }
+    }
+
     /// Whether everything selected is now in the folder.
     pub fn is_complete(&self) -> bool {
         self.failed.is_empty()
@@ -105,16 +148,10 @@ impl BackupReport {
 /// added then, so `EVIL\e[31mX` gives `EVIL__31mX-` and 8 hex digits).
 ///
 /// # Errors
-/// `Io` when there is no home folder.
+/// `NoDefaultFolder` when there is no home folder.
 pub fn default_folder(serial: &str) -> Result<PathBuf> {
     let serial = for_file_name(serial);
-    let home = dirs::home_dir().ok_or_else(|| {
-        Error::io(
-            "cannot find the home folder for the default backup folder (use --to DIR)",
-            "~",
-            std::io::Error::from(std::io::ErrorKind::NotFound),
-        )
-    })?;
+    let home = dirs::home_dir().ok_or(Error::NoDefaultFolder)?;
     Ok(home.join("phonevault").join(serial))
 }
 
@@ -141,22 +178,19 @@ pub fn run(
     // Taken before the listing, so a job that waited lists the phone after the other ended.
     let lock = FolderLock::acquire(&options.folder, options.lock_wait, cancel)?;
     if !lock.is_exclusive() {
-        progress.event(Event::Warning {
-            path: options.folder.to_str(),
-            message: "this folder's file system has no locks: nothing stops another backup \
+        progress.event(Event::warning(
+            options.folder.to_str(),
+            "this folder's file system has no locks: nothing stops another backup \
                       from writing into it at the same time, and unfinished archives are \
                       left in place",
-        });
+        ));
     }
     let catalog = catalog::scan(handset, &options.catalog, progress)?;
     cancel.check()?;
     let scan = BackupFolder::open_locked(&lock, options.password.as_ref(), cancel)?;
     for (path, err) in &scan.unreadable {
         let message = format!("archive skipped when looking for earlier backups: {err}");
-        progress.event(Event::Warning {
-            path: path.to_str(),
-            message: &message,
-        });
+        progress.event(Event::warning(path.to_str(), &message));
     }
     let selected: Vec<&MediaItem> = catalog
         .items
@@ -341,7 +375,7 @@ fn copy_items(
     progress: &dyn Progress,
 ) -> Outcome {
     progress.event(Event::Phase {
-        name: "backup",
+        name: Phase::Backup,
         items: items.len() as u64,
         bytes: items.iter().map(|i| i.size).sum(),
     });
@@ -359,7 +393,9 @@ fn copy_items(
             let step = match event {
                 PullEvent::Start { index } => Step::Start(index),
                 PullEvent::Data { bytes, .. } => {
-                    progress.event(Event::Bytes(bytes.len() as u64));
+                    progress.event(Event::Bytes {
+                        bytes: bytes.len() as u64,
+                    });
                     Step::Data(bytes.to_vec())
                 }
                 PullEvent::Done { .. } => Step::Done,
@@ -383,7 +419,9 @@ fn copy_items(
         }
         outcome
     });
-    progress.event(Event::PhaseDone);
+    progress.event(Event::PhaseDone {
+        name: Phase::Backup,
+    });
     outcome
 }
 
@@ -515,10 +553,7 @@ impl<'a> ItemWriterThread<'a> {
         let index = match step {
             Step::Start(index) => index,
             Step::Failed(index, message) => {
-                self.outcome.failed.push(FailedItem {
-                    path: self.items[index].path.clone(),
-                    message,
-                });
+                self.fail(index, message);
                 return true;
             }
             Step::Finished => {
@@ -529,10 +564,8 @@ impl<'a> ItemWriterThread<'a> {
             Step::Data(_) | Step::Done => return true,
         };
         let item = &self.items[index];
-        self.progress.event(Event::ItemStarted {
-            path: &item.path,
-            size: item.size,
-        });
+        self.progress
+            .event(Event::started(index, &item.path, item.size));
         if item.size <= HELD_ITEM_MAX {
             match receive_whole(item, rx) {
                 Received::Whole(bytes) => {
@@ -543,10 +576,7 @@ impl<'a> ItemWriterThread<'a> {
                     }
                 }
                 Received::Changed => self.outcome.changed.push(item.clone()),
-                Received::Failed(message) => self.outcome.failed.push(FailedItem {
-                    path: item.path.clone(),
-                    message,
-                }),
+                Received::Failed(message) => self.fail(index, message),
                 Received::Cut => return false,
             }
             return true;
@@ -557,22 +587,30 @@ impl<'a> ItemWriterThread<'a> {
             return false;
         }
         let end = write_streamed(self.handset, item, &mut self.archive, rx);
-        self.record(item, end)
+        self.record(index, end)
     }
 
-    /// Books how one item ended; false when the copy cannot go on.
-    fn record(&mut self, item: &MediaItem, end: ItemEnd) -> bool {
+    /// Books an item the phone would not give, and says so.
+    fn fail(&mut self, index: usize, message: String) {
+        let path = &self.items[index].path;
+        self.progress.event(Event::failed(index, path, &message));
+        self.outcome.failed.push(FailedItem {
+            path: path.clone(),
+            message,
+        });
+    }
+
+    /// Books how item `index` ended; false when the copy cannot go on.
+    fn record(&mut self, index: usize, end: ItemEnd) -> bool {
+        let item = &self.items[index];
         match end {
             ItemEnd::Committed(preview) => {
                 self.outcome.committed += 1;
                 self.outcome.bytes += item.size;
                 self.outcome.previews.extend(preview.map(|p| *p));
-                self.progress.event(Event::ItemDone { path: &item.path });
+                self.progress.event(Event::done(index, &item.path));
             }
-            ItemEnd::Failed(message) => self.outcome.failed.push(FailedItem {
-                path: item.path.clone(),
-                message,
-            }),
+            ItemEnd::Failed(message) => self.fail(index, message),
             ItemEnd::Changed => self.outcome.changed.push(item.clone()),
             // The phone went away mid-item (or could not confirm it): nothing was stored,
             // and the item counts as not attempted.
@@ -660,7 +698,7 @@ impl<'a> ItemWriterThread<'a> {
         } else {
             ItemEnd::Changed
         };
-        self.record(item, end);
+        self.record(index, end);
         true
     }
 

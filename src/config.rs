@@ -119,9 +119,9 @@ impl PhoneSetting {
         }
         if self.encrypt && self.password_file.is_none() {
             return Err(invalid(
-                "encryption needs a password file (--password-file FILE, or password_file in \
-                 the config): an automatic backup cannot ask for a password, and the OS \
-                 credential store is not supported yet"
+                "encryption needs a password file (password_file in the config): an \
+                 automatic backup cannot ask for a password, and the OS credential store is \
+                 not supported yet"
                     .into(),
             ));
         }
@@ -335,4 +335,21 @@ mod tests {
             "version = 1\n[phones.A]\nenabled = true\nfolder = \"/b\"\npassword = \"x\"\n";
         assert!(Config::parse(password_inline).is_err());
     }
+}
+
+/// One phone as `auto list --json` prints it: its setting and its last run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AutoPhone {
+    pub serial: String,
+    #[serde(flatten)]
+    pub setting: PhoneSetting,
+    pub last_run: Option<crate::history::RunRecord>,
+}
+
+/// What `auto list --json` prints (fields in `docs/json.md`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AutoListing {
+    /// The config file read.
+    pub config: PathBuf,
+    pub phones: Vec<AutoPhone>,
 }

@@ -6,6 +6,8 @@
 
 use std::path::PathBuf;
 
+use serde::{Deserialize, Serialize};
+
 /// Result alias used across the library.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
@@ -43,9 +45,7 @@ pub enum Error {
     #[error("handset {serial} is not attached (attached: {attached})")]
     DeviceNotFound { serial: String, attached: String },
     /// Several handsets are attached and none was chosen.
-    #[error(
-        "several handsets are attached ({serials}); choose one with -s SERIAL or ANDROID_SERIAL"
-    )]
+    #[error("several handsets are attached ({serials}) and none was chosen")]
     MultipleDevices { serials: String },
     /// The handset has not accepted this computer.
     #[error(
@@ -99,7 +99,8 @@ pub enum Error {
     /// The on-device helper printed something we cannot parse.
     #[error("handset {serial}: the on-device helper gave unexpected output: {detail}")]
     HelperOutput { serial: String, detail: String },
-    /// A selection flag has a bad value.
+    /// A selection setting has a bad value. `flag` names the setting as the library knows it
+    /// (`since`, `album`), or as the caller asked to have it named (`--since`).
     #[error("invalid {flag} value `{value}`: {detail}")]
     InvalidSelection {
         flag: &'static str,
@@ -139,7 +140,7 @@ pub enum Error {
         written: u64,
     },
     /// No password was available for an encrypted archive.
-    #[error("a password is needed: use --password-file FILE or set PHONEVAULT_PASSWORD")]
+    #[error("a password is needed for this encrypted archive")]
     PasswordNeeded,
     /// The password typed the second time differs from the first.
     #[error("the two passwords typed differ; nothing was written")]
@@ -158,6 +159,11 @@ pub enum Error {
     /// would be lost to it.
     #[error("not restored: a different chat database is already at {target}, and chat databases are never restored under another name (WhatsApp would not find it)")]
     ChatDatabaseConflict { target: String },
+
+    /// No folder was chosen for a backup and there is no home folder to put the default one
+    /// in.
+    #[error("no backup folder was chosen, and there is no home folder for the default one")]
+    NoDefaultFolder,
 
     // ---- automatic backups: config, watch, history --------------------------------------
     /// The automatic-backup config file cannot be used as it is.
@@ -196,12 +202,148 @@ fn path_suffix(path: Option<&str>) -> String {
 }
 
 impl Error {
+    /// A stable, kebab-case name for this error's variant, meant for code (scripts, the
+    /// desktop client's page): it never changes when the wording of a message does. The
+    /// list is in `docs/json.md`.
+    pub fn kind(&self) -> &'static str {
+        // No wildcard arm: a new variant does not compile until it has its own kind.
+        match self {
+            Error::Io { .. } => "io",
+            Error::AdbNotFound { .. } => "adb-not-found",
+            Error::AdbServer { .. } => "adb-server",
+            Error::ServerRefused { .. } => "server-refused",
+            Error::NoDevice => "no-device",
+            Error::DeviceNotFound { .. } => "device-not-found",
+            Error::MultipleDevices { .. } => "multiple-devices",
+            Error::Unauthorized { .. } => "unauthorized",
+            Error::Offline { .. } => "offline",
+            Error::NotReady { .. } => "not-ready",
+            Error::DeviceGone { .. } => "device-gone",
+            Error::Timeout { .. } => "timeout",
+            Error::Remote { .. } => "remote",
+            Error::Protocol { .. } => "protocol",
+            Error::SizeUnknown { .. } => "size-unknown",
+            Error::Shell { .. } => "shell",
+            Error::HelperOutput { .. } => "helper-output",
+            Error::InvalidSelection { .. } => "invalid-selection",
+            Error::PreviewSourceMismatch { .. } => "preview-source-mismatch",
+            Error::NoCacheDir => "no-cache-dir",
+            Error::Archive { .. } => "archive",
+            Error::WrongPassword { .. } => "wrong-password",
+            Error::PasswordCheckDamaged { .. } => "password-check-damaged",
+            Error::UnsafePath { .. } => "unsafe-path",
+            Error::ItemIncomplete { .. } => "item-incomplete",
+            Error::PasswordNeeded => "password-needed",
+            Error::PasswordMismatch => "password-mismatch",
+            Error::NoSpace { .. } => "no-space",
+            Error::ChatDatabaseConflict { .. } => "chat-database-conflict",
+            Error::ConfigFile { .. } => "config-file",
+            Error::InvalidConfig { .. } => "invalid-config",
+            Error::NoAutoSetting { .. } => "no-auto-setting",
+            Error::Cancelled => "cancelled",
+            Error::TransferAbandoned { .. } => "transfer-abandoned",
+            Error::FolderBusy { .. } => "folder-busy",
+            Error::NoDefaultFolder => "no-default-folder",
+        }
+    }
+
+    /// The file or phone path the error is about, when it names one.
+    pub fn path(&self) -> Option<String> {
+        match self {
+            Error::Io { path, .. }
+            | Error::Archive { path, .. }
+            | Error::WrongPassword { path }
+            | Error::PasswordCheckDamaged { path, .. }
+            | Error::ConfigFile { path, .. } => Some(path.display().to_string()),
+            Error::FolderBusy { folder, .. } => Some(folder.display().to_string()),
+            Error::DeviceGone { path, .. } | Error::Timeout { path, .. } => path.clone(),
+            Error::Remote { path, .. } | Error::SizeUnknown { path, .. } => Some(path.clone()),
+            Error::UnsafePath { name, .. } => Some(name.clone()),
+            Error::ItemIncomplete { entry, .. } => Some(entry.clone()),
+            Error::ChatDatabaseConflict { target } => Some(target.clone()),
+            _ => None,
+        }
+    }
+
+    /// The error as data: what reports and `--json` carry.
+    pub fn record(&self) -> ErrorRecord {
+        ErrorRecord::from(self)
+    }
+
     /// Wraps a local I/O error with what was being done and where.
     pub fn io(context: &'static str, path: impl Into<PathBuf>, source: std::io::Error) -> Self {
         Error::Io {
             context,
             path: path.into(),
             source,
+        }
+    }
+}
+
+/// An error as data, for reports and JSON: `{kind, message, path?}`.
+///
+/// `kind` is [`Error::kind`] (stable, for code); `message` is the library's description
+/// with its causes (for people; it names no command-line flag or button: each front end
+/// adds its own hint); `path` is the file or phone path concerned, when there is one.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorRecord {
+    pub kind: String,
+    pub message: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
+}
+
+impl From<&Error> for ErrorRecord {
+    fn from(err: &Error) -> ErrorRecord {
+        let mut message = err.to_string();
+        let mut source = std::error::Error::source(err);
+        while let Some(cause) = source {
+            message.push_str(": ");
+            message.push_str(&cause.to_string());
+            source = cause.source();
+        }
+        ErrorRecord {
+            kind: err.kind().to_owned(),
+            message,
+            path: err.path(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Library messages describe the problem; naming a flag is the front end's business.
+    #[test]
+    fn messages_name_no_command_line_flag() {
+        let errors = [
+            Error::MultipleDevices {
+                serials: "A, B".into(),
+            },
+            Error::PasswordNeeded,
+            Error::NoDefaultFolder,
+            Error::AdbNotFound {
+                searched: "PATH".into(),
+                how_to_install: crate::adb::HOW_TO_INSTALL_ADB,
+            },
+            Error::FolderBusy {
+                folder: "/backups".into(),
+                waited_seconds: 10,
+            },
+            crate::catalog::select::Selection {
+                since: chrono::NaiveDate::from_ymd_opt(2024, 5, 1),
+                until: chrono::NaiveDate::from_ymd_opt(2024, 4, 1),
+                ..Default::default()
+            }
+            .compile()
+            .expect_err("since after until"),
+        ];
+        for err in &errors {
+            let message = err.to_string();
+            for flag in ["-s SERIAL", "ANDROID_SERIAL", "--"] {
+                assert!(!message.contains(flag), "{message:?} names {flag:?}");
+            }
         }
     }
 }

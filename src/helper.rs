@@ -6,11 +6,13 @@
 //! the helper lists every tree in one shell call with `find`, and reads file heads and hashes
 //! in one call for many files.
 
-use std::fmt::Write as _;
+use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Read};
 
 use crate::adb::Handset;
 use crate::escape::{phone_path_bytes, phone_path_text};
+pub use crate::phone_shell::shell_quote;
+use crate::phone_shell::{budget_batches, COMMAND_BUDGET};
 use crate::{Error, Result};
 
 /// The script, as pushed to the phone.
@@ -21,6 +23,9 @@ pub const VERSION: &str = include_str!("../android-helper/VERSION").trim_ascii()
 pub const DEVICE_PATH: &str = "/data/local/tmp/phonevault-helper.sh";
 /// A root that makes `list` take the DCIM, Pictures and Movies folders of every SD card.
 pub const SD_CARDS: &str = "@sdcards";
+/// The folders of each SD card that [`SD_CARDS`] stands for, as the script lists them (the
+/// catalog checks they are the Gallery's folders).
+pub const SD_CARD_FOLDERS: &[&str] = &["DCIM", "Pictures", "Movies"];
 
 /// Exit status of the helper when its version is not the one asked for.
 const STATUS_OTHER_VERSION: i32 = 97;
@@ -59,33 +64,6 @@ pub struct ListRun {
     pub listing: Listing,
     /// Whether the helper had to be pushed first.
     pub pushed: bool,
-}
-
-/// Quotes a phone path (in display form, see `escape`) as one word for the phone's shell,
-/// so the command reaches exactly its bytes: `'...'` when they are UTF-8, else mksh's
-/// `$'...'` with every byte outside printable ASCII as a three-digit octal escape (the
-/// command itself stays text, and adb carries it unchanged).
-pub fn shell_quote(word: &str) -> String {
-    let bytes = phone_path_bytes(word);
-    if let Ok(text) = std::str::from_utf8(&bytes) {
-        return format!("'{}'", text.replace('\'', r"'\''"));
-    }
-    let mut quoted = String::with_capacity(bytes.len() * 2 + 3);
-    quoted.push_str("$'");
-    for &b in bytes.iter() {
-        match b {
-            b'\\' | b'\'' => {
-                quoted.push('\\');
-                quoted.push(char::from(b));
-            }
-            b' '..=b'~' => quoted.push(char::from(b)),
-            _ => {
-                let _ = write!(quoted, "\\{b:03o}");
-            }
-        }
-    }
-    quoted.push('\'');
-    quoted
 }
 
 fn helper_command(args: &str) -> String {
@@ -247,7 +225,7 @@ pub fn walk(handset: &Handset, roots: &[String]) -> Result<Listing> {
             for entry in entries {
                 if is_sd_card_name(&entry.name) && entry.stat.mode & S_IFMT == S_IFDIR {
                     let card = format!("/storage/{}", entry.name);
-                    for sub in crate::catalog::gallery::FOLDERS {
+                    for sub in SD_CARD_FOLDERS {
                         walk_root(handset, &format!("{card}/{sub}"), &mut listing)?;
                     }
                     listing.sd_cards.push(card);
@@ -528,25 +506,18 @@ pub fn hash(handset: &Handset, paths: &[String]) -> Result<Vec<RemoteHash>> {
 /// # Errors
 /// Transport errors; `HelperOutput` when the output is malformed.
 pub fn hash_inline(handset: &Handset, paths: &[String]) -> Result<Vec<RemoteHash>> {
-    // The adb server takes requests of at most 64 KiB; stay well below.
-    const COMMAND_BUDGET: usize = 32 * 1024;
     if paths.is_empty() {
         return Ok(Vec::new());
     }
     ensure(handset)?;
     let mut hashes = Vec::with_capacity(paths.len());
-    let mut start = 0;
-    while start < paths.len() {
-        let mut words = String::new();
-        let mut end = start;
-        while end < paths.len()
-            && (end == start || words.len() + paths[end].len() + 8 < COMMAND_BUDGET)
-        {
-            words.push(' ');
-            words.push_str(&shell_quote(&paths[end]));
-            end += 1;
-        }
-        let command = format!("printf '%s\\0'{words} | sh {DEVICE_PATH} --expect {VERSION} hash");
+    let words: Vec<String> = paths.iter().map(|p| shell_quote(p)).collect();
+    for batch in budget_batches(&words, COMMAND_BUDGET) {
+        let count = batch.len();
+        let command = format!(
+            "printf '%s\\0' {} | sh {DEVICE_PATH} --expect {VERSION} hash",
+            words[batch].join(" ")
+        );
         let mut out = Vec::new();
         handset.exec(&command)?.read_to_end(&mut out).map_err(|e| {
             handset.cancel_token().or_error(Error::HelperOutput {
@@ -555,10 +526,9 @@ pub fn hash_inline(handset: &Handset, paths: &[String]) -> Result<Vec<RemoteHash
             })
         })?;
         hashes.extend(
-            parse_hash(handset.serial(), &out, end - start)
+            parse_hash(handset.serial(), &out, count)
                 .map_err(|e| handset.cancel_token().or_error(e))?,
         );
-        start = end;
     }
     Ok(hashes)
 }
@@ -590,6 +560,109 @@ pub fn parse_hash(serial: &str, output: &[u8], count: usize) -> Result<Vec<Remot
         return Err(bad(format!("{} hashes for {count} paths", hashes.len())));
     }
     Ok(hashes)
+}
+
+/// SHA-256 of each file on the phone, lower-case hex (empty when it cannot be read).
+///
+/// Why not only [`hash`]: it runs one `sha256sum` process per file, which cost more
+/// than the transfer itself for a few hundred photos. One `sha256sum` over many files is
+/// used instead, and the helper only for names its output cannot carry (newlines,
+/// backslashes, which `sha256sum` would escape).
+///
+/// # Errors
+/// Transport errors; `HelperOutput` when the helper's output is malformed.
+pub fn hash_files(handset: &Handset, paths: &[String]) -> Result<Vec<String>> {
+    let (plain, odd): (Vec<usize>, Vec<usize>) =
+        (0..paths.len()).partition(|&i| !paths[i].contains(['\n', '\\']));
+    let mut hashes = vec![String::new(); paths.len()];
+    let odd_paths: Vec<String> = odd.iter().map(|&i| paths[i].clone()).collect();
+    for (&i, h) in odd.iter().zip(hash_inline(handset, &odd_paths)?) {
+        hashes[i] = h.sha256;
+    }
+    let lines: Vec<String> = plain.iter().map(|&i| shell_quote(&paths[i])).collect();
+    let mut found: HashMap<&str, String> = HashMap::new();
+    let mut outputs = Vec::new();
+    for batch in budget_batches(&lines, COMMAND_BUDGET) {
+        let command = format!("sha256sum -- {} 2>/dev/null", lines[batch].join(" "));
+        outputs.push(handset.shell(&command)?.stdout);
+    }
+    let texts: Vec<String> = outputs
+        .iter()
+        .map(|o| String::from_utf8_lossy(o).into_owned())
+        .collect();
+    for text in &texts {
+        for line in text.lines() {
+            if let Some((hex, path)) = line.split_once("  ") {
+                if hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+                    found.insert(path, hex.to_ascii_lowercase());
+                }
+            }
+        }
+    }
+    for &i in &plain {
+        if let Some(hex) = found.get(paths[i].as_str()) {
+            hashes[i].clone_from(hex);
+        }
+    }
+    Ok(hashes)
+}
+
+/// What the phone says about one file.
+pub struct FileCheck {
+    /// Lower-case hex; empty when it could not be read.
+    pub sha256: String,
+    pub size: Option<u64>,
+    pub mtime: Option<i64>,
+}
+
+/// SHA-256, size and mtime of each file on the phone: one shell call per batch running
+/// `sha256sum` and `stat` over all of it (the helper and one `stat` each for names their
+/// output cannot carry).
+///
+/// # Errors
+/// Transport errors; `HelperOutput` when the helper's output is malformed.
+pub fn check_files(handset: &Handset, paths: &[String]) -> Result<Vec<FileCheck>> {
+    let hashes = hash_files(handset, paths)?;
+    let mut stats: HashMap<&str, (u64, i64)> = HashMap::new();
+    let plain: Vec<&String> = paths.iter().filter(|p| !p.contains(['\n', '\\'])).collect();
+    let words: Vec<String> = plain.iter().map(|p| shell_quote(p)).collect();
+    let mut texts = Vec::new();
+    for batch in budget_batches(&words, COMMAND_BUDGET) {
+        let out = handset.shell(&format!(
+            "stat -c '%s %Y %n' -- {} 2>/dev/null",
+            words[batch].join(" ")
+        ))?;
+        texts.push(String::from_utf8_lossy(&out.stdout).into_owned());
+    }
+    for text in &texts {
+        for line in text.lines() {
+            let mut parts = line.splitn(3, ' ');
+            if let (Some(size), Some(mtime), Some(path)) =
+                (parts.next(), parts.next(), parts.next())
+            {
+                if let (Ok(size), Ok(mtime)) = (size.parse(), mtime.parse()) {
+                    stats.insert(path, (size, mtime));
+                }
+            }
+        }
+    }
+    let mut checks = Vec::with_capacity(paths.len());
+    for (path, sha256) in paths.iter().zip(hashes) {
+        let (size, mtime) = match stats.get(path.as_str()) {
+            Some((size, mtime)) => (Some(*size), Some(*mtime)),
+            None if !plain.contains(&path) => match handset.stat(path) {
+                Ok(Some(st)) => (Some(st.size), Some(st.mtime)),
+                _ => (None, None),
+            },
+            None => (None, None),
+        };
+        checks.push(FileCheck {
+            sha256,
+            size,
+            mtime,
+        });
+    }
+    Ok(checks)
 }
 
 #[cfg(test)]

@@ -207,9 +207,20 @@ fn ctrl_c_stops_a_restore_inside_a_large_item_and_a_rerun_completes() {
     // 64 MiB at the link's 40 MB/s: about 1.7 s of pushing.
     let target = env.start_handset(HandsetSpec::android14().link("usb2"));
     let real = target.storage().join("DCIM/Camera/big.mp4");
-    let temp_dir = target
-        .storage()
-        .join("DCIM/Camera/.phonevault-restore.partial");
+    let camera_on_target = target.storage().join("DCIM/Camera");
+    // The restore job's temporary folder has a per-job name (`.phonevault-restore-ID.partial`).
+    let job_temp_dir = || {
+        fs::read_dir(&camera_on_target)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .map(|e| e.path())
+            .find(|p| {
+                p.file_name().and_then(|n| n.to_str()).is_some_and(|n| {
+                    n.starts_with(".phonevault-restore") && n.ends_with(".partial")
+                })
+            })
+    };
     let started = Instant::now();
     let child = spawn_phonevault(
         &env,
@@ -217,14 +228,16 @@ fn ctrl_c_stops_a_restore_inside_a_large_item_and_a_rerun_completes() {
     );
     // Interrupt once the item's bytes are arriving on the phone.
     let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let arrived = fs::metadata(temp_dir.join("big.mp4")).map_or(0, |m| m.len());
-        if arrived > 0 {
-            break;
+    let temp_dir = loop {
+        if let Some(dir) = job_temp_dir() {
+            let arrived = fs::metadata(dir.join("big.mp4")).map_or(0, |m| m.len());
+            if arrived > 0 {
+                break dir;
+            }
         }
         assert!(Instant::now() < deadline, "the push never started");
         std::thread::sleep(Duration::from_millis(10));
-    }
+    };
     let (out, took) = interrupt_and_wait(child);
     println!(
         "restore of a {} MiB item: ended {took:?} after SIGINT ({:?} after start)",

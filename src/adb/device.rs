@@ -19,7 +19,7 @@ use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::adb::server::{self, Endpoint, RequestError};
 use crate::adb::shell;
@@ -97,7 +97,7 @@ pub fn connect(options: &ConnectOptions) -> Result<AdbServer> {
 }
 
 /// A handset's state as the adb server reports it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum DeviceState {
     Device,
@@ -117,17 +117,7 @@ pub struct DeviceInfo {
     pub transport_id: Option<u64>,
 }
 
-/// Who a handset is.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Identity {
-    /// `ro.serialno`, else the adb serial: stable across cables and ports, so it names backups.
-    pub serial: String,
-    pub model: String,
-    pub manufacturer: String,
-    pub android_version: String,
-    /// 0 when the phone did not say.
-    pub sdk: u32,
-}
+pub use crate::identity::Identity;
 
 /// Internal storage size, in bytes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

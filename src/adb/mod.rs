@@ -6,11 +6,13 @@
 //! codes, so the file and command paths are written here; and its server lifecycle prints to the
 //! terminal and hides failures, so starting the server is done here too (`server.rs`).
 
+pub mod describe;
 pub mod device;
 pub mod server;
 pub mod shell;
 pub mod sync;
 
+pub use describe::{describe_device, DeviceSummary};
 pub use device::{
     choose_device, connect, parse_identity, parse_storage, state_word, AdbServer, ConnectOptions,
     DeviceInfo, DeviceState, ExecStream, Handset, Identity, PullEvent, PullOptions, PushFile,

@@ -22,8 +22,7 @@ pub const DEFAULT_PORT: u16 = 5037;
 pub const HOW_TO_INSTALL_ADB: &str =
     "install Android's platform tools: Debian/Ubuntu `sudo apt install adb`, \
      Fedora `sudo dnf install android-tools`, macOS `brew install android-platform-tools`, \
-     Windows: download Google's SDK Platform-Tools zip and add its folder to PATH \
-     (or pass --adb PATH)";
+     Windows: download Google's SDK Platform-Tools zip and add its folder to PATH";
 
 /// The address and timeout every socket to the server uses, and the cancellation token its
 /// sockets are registered with.

@@ -13,7 +13,7 @@ use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use tempfile::NamedTempFile;
 
@@ -21,7 +21,7 @@ use super::no_overwrite::numbered_name;
 use super::reader::{problem_detail, EntryProblem};
 use super::writer::hex;
 use super::{safe_join, ArchiveReader, ItemRecord};
-use crate::progress::{Event, Progress};
+use crate::progress::{Event, Phase, Progress};
 use crate::restore::OnConflict;
 use crate::{Error, Result};
 
@@ -30,7 +30,7 @@ use crate::{Error, Result};
 const TEMP_PREFIX: &str = ".phonevault-extract-";
 
 /// What happened to one extracted item.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Extracted {
     /// Nothing had the item's name: written.
@@ -85,7 +85,50 @@ pub struct ExtractReport {
     pub problems: Vec<EntryProblem>,
 }
 
+/// One extracted item as data; the path as text (lossy), so a folder name that is not
+/// UTF-8 does not stop the report.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExtractedItemSummary {
+    pub entry: String,
+    pub path: String,
+    pub action: Extracted,
+}
+
+/// An extraction as data: what `extract --json` prints (fields in `docs/json.md`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExtractSummary {
+    /// The folder extracted into.
+    pub to: String,
+    pub written: usize,
+    pub already_there: usize,
+    pub conflicts: usize,
+    pub bytes: u64,
+    pub items: Vec<ExtractedItemSummary>,
+    pub problems: Vec<EntryProblem>,
+}
+
 impl ExtractReport {
+    /// The report as data, for an extraction into `to`.
+    pub fn summary(&self, to: &Path) -> ExtractSummary {
+        ExtractSummary {
+            to: to.to_string_lossy().into_owned(),
+            written: self.written(),
+            already_there: self.count(Extracted::AlreadyThere),
+            conflicts: self.conflicts(),
+            bytes: self.bytes,
+            items: self
+                .items
+                .iter()
+                .map(|item| ExtractedItemSummary {
+                    entry: item.entry.clone(),
+                    path: item.path.to_string_lossy().into_owned(),
+                    action: item.action,
+                })
+                .collect(),
+            problems: self.problems.clone(),
+        }
+    }
+
     /// Items that got this action.
     pub fn count(&self, action: Extracted) -> usize {
         self.items.iter().filter(|i| i.action == action).count()
@@ -155,15 +198,12 @@ impl ArchiveReader {
         // archive itself), as restore does.
         let reserved: HashSet<PathBuf> = chosen.iter().map(|(_, dest)| dest.clone()).collect();
         progress.event(Event::Phase {
-            name: "extract",
+            name: Phase::Extract,
             items: chosen.len() as u64,
             bytes: chosen.iter().map(|(r, _)| r.item.size).sum(),
         });
-        for (record, dest) in chosen {
-            progress.event(Event::ItemStarted {
-                path: &record.entry,
-                size: record.item.size,
-            });
+        for (index, (record, dest)) in chosen.into_iter().enumerate() {
+            progress.event(Event::started(index, &record.entry, record.item.size));
             let place = Place {
                 to_dir,
                 dest: &dest,
@@ -178,20 +218,24 @@ impl ArchiveReader {
                         path,
                         action,
                     });
+                    progress.event(Event::done(index, &record.entry));
                 }
                 Err(
                     e @ (Error::WrongPassword { .. } | Error::PasswordNeeded | Error::Cancelled),
                 ) => return Err(e),
-                Err(e) => report.problems.push(EntryProblem {
-                    entry: record.entry.clone(),
-                    detail: problem_detail(&e),
-                }),
+                Err(e) => {
+                    let detail = problem_detail(&e);
+                    progress.event(Event::failed(index, &record.entry, &detail));
+                    report.problems.push(EntryProblem {
+                        entry: record.entry.clone(),
+                        detail,
+                    });
+                }
             }
-            progress.event(Event::ItemDone {
-                path: &record.entry,
-            });
         }
-        progress.event(Event::PhaseDone);
+        progress.event(Event::PhaseDone {
+            name: Phase::Extract,
+        });
         Ok(report)
     }
 

@@ -2,8 +2,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::adb::Identity;
 use crate::catalog::MediaItem;
+use crate::identity::Identity;
 
 /// The manifest's format version; readers refuse a newer major version.
 pub const FORMAT_VERSION: u32 = 1;

@@ -17,7 +17,7 @@ mod writer;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-pub use extract::{ExtractReport, Extracted, ExtractedItem};
+pub use extract::{ExtractReport, ExtractSummary, Extracted, ExtractedItem, ExtractedItemSummary};
 pub use folder::{
     archive_stem, record_verify, verify_record_path, BackupFolder, FolderLock, FolderScan,
     VERIFY_RECORD_SUFFIX,
@@ -26,7 +26,7 @@ pub use manifest::{
     entry_name, entry_name_among, HandsetRecord, ItemRecord, Manifest, FORMAT_NAME, FORMAT_VERSION,
     MANIFEST_ENTRY, PREVIEWS_ENTRY,
 };
-pub use reader::{ArchiveReader, EntryProblem, EntryReader, VerifyReport};
+pub use reader::{ArchiveReader, EntryProblem, EntryReader, VerifyReport, VerifySummary};
 pub use writer::{ArchiveWriter, ItemWriter};
 
 use crate::{Error, Result};

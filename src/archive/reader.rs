@@ -4,7 +4,7 @@ use std::fs::File;
 use std::io::{self, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use zip::read::ZipFile;
 use zip::result::ZipError;
@@ -14,7 +14,7 @@ use super::manifest::{Manifest, FORMAT_NAME, FORMAT_VERSION, MANIFEST_ENTRY};
 use super::writer::hex;
 use super::{ItemRecord, Password};
 use crate::cancel::Cancel;
-use crate::progress::{Event, Progress};
+use crate::progress::{Event, Phase, Progress};
 use crate::{Error, Result};
 
 /// The manifest is small; anything bigger is not one of ours.
@@ -46,7 +46,7 @@ impl std::fmt::Debug for ArchiveReader {
 }
 
 /// One entry that failed a check.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct EntryProblem {
     /// The zip entry name (from the archive: escape before printing).
     pub entry: String,
@@ -64,7 +64,29 @@ pub struct VerifyReport {
     pub problems: Vec<EntryProblem>,
 }
 
+/// A verification as data: what `verify --json` prints (fields in `docs/json.md`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VerifySummary {
+    pub archive: PathBuf,
+    /// Items the manifest lists.
+    pub items: usize,
+    pub good: usize,
+    pub bytes: u64,
+    pub problems: Vec<EntryProblem>,
+}
+
 impl VerifyReport {
+    /// The report as data, for the archive at `archive` whose manifest lists `items` items.
+    pub fn summary(&self, archive: &Path, items: usize) -> VerifySummary {
+        VerifySummary {
+            archive: archive.to_path_buf(),
+            items,
+            good: self.good,
+            bytes: self.bytes,
+            problems: self.problems.clone(),
+        }
+    }
+
     pub fn is_clean(&self) -> bool {
         self.problems.is_empty()
     }
@@ -201,33 +223,32 @@ impl ArchiveReader {
     pub fn verify(&mut self, progress: &dyn Progress) -> Result<VerifyReport> {
         let records = self.manifest.items.clone();
         progress.event(Event::Phase {
-            name: "verify",
+            name: Phase::Verify,
             items: records.len() as u64,
             bytes: self.manifest.total_size(),
         });
         let mut report = VerifyReport::default();
         let archive_path = self.path.clone();
-        for record in &records {
-            progress.event(Event::ItemStarted {
-                path: &record.entry,
-                size: record.item.size,
-            });
+        for (index, record) in records.iter().enumerate() {
+            progress.event(Event::started(index, &record.entry, record.item.size));
             match self.check_entry(record, &mut io::sink(), &archive_path, progress) {
                 Ok(n) => {
                     report.good += 1;
                     report.bytes += n;
+                    progress.event(Event::done(index, &record.entry));
                 }
                 Err(Error::WrongPassword { path }) => return Err(Error::WrongPassword { path }),
                 Err(Error::PasswordNeeded) => return Err(Error::PasswordNeeded),
                 Err(Error::Cancelled) => return Err(Error::Cancelled),
-                Err(e) => report.problems.push(EntryProblem {
-                    entry: record.entry.clone(),
-                    detail: problem_detail(&e),
-                }),
+                Err(e) => {
+                    let detail = problem_detail(&e);
+                    progress.event(Event::failed(index, &record.entry, &detail));
+                    report.problems.push(EntryProblem {
+                        entry: record.entry.clone(),
+                        detail,
+                    });
+                }
             }
-            progress.event(Event::ItemDone {
-                path: &record.entry,
-            });
         }
         if let Some(name) = self.manifest.previews.clone() {
             if let Err(e) = self.read_small(&name) {
@@ -237,7 +258,9 @@ impl ArchiveReader {
                 });
             }
         }
-        progress.event(Event::PhaseDone);
+        progress.event(Event::PhaseDone {
+            name: Phase::Verify,
+        });
         Ok(report)
     }
 
@@ -274,7 +297,7 @@ impl ArchiveReader {
             out.write_all(&buf[..n])
                 .map_err(|e| Error::io("cannot write", out_path, e))?;
             total += n as u64;
-            progress.event(Event::Bytes(n as u64));
+            progress.event(Event::Bytes { bytes: n as u64 });
         }
         if total != record.item.size {
             return Err(Error::Archive {

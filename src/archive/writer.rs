@@ -17,8 +17,8 @@ use super::manifest::{
     MANIFEST_ENTRY, PREVIEWS_ENTRY,
 };
 use super::{check_entry_name, Password, PARTIAL_SUFFIX};
-use crate::adb::Identity;
 use crate::catalog::MediaItem;
+use crate::identity::Identity;
 use crate::{Error, Result};
 
 /// Above this many bytes an entry gets zip64 sizes; AES adds 28 bytes (salt, check, MAC),

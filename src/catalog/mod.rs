@@ -5,7 +5,7 @@ pub mod gallery;
 pub mod select;
 pub mod whatsapp;
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 use std::fmt::Write as _;
 use std::time::{Duration, Instant};
 
@@ -15,7 +15,7 @@ use sha2::{Digest, Sha256};
 use crate::adb::Handset;
 use crate::escape::phone_path_bytes;
 use crate::helper::{self, ListedFile, Listing};
-use crate::progress::{Event, Progress};
+use crate::progress::{Event, Phase, Progress};
 use crate::{Error, Result};
 
 /// Where an item belongs, as the user thinks of it.
@@ -208,6 +208,97 @@ pub struct Catalog {
     pub stats: ScanStats,
 }
 
+/// One catalog item as data: what `ls --json` prints for it (fields in `docs/json.md`).
+/// Like [`MediaItem`], with the date taken as text.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ItemSummary {
+    pub id: String,
+    /// The display path, and `raw_path` beside it when that differs from the bytes (see
+    /// [`MediaItem::path`]).
+    #[serde(flatten, with = "raw_path")]
+    pub path: String,
+    pub root: String,
+    pub rel_path: String,
+    pub source: Source,
+    pub album: String,
+    pub kind: Kind,
+    pub size: u64,
+    pub mtime: i64,
+    /// [`Taken::to_text`].
+    pub taken: Option<String>,
+    pub taken_source: Option<DateSource>,
+    pub sent: bool,
+    pub private: bool,
+}
+
+impl From<&MediaItem> for ItemSummary {
+    fn from(item: &MediaItem) -> ItemSummary {
+        ItemSummary {
+            id: item.id.clone(),
+            path: item.path.clone(),
+            root: item.root.clone(),
+            rel_path: item.rel_path.clone(),
+            source: item.source,
+            album: item.album.clone(),
+            kind: item.kind,
+            size: item.size,
+            mtime: item.mtime,
+            taken: item.taken.map(|t| t.to_text()),
+            taken_source: item.taken.map(|t| t.source),
+            sent: item.sent,
+            private: item.private,
+        }
+    }
+}
+
+/// A listing as data: what `ls --json` prints.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ItemListing {
+    pub serial: String,
+    pub items: Vec<ItemSummary>,
+    pub unreadable: Vec<String>,
+    pub sd_cards: Vec<String>,
+    pub notes: Vec<String>,
+}
+
+/// One album: its items and bytes among those chosen.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AlbumSummary {
+    pub source: Source,
+    pub album: String,
+    pub count: u64,
+    pub size: u64,
+}
+
+/// The albums as data: what `ls --albums --json` prints.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AlbumListing {
+    pub serial: String,
+    pub albums: Vec<AlbumSummary>,
+    pub unreadable: Vec<String>,
+}
+
+/// The albums of these items, sorted by source and name.
+pub fn albums<'a>(items: impl IntoIterator<Item = &'a MediaItem>) -> Vec<AlbumSummary> {
+    let mut albums: BTreeMap<(Source, &str), (u64, u64)> = BTreeMap::new();
+    for item in items {
+        let entry = albums
+            .entry((item.source, item.album.as_str()))
+            .or_default();
+        entry.0 += 1;
+        entry.1 += item.size;
+    }
+    albums
+        .into_iter()
+        .map(|((source, album), (count, size))| AlbumSummary {
+            source,
+            album: album.to_owned(),
+            count,
+            size,
+        })
+        .collect()
+}
+
 /// The storage root of internal storage as users and the Gallery see it.
 pub const SDCARD: &str = "/sdcard";
 
@@ -240,7 +331,7 @@ pub fn scan(
     progress: &dyn Progress,
 ) -> Result<Catalog> {
     progress.event(Event::Phase {
-        name: "listing",
+        name: Phase::Listing,
         items: 0,
         bytes: 0,
     });
@@ -257,10 +348,7 @@ pub fn scan(
             let note = format!(
                 "the on-device helper could not run ({err}); listing folder by folder instead"
             );
-            progress.event(Event::Warning {
-                path: None,
-                message: &note,
-            });
+            progress.event(Event::warning(None, &note));
             notes.push(note);
             (
                 helper::walk(handset, &roots)?,
@@ -271,15 +359,17 @@ pub fn scan(
         }
     };
     for folder in &listing.unreadable {
-        progress.event(Event::Warning {
-            path: Some(folder),
-            message: "folder cannot be read",
-        });
+        progress.event(Event::warning(
+            Some(folder.as_str()),
+            "folder cannot be read",
+        ));
     }
     notes.extend(listing.messages.iter().cloned());
     handset.cancel_token().check()?;
     let items = build(handset.serial(), &listing, options);
-    progress.event(Event::PhaseDone);
+    progress.event(Event::PhaseDone {
+        name: Phase::Listing,
+    });
     Ok(Catalog {
         serial: handset.serial().to_string(),
         items,

@@ -36,21 +36,21 @@ impl Selection {
     /// Builds the globs.
     ///
     /// # Errors
-    /// `InvalidSelection` for a glob that does not parse, or `--since` after `--until`.
+    /// `InvalidSelection` for a glob that does not parse, or `since` after `until`.
     pub fn compile(&self) -> Result<Matcher> {
         if let (Some(since), Some(until)) = (self.since, self.until) {
             if since > until {
                 return Err(Error::InvalidSelection {
-                    flag: "--since",
+                    flag: "since",
                     value: since.to_string(),
-                    detail: format!("it is after --until {until}"),
+                    detail: format!("it is after the until date {until}"),
                 });
             }
         }
         Ok(Matcher {
-            albums: glob_set("--album", &self.albums, true)?,
-            include: glob_set("--include", &self.include, false)?,
-            exclude: glob_set("--exclude", &self.exclude, false)?,
+            albums: glob_set("album", &self.albums, true)?,
+            include: glob_set("include", &self.include, false)?,
+            exclude: glob_set("exclude", &self.exclude, false)?,
             selection: self.clone(),
         })
     }

@@ -311,3 +311,9 @@ fn rel_paths_may_hold_backslashes_but_never_climb() {
         );
     }
 }
+
+/// The helper's `@sdcards` lists exactly the Gallery's folders of each card.
+#[test]
+fn the_helpers_sd_card_folders_are_the_gallerys() {
+    assert_eq!(crate::helper::SD_CARD_FOLDERS, super::gallery::FOLDERS);
+}

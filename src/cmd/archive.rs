@@ -6,7 +6,7 @@ use std::path::Path;
 use chrono::Datelike;
 use phonevault::archive::{EntryProblem, ExtractReport, Extracted, ItemRecord};
 use phonevault::escape::for_terminal;
-use phonevault::Error;
+use phonevault::json::{to_text, versioned_list, Versioned};
 
 use crate::cli::{ArchiveArgs, ExtractArgs, GlobalArgs, ShowArgs};
 use crate::cmd::bars::Bars;
@@ -32,14 +32,8 @@ pub fn verify(args: &ArchiveArgs, global: &GlobalArgs) -> phonevault::Result<Exi
     let shown = for_terminal(&args.archive.display().to_string()).into_owned();
     let mut out = std::io::stdout().lock();
     if args.json {
-        let json = serde_json::json!({
-            "archive": args.archive,
-            "items": reader.manifest().items.len(),
-            "good": report.good,
-            "bytes": report.bytes,
-            "problems": problems_json(&report.problems),
-        });
-        let _ = writeln!(out, "{json:#}");
+        let summary = report.summary(&args.archive, reader.manifest().items.len());
+        let _ = out.write_all(to_text(&Versioned::new(summary)).as_bytes());
     } else {
         for problem in &report.problems {
             let _ = writeln!(
@@ -80,11 +74,7 @@ pub fn show(args: &ShowArgs, global: &GlobalArgs) -> phonevault::Result<Exit> {
         .collect();
     let mut out = std::io::stdout().lock();
     if args.archive.json {
-        let json = serde_json::to_string_pretty(&records).map_err(|e| Error::Archive {
-            path: args.archive.archive.clone(),
-            detail: format!("cannot print the manifest as JSON: {e}"),
-        })?;
-        let _ = writeln!(out, "{json}");
+        let _ = out.write_all(to_text(&versioned_list(records)).as_bytes());
         return Ok(Exit::Success);
     }
     let h = &manifest.handset;
@@ -145,28 +135,7 @@ pub fn extract(args: &ExtractArgs, global: &GlobalArgs) -> phonevault::Result<Ex
     drop(bars);
     let mut out = std::io::stdout().lock();
     if args.json {
-        // Paths as text (lossy): a folder name that is not UTF-8 must not stop the report.
-        let items: Vec<serde_json::Value> = report
-            .items
-            .iter()
-            .map(|item| {
-                serde_json::json!({
-                    "entry": item.entry,
-                    "path": item.path.to_string_lossy(),
-                    "action": item.action,
-                })
-            })
-            .collect();
-        let json = serde_json::json!({
-            "to": args.to.to_string_lossy(),
-            "written": report.written(),
-            "already_there": report.count(Extracted::AlreadyThere),
-            "conflicts": report.conflicts(),
-            "bytes": report.bytes,
-            "items": items,
-            "problems": problems_json(&report.problems),
-        });
-        let _ = writeln!(out, "{json:#}");
+        let _ = out.write_all(to_text(&Versioned::new(report.summary(&args.to))).as_bytes());
     } else {
         print_extract_text(&mut out, &args.to, &report);
     }
@@ -240,11 +209,4 @@ fn outcome(good: usize, problems: &[EntryProblem]) -> Exit {
         (0, _) => Exit::Failure,
         _ => Exit::Partial,
     }
-}
-
-fn problems_json(problems: &[EntryProblem]) -> serde_json::Value {
-    problems
-        .iter()
-        .map(|p| serde_json::json!({"entry": p.entry, "detail": p.detail}))
-        .collect()
 }

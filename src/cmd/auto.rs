@@ -5,12 +5,14 @@ use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
 use phonevault::adb::{self, ConnectOptions};
-use phonevault::config::{config_path, parse_every, AutoSelection, Config, PhoneSetting};
+use phonevault::config::{
+    config_path, parse_every, AutoListing, AutoPhone, AutoSelection, Config, PhoneSetting,
+};
 use phonevault::escape::for_terminal;
-use phonevault::history::{self, history_path, RunRecord};
+use phonevault::history::{self, history_path};
+use phonevault::json::{to_text, Versioned};
 use phonevault::watch::read_password_file;
 use phonevault::{backup, Error};
-use serde::Serialize;
 
 use crate::cli::{
     AutoCommand, AutoDisableArgs, AutoEnableArgs, AutoListArgs, AutoSourceArg, GlobalArgs,
@@ -107,8 +109,18 @@ fn enable(args: &AutoEnableArgs, global: &GlobalArgs) -> phonevault::Result<Exit
         encrypt: args.encrypt,
         password_file,
     };
-    // Says why encryption cannot be saved without a password file.
-    setting.validate(&serial)?;
+    // The library says what is wrong; the command line adds the flag that fixes it.
+    setting.validate(&serial).map_err(|err| match err {
+        Error::InvalidConfig { phone, reason }
+            if setting.encrypt && setting.password_file.is_none() =>
+        {
+            Error::InvalidConfig {
+                phone,
+                reason: format!("{reason}; pass --password-file FILE"),
+            }
+        }
+        other => other,
+    })?;
     let path = config_path(args.config.config.as_deref())?;
     let mut config = Config::load(&path)?;
     let folder_text = setting.folder.display().to_string();
@@ -146,15 +158,6 @@ fn disable(args: &AutoDisableArgs, global: &GlobalArgs) -> phonevault::Result<Ex
     Ok(Exit::Success)
 }
 
-/// One phone as `auto list --json` prints it.
-#[derive(Serialize)]
-struct Listed<'a> {
-    serial: &'a str,
-    #[serde(flatten)]
-    setting: &'a PhoneSetting,
-    last_run: Option<&'a RunRecord>,
-}
-
 fn list(args: &AutoListArgs) -> phonevault::Result<Exit> {
     let path = config_path(args.config.config.as_deref())?;
     let config = Config::load(&path)?;
@@ -162,17 +165,20 @@ fn list(args: &AutoListArgs) -> phonevault::Result<Exit> {
     let last = history.last_by_phone();
     let mut out = std::io::stdout().lock();
     if args.json {
-        let phones: Vec<Listed> = config
+        let phones: Vec<AutoPhone> = config
             .phones
             .iter()
-            .map(|(serial, setting)| Listed {
-                serial,
-                setting,
-                last_run: last.get(serial.as_str()).copied(),
+            .map(|(serial, setting)| AutoPhone {
+                serial: serial.clone(),
+                setting: setting.clone(),
+                last_run: last.get(serial.as_str()).map(|run| (*run).clone()),
             })
             .collect();
-        let value = serde_json::json!({ "config": path, "phones": phones });
-        let _ = writeln!(out, "{value:#}");
+        let listing = AutoListing {
+            config: path.clone(),
+            phones,
+        };
+        let _ = out.write_all(to_text(&Versioned::new(listing)).as_bytes());
         return Ok(Exit::Success);
     }
     if config.phones.is_empty() {

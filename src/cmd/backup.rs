@@ -6,13 +6,13 @@ use std::time::Duration;
 use phonevault::backup::{self, BackupOptions, BackupReport};
 use phonevault::catalog::CatalogOptions;
 use phonevault::escape::{for_terminal, path_for_terminal};
+use phonevault::json::{to_text, Versioned};
 use phonevault::Error;
-use serde_json::json;
 
 use crate::cli::{BackupArgs, GlobalArgs};
 use crate::cmd::bars::Bars;
 use crate::cmd::selection::selection;
-use crate::cmd::{human, interrupt, open_handset, password, print_error, Exit};
+use crate::cmd::{human, interrupt, open_handset, password, Exit};
 
 pub fn run(args: &BackupArgs, global: &GlobalArgs) -> phonevault::Result<Exit> {
     let matcher = selection(&args.selection)?.compile()?;
@@ -42,21 +42,8 @@ pub fn run(args: &BackupArgs, global: &GlobalArgs) -> phonevault::Result<Exit> {
         },
         &bars,
     );
-    let report = match report {
-        Ok(report) => report,
-        Err(err @ Error::FolderBusy { .. }) => {
-            drop(bars);
-            print_error(&err);
-            let mut stderr = std::io::stderr().lock();
-            let _ = writeln!(
-                stderr,
-                "phonevault: hint: wait longer with --lock-wait SECONDS, or choose another \
-                 folder with --to DIR"
-            );
-            return Ok(Exit::Failure);
-        }
-        Err(err) => return Err(err),
-    };
+    // A busy folder is reported like any error; `print_error` adds what to type about it.
+    let report = report?;
     if args.json {
         print_json(&report);
     } else {
@@ -70,23 +57,8 @@ pub fn run(args: &BackupArgs, global: &GlobalArgs) -> phonevault::Result<Exit> {
 }
 
 fn print_json(report: &BackupReport) {
-    let value = json!({
-        "archive": report.archive,
-        "selected": report.selected,
-        "items": report.items,
-        "bytes": report.bytes,
-        "skipped": report.skipped,
-        "recopied_damaged": report.recopied_damaged,
-        "reread": report.reread,
-        "failed": report.failed.len(),
-        "failures": report.failed,
-        "not_attempted": report.not_attempted,
-        "stopped": report.stopped.as_ref().map(ToString::to_string),
-        "removed_partials": report.removed_partials,
-        "unreadable_folders": report.unreadable_folders,
-    });
-    let mut out = std::io::stdout().lock();
-    let _ = writeln!(out, "{value:#}");
+    let text = to_text(&Versioned::new(report.summary()));
+    let _ = std::io::stdout().lock().write_all(text.as_bytes());
 }
 
 fn print_text(report: &BackupReport, folder: &std::path::Path) {

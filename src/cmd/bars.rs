@@ -13,7 +13,8 @@ use phonevault::progress::{Event, Progress};
 pub struct Bars {
     bar: Mutex<Option<ProgressBar>>,
     quiet: bool,
-    items_done: Mutex<(u64, u64)>,
+    /// Items ended (done or failed), items failed, items in the phase.
+    items_done: Mutex<(u64, u64, u64)>,
 }
 
 impl Bars {
@@ -22,7 +23,7 @@ impl Bars {
         Bars {
             bar: Mutex::new(None),
             quiet,
-            items_done: Mutex::new((0, 0)),
+            items_done: Mutex::new((0, 0, 0)),
         }
     }
 
@@ -32,22 +33,30 @@ impl Bars {
         }
     }
 
-    fn item_message(&self, delta: u64) -> String {
+    /// The bar's message after `ended` more items ended, `failed` of them failed.
+    fn item_message(&self, ended: u64, failed: u64) -> String {
         let mut done = self.items_done.lock().expect("items lock");
-        done.0 += delta;
-        if done.1 > 0 {
-            format!("{}/{} items", done.0, done.1)
+        done.0 += ended;
+        done.1 += failed;
+        let (ended, failed, total) = *done;
+        let counted = if total > 0 {
+            format!("{ended}/{total} items")
         } else {
-            format!("{} items", done.0)
+            format!("{ended} items")
+        };
+        if failed > 0 {
+            format!("{counted} ({failed} failed)")
+        } else {
+            counted
         }
     }
 }
 
 impl Progress for Bars {
-    fn event(&self, event: Event<'_>) {
+    fn event(&self, event: Event) {
         match event {
             Event::Phase { name, items, bytes } => {
-                *self.items_done.lock().expect("items lock") = (0, items);
+                *self.items_done.lock().expect("items lock") = (0, 0, items);
                 let bar = if self.quiet {
                     ProgressBar::hidden()
                 } else if bytes > 0 {
@@ -70,21 +79,30 @@ impl Progress for Bars {
                     bar.enable_steady_tick(Duration::from_millis(120));
                     bar
                 };
-                bar.set_prefix(name);
-                bar.set_message(self.item_message(0));
+                bar.set_prefix(name.as_str());
+                bar.set_message(self.item_message(0, 0));
                 if let Some(old) = self.bar.lock().expect("bar lock").replace(bar) {
                     old.finish_and_clear();
                 }
             }
-            Event::Bytes(n) => self.with_bar(|bar| bar.inc(n)),
+            Event::Bytes { bytes } => self.with_bar(|bar| bar.inc(bytes)),
             Event::ItemDone { .. } => {
-                let message = self.item_message(1);
+                let message = self.item_message(1, 0);
+                self.with_bar(|bar| bar.set_message(message));
+            }
+            // Why is in the command's report, printed at the end.
+            Event::ItemFailed { .. } => {
+                let message = self.item_message(1, 1);
                 self.with_bar(|bar| bar.set_message(message));
             }
             Event::Warning { path, message } => {
                 let line = match path {
-                    Some(path) => format!("warning: {}: {}", for_terminal(path), message),
-                    None => format!("warning: {message}"),
+                    Some(path) => format!(
+                        "warning: {}: {}",
+                        for_terminal(&path),
+                        for_terminal(&message)
+                    ),
+                    None => format!("warning: {}", for_terminal(&message)),
                 };
                 let guard = self.bar.lock().expect("bar lock");
                 match guard.as_ref() {
@@ -92,7 +110,7 @@ impl Progress for Bars {
                     _ => eprintln!("{line}"),
                 }
             }
-            Event::PhaseDone => {
+            Event::PhaseDone { .. } => {
                 if let Some(bar) = self.bar.lock().expect("bar lock").take() {
                     bar.finish_and_clear();
                 }

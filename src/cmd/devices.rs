@@ -3,30 +3,14 @@
 use std::io::Write;
 
 use indicatif::HumanBytes;
-use phonevault::adb::{self, ConnectOptions, DeviceInfo, DeviceState};
+use phonevault::adb::{self, ConnectOptions, DeviceSummary};
 use phonevault::escape::for_terminal;
-use serde::Serialize;
+use phonevault::json::{to_text, versioned_list};
 
 use crate::cli::{DevicesArgs, GlobalArgs};
 use crate::cmd::{interrupt, Exit};
 
-/// One handset as printed (and as `--json` emits it).
-#[derive(Debug, Serialize)]
-struct Row {
-    /// The adb serial: what `-s` takes.
-    serial: String,
-    state: DeviceState,
-    /// `ro.serialno`, when the phone could be asked.
-    hardware_serial: Option<String>,
-    model: Option<String>,
-    manufacturer: Option<String>,
-    android_version: Option<String>,
-    sdk: Option<u32>,
-    storage_total: Option<u64>,
-    storage_free: Option<u64>,
-    /// What to do about this handset, or why its details are missing.
-    note: Option<String>,
-}
+type Row = DeviceSummary;
 
 pub fn run(args: &DevicesArgs, global: &GlobalArgs) -> phonevault::Result<Exit> {
     let server = adb::connect(&ConnectOptions {
@@ -39,12 +23,13 @@ pub fn run(args: &DevicesArgs, global: &GlobalArgs) -> phonevault::Result<Exit> 
     } else {
         server.devices()?
     };
-    let rows: Vec<Row> = devices.iter().map(|d| describe(&server, d)).collect();
+    let rows: Vec<Row> = devices
+        .iter()
+        .map(|d| adb::describe_device(&server, d))
+        .collect();
     let mut out = std::io::stdout().lock();
     let written = if args.json {
-        serde_json::to_writer_pretty(&mut out, &rows)
-            .map_err(std::io::Error::from)
-            .and_then(|()| writeln!(out))
+        out.write_all(to_text(&versioned_list(&rows)).as_bytes())
     } else {
         print_table(&mut out, &rows)
     };
@@ -58,58 +43,6 @@ pub fn run(args: &DevicesArgs, global: &GlobalArgs) -> phonevault::Result<Exit> 
             e,
         )),
     }
-}
-
-fn describe(server: &adb::AdbServer, info: &DeviceInfo) -> Row {
-    let mut row = Row {
-        serial: info.serial.clone(),
-        state: info.state,
-        hardware_serial: None,
-        model: info.model.as_ref().map(|m| m.replace('_', " ")),
-        manufacturer: None,
-        android_version: None,
-        sdk: None,
-        storage_total: None,
-        storage_free: None,
-        note: None,
-    };
-    match info.state {
-        DeviceState::Device => {}
-        DeviceState::Unauthorized => {
-            row.note = Some("unlock the phone and accept the USB debugging prompt".into());
-            return row;
-        }
-        DeviceState::Offline => {
-            row.note =
-                Some("unplug and replug the cable, or restart adb with `adb kill-server`".into());
-            return row;
-        }
-        DeviceState::Other => {
-            row.note = Some(
-                "not usable: check USB permissions (udev rules) and boot the phone normally".into(),
-            );
-            return row;
-        }
-    }
-    match server.open(Some(&info.serial)) {
-        Ok(handset) => {
-            let id = handset.identity();
-            row.hardware_serial = Some(id.serial.clone());
-            row.model = Some(id.model.clone());
-            row.manufacturer = Some(id.manufacturer.clone());
-            row.android_version = Some(id.android_version.clone());
-            row.sdk = Some(id.sdk);
-            match handset.storage() {
-                Ok(space) => {
-                    row.storage_total = Some(space.total);
-                    row.storage_free = Some(space.free);
-                }
-                Err(e) => row.note = Some(format!("storage unknown: {e}")),
-            }
-        }
-        Err(e) => row.note = Some(e.to_string()),
-    }
-    row
 }
 
 fn print_table(out: &mut impl Write, rows: &[Row]) -> std::io::Result<()> {

@@ -4,6 +4,7 @@ use std::io::Write as _;
 
 use phonevault::escape::for_terminal;
 use phonevault::history::{self, history_path};
+use phonevault::json::{to_text, versioned_list};
 
 use crate::cli::HistoryArgs;
 use crate::cmd::{human, Exit};
@@ -21,8 +22,7 @@ pub fn run(args: &HistoryArgs) -> phonevault::Result<Exit> {
     }
     let mut out = std::io::stdout().lock();
     if args.json {
-        let value = serde_json::to_value(&history.runs).expect("run records serialise");
-        let _ = writeln!(out, "{value:#}");
+        let _ = out.write_all(to_text(&versioned_list(&history.runs)).as_bytes());
         return Ok(Exit::Success);
     }
     if history.runs.is_empty() {

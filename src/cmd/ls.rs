@@ -1,13 +1,14 @@
 //! `phonevault ls`: what is on the phone, as items or albums, as a table or JSON.
 
-use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::io::Write as _;
 
-use phonevault::catalog::{self, Catalog, CatalogOptions, ListMethod, MediaItem, Source};
+use phonevault::catalog::{
+    self, AlbumListing, Catalog, CatalogOptions, ItemListing, ItemSummary, ListMethod, MediaItem,
+};
 use phonevault::escape::{for_terminal, path_for_terminal};
+use phonevault::json::{to_text, Versioned};
 use phonevault::progress::{Event, Progress};
-use serde_json::{json, Value};
 
 use crate::cli::{GlobalArgs, LsArgs};
 use crate::cmd::selection::selection;
@@ -19,12 +20,12 @@ struct StderrProgress {
 }
 
 impl Progress for StderrProgress {
-    fn event(&self, event: Event<'_>) {
+    fn event(&self, event: Event) {
         if let (true, Event::Warning { path, message }) = (self.verbose, event) {
             let path = path
-                .map(|p| format!("{}: ", path_for_terminal(p)))
+                .map(|p| format!("{}: ", path_for_terminal(&p)))
                 .unwrap_or_default();
-            eprintln!("phonevault: debug: {path}{}", for_terminal(message));
+            eprintln!("phonevault: debug: {path}{}", for_terminal(&message));
         }
     }
 }
@@ -48,22 +49,17 @@ pub fn run(args: &LsArgs, global: &GlobalArgs) -> phonevault::Result<Exit> {
         .filter(|i| matcher.matches(i))
         .collect();
     let out = match (args.json, args.albums) {
-        (true, false) => json_text(&json!({
-            "serial": catalog.serial,
-            "items": items.iter().map(|i| item_json(i)).collect::<Vec<_>>(),
-            "unreadable": catalog.unreadable,
-            "sd_cards": catalog.sd_cards,
-            "notes": catalog.notes,
+        (true, false) => to_text(&Versioned::new(ItemListing {
+            serial: catalog.serial.clone(),
+            items: items.iter().map(|i| ItemSummary::from(*i)).collect(),
+            unreadable: catalog.unreadable.clone(),
+            sd_cards: catalog.sd_cards.clone(),
+            notes: catalog.notes.clone(),
         })),
-        (true, true) => json_text(&json!({
-            "serial": catalog.serial,
-            "albums": albums(&items).iter().map(|((source, album), (count, size))| json!({
-                "source": source.as_str(),
-                "album": album,
-                "count": count,
-                "size": size,
-            })).collect::<Vec<_>>(),
-            "unreadable": catalog.unreadable,
+        (true, true) => to_text(&Versioned::new(AlbumListing {
+            serial: catalog.serial.clone(),
+            albums: catalog::albums(items.iter().copied()),
+            unreadable: catalog.unreadable.clone(),
         })),
         (false, false) => items_table(&items),
         (false, true) => albums_table(&items),
@@ -111,47 +107,6 @@ fn print_stats(catalog: &Catalog) {
     }
 }
 
-fn item_json(item: &MediaItem) -> Value {
-    let mut value = json!({
-        "id": item.id,
-        "path": item.path,
-        "root": item.root,
-        "rel_path": item.rel_path,
-        "source": item.source.as_str(),
-        "album": item.album,
-        "kind": item.kind.as_str(),
-        "size": item.size,
-        "mtime": item.mtime,
-        "taken": item.taken.map(|t| t.to_text()),
-        "taken_source": item.taken.map(|t| t.source),
-        "sent": item.sent,
-        "private": item.private,
-    });
-    // The exact bytes, only where the display form differs from them (see `MediaItem::path`).
-    if let Some(raw) = catalog::raw_path_field(&item.path) {
-        value["raw_path"] = Value::String(raw);
-    }
-    value
-}
-
-fn albums<'a>(items: &[&'a MediaItem]) -> BTreeMap<(Source, &'a str), (u64, u64)> {
-    let mut albums: BTreeMap<(Source, &str), (u64, u64)> = BTreeMap::new();
-    for item in items {
-        let entry = albums
-            .entry((item.source, item.album.as_str()))
-            .or_default();
-        entry.0 += 1;
-        entry.1 += item.size;
-    }
-    albums
-}
-
-fn json_text(value: &Value) -> String {
-    let mut text = serde_json::to_string_pretty(value).unwrap_or_default();
-    text.push('\n');
-    text
-}
-
 fn items_table(items: &[&MediaItem]) -> String {
     let mut out = String::new();
     let _ = writeln!(
@@ -196,15 +151,15 @@ fn albums_table(items: &[&MediaItem]) -> String {
         "{:<17}  {:<24}  {:>7}  {:>9}",
         "SOURCE", "ALBUM", "ITEMS", "SIZE"
     );
-    let albums = albums(items);
-    for ((source, album), (count, size)) in &albums {
+    let albums = catalog::albums(items.iter().copied());
+    for album in &albums {
         let _ = writeln!(
             out,
             "{:<17}  {:<24}  {:>7}  {:>9}",
-            source.as_str(),
-            path_for_terminal(album),
-            count,
-            human::size(*size)
+            album.source.as_str(),
+            path_for_terminal(&album.album),
+            album.count,
+            human::size(album.size)
         );
     }
     let total: u64 = items.iter().map(|i| i.size).sum();

@@ -58,7 +58,9 @@ impl From<Exit> for ExitCode {
 
 /// Prints an error and its causes to standard error, with control characters escaped: they
 /// may quote the phone (paths, serials, what it printed). Backslashes are kept as they are:
-/// phone paths are already in display form, and a Windows path should read as one.
+/// phone paths are already in display form, and a Windows path should read as one. Then,
+/// for errors a flag or variable can fix, a hint naming it: the library's messages describe
+/// the problem, the command line says what to type.
 pub fn print_error(err: &Error) {
     use phonevault::escape::path_for_terminal as for_terminal;
     let mut stderr = std::io::stderr().lock();
@@ -66,17 +68,49 @@ pub fn print_error(err: &Error) {
         let _ = writeln!(stderr, "phonevault: interrupted");
         return;
     }
-    let _ = write!(
-        stderr,
-        "phonevault: error: {}",
-        for_terminal(&err.to_string())
-    );
+    let message = match err {
+        // The setting as the command line spells it.
+        Error::InvalidSelection {
+            flag,
+            value,
+            detail,
+        } => {
+            let flag = if flag.starts_with('-') {
+                (*flag).to_owned()
+            } else {
+                format!("--{flag}")
+            };
+            format!("invalid {flag} value `{value}`: {detail}")
+        }
+        other => other.to_string(),
+    };
+    let _ = write!(stderr, "phonevault: error: {}", for_terminal(&message));
     let mut source = std::error::Error::source(err);
     while let Some(cause) = source {
         let _ = write!(stderr, ": {}", for_terminal(&cause.to_string()));
         source = cause.source();
     }
     let _ = writeln!(stderr);
+    if let Some(hint) = hint(err) {
+        let _ = writeln!(stderr, "phonevault: hint: {hint}");
+    }
+}
+
+/// What to type about an error, when a flag or variable of this program can fix it.
+fn hint(err: &Error) -> Option<&'static str> {
+    Some(match err {
+        Error::MultipleDevices { .. } => "choose one with -s SERIAL or ANDROID_SERIAL",
+        Error::DeviceNotFound { .. } => {
+            "choose an attached one with -s SERIAL (see `phonevault devices`)"
+        }
+        Error::AdbNotFound { .. } => "or tell phonevault where adb is with --adb PATH (or ADB)",
+        Error::PasswordNeeded => "use --password-file FILE or set PHONEVAULT_PASSWORD",
+        Error::NoDefaultFolder => "choose a folder with --to DIR",
+        Error::FolderBusy { .. } => {
+            "wait longer with --lock-wait SECONDS, or choose another folder with --to DIR"
+        }
+        _ => return None,
+    })
 }
 
 static INTERRUPT: OnceLock<Cancel> = OnceLock::new();

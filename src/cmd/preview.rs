@@ -5,6 +5,7 @@ use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
 use phonevault::catalog::{self, CatalogOptions, MediaItem};
+use phonevault::json::{to_text, versioned_list};
 use phonevault::preview::{
     build_previews, photo_bytes, records, render_sheet, HandsetSource, PreviewCache,
     PreviewOptions, PreviewRun,
@@ -55,8 +56,8 @@ pub fn run(args: &PreviewArgs, global: &GlobalArgs) -> phonevault::Result<Exit> 
         write_atomically(path, render_sheet(&run.previews, &title).as_bytes())?;
     }
     if args.json {
-        let text = serde_json::to_string_pretty(&records(&run.previews)).unwrap_or_default();
-        let _ = writeln!(std::io::stdout().lock(), "{text}");
+        let text = to_text(&versioned_list(records(&run.previews)));
+        let _ = std::io::stdout().lock().write_all(text.as_bytes());
     }
     print_summary(&run, &items, out_path.as_deref());
     if let (true, Some(path)) = (args.open, &out_path) {

@@ -4,10 +4,10 @@ use std::io::Write as _;
 
 use phonevault::archive::ArchiveReader;
 use phonevault::escape::for_terminal;
+use phonevault::json::{to_text, Versioned};
 use phonevault::restore::{
     self, Action, OnConflict, Placement, Plan, RestoreOptions, RestoreReport,
 };
-use serde_json::json;
 
 use crate::cli::{self, GlobalArgs, RestoreArgs};
 use crate::cmd::bars::Bars;
@@ -139,40 +139,13 @@ fn print_plan(plan: &Plan) {
 }
 
 fn print_plan_json(plan: &Plan) {
-    let value = json!({
-        "serial": plan.serial,
-        "sdk": plan.sdk,
-        "needed": plan.needed,
-        "free": plan.free,
-        "fits": plan.fits(),
-        "per_source": plan.per_source.iter().map(|(s, t)| (s.as_str(), t)).collect::<std::collections::BTreeMap<_, _>>(),
-        "items": plan.items,
-        "refused": plan.refused,
-        "leftovers": plan.leftovers,
-        "stale_dirs": plan.stale_dirs,
-    });
-    let mut out = std::io::stdout().lock();
-    let _ = writeln!(out, "{value:#}");
+    let text = to_text(&Versioned::new(plan.summary()));
+    let _ = std::io::stdout().lock().write_all(text.as_bytes());
 }
 
 fn print_json(report: &RestoreReport) {
-    let value = json!({
-        "restored": report.restored.len(),
-        "skipped": report.skipped,
-        "conflicts": report.conflicts,
-        "failed": report.failed.len(),
-        "bytes": report.bytes,
-        "items": report.restored,
-        "failures": report.failed,
-        "superseded": report.superseded,
-        "not_attempted": report.not_attempted,
-        "stopped": report.stopped.as_ref().map(ToString::to_string),
-        "removed_leftovers": report.removed_leftovers,
-        "scanned_folders": report.scanned_folders,
-        "chats": report.chats,
-    });
-    let mut out = std::io::stdout().lock();
-    let _ = writeln!(out, "{value:#}");
+    let text = to_text(&Versioned::new(report.summary()));
+    let _ = std::io::stdout().lock().write_all(text.as_bytes());
 }
 
 fn print_text(plan: &Plan, report: &RestoreReport) {

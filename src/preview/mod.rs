@@ -23,7 +23,7 @@ use chrono::{DateTime, FixedOffset, SecondsFormat};
 use serde::{Deserialize, Serialize};
 
 use crate::catalog::{DateSource, Kind, MediaItem, Source, Taken};
-use crate::progress::{Event, Progress};
+use crate::progress::{Event, Phase, Progress};
 use crate::{Error, Result};
 
 pub use cache::PreviewCache;
@@ -336,18 +336,15 @@ pub fn build_previews(
     let mut slots: Vec<Option<Preview>> = vec![None; items.len()];
     let mut pending = Vec::new();
     progress.event(Event::Phase {
-        name: "previews",
+        name: Phase::Previews,
         items: items.len() as u64,
         bytes: 0,
     });
     for (i, item) in items.iter().enumerate() {
         if let Some(hit) = cache.get(item) {
             stats.cache_hits += 1;
-            progress.event(Event::ItemStarted {
-                path: &item.path,
-                size: item.size,
-            });
-            progress.event(Event::ItemDone { path: &item.path });
+            progress.event(Event::started(i, &item.path, item.size));
+            progress.event(Event::done(i, &item.path));
             slots[i] = Some(hit);
         } else {
             pending.push(i);
@@ -366,24 +363,20 @@ pub fn build_previews(
         let made = work.chunk(items, chunk, threads)?;
         for (i, (preview, keep)) in chunk.iter().copied().zip(made) {
             let item = &items[i];
-            progress.event(Event::ItemStarted {
-                path: &item.path,
-                size: item.size,
-            });
+            progress.event(Event::started(i, &item.path, item.size));
             if keep {
                 if let Err(e) = cache.put(&preview) {
                     let message = format!("preview cache not written: {e}");
-                    progress.event(Event::Warning {
-                        path: Some(&item.path),
-                        message: &message,
-                    });
+                    progress.event(Event::warning(Some(item.path.as_str()), &message));
                 }
             }
             slots[i] = Some(preview);
-            progress.event(Event::ItemDone { path: &item.path });
+            progress.event(Event::done(i, &item.path));
         }
     }
-    progress.event(Event::PhaseDone);
+    progress.event(Event::PhaseDone {
+        name: Phase::Previews,
+    });
     let previews: Vec<Preview> = slots.into_iter().flatten().collect();
     for p in &previews {
         match p.thumbnail {
@@ -522,14 +515,14 @@ impl Work<'_> {
                 Plan::Head => match heads.next() {
                     Some(Head::Bytes(bytes)) => {
                         self.stats.bytes_read += bytes.len() as u64;
-                        self.progress.event(Event::Bytes(bytes.len() as u64));
+                        self.progress.event(Event::Bytes {
+                            bytes: bytes.len() as u64,
+                        });
                         self.after_head(item, at, bytes)?
                     }
                     Some(Head::Unreadable(message)) => {
-                        self.progress.event(Event::Warning {
-                            path: Some(&item.path),
-                            message: &message,
-                        });
+                        self.progress
+                            .event(Event::warning(Some(item.path.as_str()), &message));
                         Step::Done(
                             Box::new(unreadable(item, PhotoInfo::default(), &message)),
                             false,
@@ -570,7 +563,9 @@ impl Work<'_> {
         match self.source.whole(item, max) {
             Ok(bytes) => {
                 self.stats.bytes_read += bytes.len() as u64;
-                self.progress.event(Event::Bytes(bytes.len() as u64));
+                self.progress.event(Event::Bytes {
+                    bytes: bytes.len() as u64,
+                });
                 Ok(Ok(bytes))
             }
             Err(Error::Remote { message, .. }) => Ok(Err(message)),
@@ -705,7 +700,9 @@ impl Work<'_> {
                             bytes.truncate(usize::try_from(wanted[n].size).unwrap_or(usize::MAX));
                             stats.bytes_read += bytes.len() as u64;
                             stats.whole_bytes += bytes.len() as u64;
-                            progress.event(Event::Bytes(bytes.len() as u64));
+                            progress.event(Event::Bytes {
+                                bytes: bytes.len() as u64,
+                            });
                             job_tx
                                 .send((k, bytes, true))
                                 .map_err(|_| Error::TransferAbandoned { side: "decoder" })?;

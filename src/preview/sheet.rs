@@ -7,14 +7,14 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 use base64::Engine as _;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::{format_taken, Gps, NoPicture, Preview, ThumbnailKind};
 use crate::catalog::DateSource;
 use crate::escape::for_terminal;
 
 /// The JSON record of one preview.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PreviewRecord {
     pub id: String,
     pub path: String,
@@ -36,7 +36,7 @@ pub struct PreviewRecord {
     pub model: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub gps: Option<Gps>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub notes: Vec<String>,
 }
 

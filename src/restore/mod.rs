@@ -12,19 +12,22 @@
 //! in a few shell calls, and checked). A rerun removes the temporary folders of dead jobs,
 //! never those of a job still running, and skips what is already in place.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::fmt::Write as _;
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::{Read, Write};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::adb::{Handset, PushFile, PushOutcome};
 use crate::archive::ArchiveReader;
 use crate::backup::FailedItem;
 use crate::cancel::Cancel;
 use crate::catalog::{select::Matcher, Kind};
-use crate::helper::{self, shell_quote};
-use crate::progress::{Event, Progress};
+use crate::error::ErrorRecord;
+use crate::helper::check_files;
+pub use crate::phone_shell::file_uri;
+use crate::phone_shell::request_scan;
+use crate::phone_shell::{run_batched, run_lines, shell_quote};
+use crate::progress::{Event, Phase, Progress};
 use crate::{Error, Result};
 
 pub mod job;
@@ -33,14 +36,12 @@ pub mod plan;
 use job::Job;
 use plan::parent;
 pub use plan::{
-    numbered_name, plan, target_path, Action, OnConflict, Placement, Plan, PlannedItem,
-    SourceTotals,
+    numbered_name, plan, target_path, Action, OnConflict, Placement, Plan, PlanSummary,
+    PlannedItem, PlannedItemSummary, SourceTotals,
 };
 
 /// Archives do not record file modes; this is what they store for every entry.
 const FILE_MODE: u32 = 0o644;
-/// Shell commands are kept below this length (the adb server takes 64 KiB requests).
-const COMMAND_BUDGET: usize = 32 * 1024;
 
 /// What to restore and how.
 #[derive(Debug, Clone)]
@@ -54,7 +55,7 @@ pub struct RestoreOptions {
 }
 
 /// One item put in place.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RestoredItem {
     pub from: String,
     pub target: String,
@@ -91,7 +92,50 @@ pub struct RestoreReport {
     pub chats: bool,
 }
 
+/// A restore's report as data: what `restore --json` prints (fields in `docs/json.md`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RestoreSummary {
+    /// How many items were put in place (they are in `items`).
+    pub restored: usize,
+    pub skipped: usize,
+    pub conflicts: usize,
+    /// How many items could not be restored (they are in `failures`).
+    pub failed: usize,
+    pub bytes: u64,
+    pub items: Vec<RestoredItem>,
+    pub failures: Vec<FailedItem>,
+    pub superseded: Vec<FailedItem>,
+    pub not_attempted: usize,
+    /// Why the restore stopped early, in words (`"cancelled"` for a cancellation).
+    pub stopped: Option<String>,
+    /// The same, as data (`kind` is for code).
+    pub stopped_error: Option<ErrorRecord>,
+    pub removed_leftovers: Vec<String>,
+    pub scanned_folders: Vec<String>,
+    pub chats: bool,
+}
+
 impl RestoreReport {
+    /// The report as data (what `restore --json` prints).
+    pub fn summary(&self) -> RestoreSummary {
+        RestoreSummary {
+            restored: self.restored.len(),
+            skipped: self.skipped,
+            conflicts: self.conflicts,
+            failed: self.failed.len(),
+            bytes: self.bytes,
+            items: self.restored.clone(),
+            failures: self.failed.clone(),
+            superseded: self.superseded.clone(),
+            not_attempted: self.not_attempted,
+            stopped: self.stopped.as_ref().map(ToString::to_string),
+            stopped_error: self.stopped.as_ref().map(Error::record),
+            removed_leftovers: self.removed_leftovers.clone(),
+            scanned_folders: self.scanned_folders.clone(),
+            chats: self.chats,
+        }
+    }
+
     /// Whether every selected item is now on the phone (restored, identical, or skipped
     /// on purpose).
     pub fn is_complete(&self) -> bool {
@@ -147,12 +191,14 @@ pub fn execute(
     let job = Job::start()?;
     let temp_name = job.temp_name();
     progress.event(Event::Phase {
-        name: "restore",
+        name: Phase::Restore,
         items: work.len() as u64,
         bytes: work.iter().map(|i| i.size).sum(),
     });
     let verified = push_and_verify(handset, archives, &work, &temp_name, progress, &mut report);
-    progress.event(Event::PhaseDone);
+    progress.event(Event::PhaseDone {
+        name: Phase::Restore,
+    });
     for (k, message) in verified.failed {
         report.failed.push(FailedItem {
             path: work[k].from.clone(),
@@ -284,6 +330,12 @@ fn push_and_verify(
                 }
                 match verify_and_move(handset, work, &arrived, temp_name) {
                     Ok((placed, failed)) => {
+                        for &k in &placed {
+                            progress.event(Event::done(k, &work[k].target));
+                        }
+                        for (k, message) in &failed {
+                            progress.event(Event::failed(*k, &work[*k].target, message));
+                        }
                         verified.placed.extend(placed);
                         verified.failed.extend(failed);
                     }
@@ -298,7 +350,7 @@ fn push_and_verify(
         for range in chunks {
             let end = range.end;
             let outcomes = push_items(handset, archives, work, range.clone(), temp_name, progress);
-            let arrived = sort_outcomes(&outcomes.outcomes, range.start, work, report);
+            let arrived = sort_outcomes(&outcomes.outcomes, range.start, work, report, progress);
             if let Some(stopped) = outcomes.stopped {
                 report.stopped = Some(stopped);
                 report.not_attempted += arrived.len() + (work.len() - end);
@@ -405,6 +457,7 @@ fn sort_outcomes(
     first: usize,
     work: &[&PlannedItem],
     report: &mut RestoreReport,
+    progress: &dyn Progress,
 ) -> Vec<usize> {
     let mut arrived = Vec::new();
     for (j, outcome) in outcomes.iter().enumerate() {
@@ -412,6 +465,7 @@ fn sort_outcomes(
         match outcome {
             PushOutcome::Written => arrived.push(k),
             PushOutcome::Refused(message) | PushOutcome::SourceFailed(message) => {
+                progress.event(Event::failed(k, &work[k].target, message));
                 report.failed.push(FailedItem {
                     path: work[k].from.clone(),
                     message: message.clone(),
@@ -449,10 +503,7 @@ fn push_items(
     // trips, and its socket shut down ends a file mid-way.
     let mut source = |j: usize, sink: &mut dyn Write| -> std::result::Result<(), String> {
         let item = work[range.start + j];
-        progress.event(Event::ItemStarted {
-            path: &item.target,
-            size: item.size,
-        });
+        progress.event(Event::started(range.start + j, &item.target, item.size));
         let mut entry = archives[item.archive]
             .open_entry(&item.record)
             .map_err(|e| e.to_string())?;
@@ -465,9 +516,9 @@ fn push_items(
                 Err(e) => return Err(e.to_string()),
             };
             sink.write_all(&buf[..n]).map_err(|e| e.to_string())?;
-            progress.event(Event::Bytes(n as u64));
+            progress.event(Event::Bytes { bytes: n as u64 });
         }
-        progress.event(Event::ItemDone { path: &item.target });
+        // Not done yet: `ItemDone` comes once the copy is checked and under its real name.
         Ok(())
     };
     handset.push_many(&files, &mut source)
@@ -532,191 +583,6 @@ fn remove_temp_dirs(handset: &Handset, folders: &BTreeSet<&str>, temp_name: &str
     run_batched(handset, "rm -rf --", &dirs)
 }
 
-/// SHA-256 of each file on the phone, lower-case hex (empty when it cannot be read).
-///
-/// Why not only `helper::hash`: it runs one `sha256sum` process per file, which cost more
-/// than the transfer itself for a few hundred photos. One `sha256sum` over many files is
-/// used instead, and the helper only for names its output cannot carry (newlines,
-/// backslashes, which `sha256sum` would escape).
-fn hash_files(handset: &Handset, paths: &[String]) -> Result<Vec<String>> {
-    let (plain, odd): (Vec<usize>, Vec<usize>) =
-        (0..paths.len()).partition(|&i| !paths[i].contains(['\n', '\\']));
-    let mut hashes = vec![String::new(); paths.len()];
-    let odd_paths: Vec<String> = odd.iter().map(|&i| paths[i].clone()).collect();
-    for (&i, h) in odd.iter().zip(helper::hash_inline(handset, &odd_paths)?) {
-        hashes[i] = h.sha256;
-    }
-    let lines: Vec<String> = plain.iter().map(|&i| shell_quote(&paths[i])).collect();
-    let mut found: HashMap<&str, String> = HashMap::new();
-    let mut outputs = Vec::new();
-    for batch in budget_batches(&lines, COMMAND_BUDGET) {
-        let command = format!("sha256sum -- {} 2>/dev/null", lines[batch].join(" "));
-        outputs.push(handset.shell(&command)?.stdout);
-    }
-    let texts: Vec<String> = outputs
-        .iter()
-        .map(|o| String::from_utf8_lossy(o).into_owned())
-        .collect();
-    for text in &texts {
-        for line in text.lines() {
-            if let Some((hex, path)) = line.split_once("  ") {
-                if hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_hexdigit()) {
-                    found.insert(path, hex.to_ascii_lowercase());
-                }
-            }
-        }
-    }
-    for &i in &plain {
-        if let Some(hex) = found.get(paths[i].as_str()) {
-            hashes[i].clone_from(hex);
-        }
-    }
-    Ok(hashes)
-}
-
-/// What the phone says about one pushed file.
-struct FileCheck {
-    /// Lower-case hex; empty when it could not be read.
-    sha256: String,
-    size: Option<u64>,
-    mtime: Option<i64>,
-}
-
-/// SHA-256, size and mtime of each file on the phone: one shell call per batch running
-/// `sha256sum` and `stat` over all of it (the helper and one `stat` each for names their
-/// output cannot carry).
-fn check_files(handset: &Handset, paths: &[String]) -> Result<Vec<FileCheck>> {
-    let hashes = hash_files(handset, paths)?;
-    let mut stats: HashMap<&str, (u64, i64)> = HashMap::new();
-    let plain: Vec<&String> = paths.iter().filter(|p| !p.contains(['\n', '\\'])).collect();
-    let words: Vec<String> = plain.iter().map(|p| shell_quote(p)).collect();
-    let mut texts = Vec::new();
-    for batch in budget_batches(&words, COMMAND_BUDGET) {
-        let out = handset.shell(&format!(
-            "stat -c '%s %Y %n' -- {} 2>/dev/null",
-            words[batch].join(" ")
-        ))?;
-        texts.push(String::from_utf8_lossy(&out.stdout).into_owned());
-    }
-    for text in &texts {
-        for line in text.lines() {
-            let mut parts = line.splitn(3, ' ');
-            if let (Some(size), Some(mtime), Some(path)) =
-                (parts.next(), parts.next(), parts.next())
-            {
-                if let (Ok(size), Ok(mtime)) = (size.parse(), mtime.parse()) {
-                    stats.insert(path, (size, mtime));
-                }
-            }
-        }
-    }
-    let mut checks = Vec::with_capacity(paths.len());
-    for (path, sha256) in paths.iter().zip(hashes) {
-        let (size, mtime) = match stats.get(path.as_str()) {
-            Some((size, mtime)) => (Some(*size), Some(*mtime)),
-            None if !plain.contains(&path) => match handset.stat(path) {
-                Ok(Some(st)) => (Some(st.size), Some(st.mtime)),
-                _ => (None, None),
-            },
-            None => (None, None),
-        };
-        checks.push(FileCheck {
-            sha256,
-            size,
-            mtime,
-        });
-    }
-    Ok(checks)
-}
-
-/// Index ranges of `words` whose joined length stays within `budget` (at least one word
-/// each).
-fn budget_batches(words: &[String], budget: usize) -> Vec<std::ops::Range<usize>> {
-    let mut batches = Vec::new();
-    let mut start = 0;
-    while start < words.len() {
-        let mut len = 0;
-        let mut end = start;
-        while end < words.len() && (end == start || len + words[end].len() + 1 < budget) {
-            len += words[end].len() + 1;
-            end += 1;
-        }
-        batches.push(start..end);
-        start = end;
-    }
-    batches
-}
-
-/// `file://` URI of a phone folder, percent-encoded (spaces in `WhatsApp Business`, and
-/// anything else a URI cannot hold as is).
-pub fn file_uri(folder: &str) -> String {
-    let mut uri = String::from("file://");
-    for &b in crate::escape::phone_path_bytes(folder).iter() {
-        if b.is_ascii_alphanumeric() || b"/-._~".contains(&b) {
-            uri.push(b as char);
-        } else {
-            let _ = write!(uri, "%{b:02X}");
-        }
-    }
-    uri
-}
-
-/// Asks the media scanner to look at every folder (all SDK levels), and from Android 11 to
-/// rescan the volume: without it restored files stay hidden from the Gallery.
-fn request_scan(handset: &Handset, folders: &[String], sdk: u32) -> Result<()> {
-    let mut lines: Vec<String> = folders
-        .iter()
-        .map(|folder| {
-            format!(
-                "am broadcast -a android.intent.action.MEDIA_SCANNER_SCAN_FILE \
-                 --receiver-include-background -d {} >/dev/null",
-                shell_quote(&file_uri(folder))
-            )
-        })
-        .collect();
-    if sdk >= 30 && !folders.is_empty() {
-        lines.push(
-            "content call --uri content://media --method scan_volume --arg external_primary \
-             >/dev/null"
-                .to_string(),
-        );
-    }
-    run_lines(handset, &lines)?;
-    Ok(())
-}
-
-/// Runs `lines` joined by newlines in as few shell calls as the budget allows; returns each
-/// call's stdout.
-fn run_lines(handset: &Handset, lines: &[String]) -> Result<Vec<Vec<u8>>> {
-    let mut outputs = Vec::new();
-    let mut start = 0;
-    while start < lines.len() {
-        let mut command = String::new();
-        let mut end = start;
-        while end < lines.len()
-            && (end == start || command.len() + lines[end].len() + 1 < COMMAND_BUDGET)
-        {
-            command.push_str(&lines[end]);
-            command.push('\n');
-            end += 1;
-        }
-        let out = handset.shell(&command)?;
-        outputs.push(out.stdout);
-        start = end;
-    }
-    Ok(outputs)
-}
-
-/// Runs `PREFIX 'a' 'b' ...` over `paths` in as few calls as the budget allows.
-fn run_batched(handset: &Handset, prefix: &str, paths: &[String]) -> Result<()> {
-    let words: Vec<String> = paths.iter().map(|p| shell_quote(p)).collect();
-    for batch in budget_batches(&words, COMMAND_BUDGET) {
-        let command = format!("{prefix} {}", words[batch].join(" "));
-        handset.shell_checked(&command)?;
-    }
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -730,29 +596,6 @@ mod tests {
         assert_eq!(
             t,
             "/sdcard/DCIM/Camera/.phonevault-restore-7-ab-0.partial/a.jpg"
-        );
-    }
-
-    #[test]
-    fn batches_stay_within_the_budget() {
-        let words: Vec<String> = (0..10).map(|i| format!("w{i}")).collect();
-        let batches = budget_batches(&words, 10);
-        assert_eq!(batches.first().unwrap().start, 0);
-        assert_eq!(batches.last().unwrap().end, 10);
-        for b in &batches {
-            assert!(b.len() == 1 || words[b.clone()].join(" ").len() < 10);
-        }
-        assert_eq!(
-            budget_batches(&[], 10),
-            Vec::<std::ops::Range<usize>>::new()
-        );
-    }
-
-    #[test]
-    fn uris_are_percent_encoded() {
-        assert_eq!(
-            file_uri("/sdcard/WhatsApp Business/Media/it's"),
-            "file:///sdcard/WhatsApp%20Business/Media/it%27s"
         );
     }
 }

@@ -8,16 +8,17 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::job::{self, TempFolder};
-use super::{hash_files, RestoreOptions};
+use super::RestoreOptions;
 use crate::adb::Handset;
 use crate::archive::{ArchiveReader, ItemRecord, Manifest};
 use crate::backup::FailedItem;
 use crate::catalog::{select::Matcher, Kind, Source};
-use crate::helper::{self, shell_quote};
-use crate::progress::{Event, Progress};
+use crate::helper::{self, hash_files};
+use crate::phone_shell::shell_quote;
+use crate::progress::{Event, Phase, Progress};
 use crate::{Error, Result};
 
 /// What to do when a different file already has an item's target name.
@@ -34,7 +35,7 @@ pub enum OnConflict {
 }
 
 /// What will happen to one item.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Action {
     /// Nothing has the target name yet: push it.
@@ -64,7 +65,7 @@ impl Action {
 }
 
 /// Why an item's target is where it is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Placement {
     /// Where the target phone's Gallery or WhatsApp reads it.
@@ -100,7 +101,7 @@ pub struct PlannedItem {
 }
 
 /// Counts and bytes of one source in a plan.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SourceTotals {
     /// Items selected.
     pub items: usize,
@@ -130,7 +131,66 @@ pub struct Plan {
     pub stale_dirs: Vec<String>,
 }
 
+/// One item of a plan as data (a [`PlannedItem`] without its manifest record).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PlannedItemSummary {
+    pub archive: usize,
+    pub from: String,
+    pub target: String,
+    pub source: Source,
+    pub size: u64,
+    pub action: Action,
+    pub placement: Placement,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub superseded_by: Option<String>,
+}
+
+/// A plan as data: what `restore --dry-run --json` prints (fields in `docs/json.md`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PlanSummary {
+    pub serial: String,
+    pub sdk: u32,
+    pub needed: u64,
+    pub free: u64,
+    /// Whether `needed` fits in `free`.
+    pub fits: bool,
+    pub per_source: BTreeMap<Source, SourceTotals>,
+    pub items: Vec<PlannedItemSummary>,
+    pub refused: Vec<FailedItem>,
+    pub leftovers: Vec<String>,
+    pub stale_dirs: Vec<String>,
+}
+
 impl Plan {
+    /// The plan as data (what `restore --dry-run --json` prints).
+    pub fn summary(&self) -> PlanSummary {
+        PlanSummary {
+            serial: self.serial.clone(),
+            sdk: self.sdk,
+            needed: self.needed,
+            free: self.free,
+            fits: self.fits(),
+            per_source: self.per_source.clone(),
+            items: self
+                .items
+                .iter()
+                .map(|i| PlannedItemSummary {
+                    archive: i.archive,
+                    from: i.from.clone(),
+                    target: i.target.clone(),
+                    source: i.source,
+                    size: i.size,
+                    action: i.action,
+                    placement: i.placement,
+                    superseded_by: i.superseded_by.clone(),
+                })
+                .collect(),
+            refused: self.refused.clone(),
+            leftovers: self.leftovers.clone(),
+            stale_dirs: self.stale_dirs.clone(),
+        }
+    }
+
     /// Whether the items to push fit in the free space.
     pub fn fits(&self) -> bool {
         self.needed <= self.free
@@ -523,7 +583,7 @@ pub fn plan(
 ) -> Result<Plan> {
     let handset = &handset.with_cancel(&options.cancel);
     progress.event(Event::Phase {
-        name: "planning",
+        name: Phase::Planning,
         items: 0,
         bytes: 0,
     });
@@ -577,7 +637,9 @@ pub fn plan(
     }
     let needed = per_source.values().map(|t| t.push_bytes).sum();
     let free = handset.storage()?.free;
-    progress.event(Event::PhaseDone);
+    progress.event(Event::PhaseDone {
+        name: Phase::Planning,
+    });
     Ok(Plan {
         serial: handset.serial().to_string(),
         sdk,

@@ -1,10 +1,8 @@
 //! The adapter between the library's progress events and the page.
 //!
-//! The library reports through [`Progress`] with events that borrow (`Event<'_>`); the page
-//! needs owned, serialisable values it can receive on another thread. [`JobSink`] turns each
-//! event into an owned [`JobEvent`], folds it into the job's [`JobView`] (totals, rate, ETA)
-//! and wakes whoever streams that view. When the library's events become owned and
-//! serialisable themselves, only this file changes.
+//! The library reports through [`Progress`] with owned, serialisable events. [`JobSink`]
+//! folds each one into the job's [`JobView`] (totals, rate, ETA) and wakes whoever streams
+//! that view.
 
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
@@ -14,59 +12,9 @@ use phonevault::Error;
 use serde::Serialize;
 use tokio::sync::watch;
 
-/// One progress event, owned.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(tag = "type", rename_all = "kebab-case")]
-pub enum JobEvent {
-    Phase {
-        name: String,
-        items: u64,
-        bytes: u64,
-    },
-    ItemStarted {
-        path: String,
-        size: u64,
-    },
-    Bytes {
-        bytes: u64,
-    },
-    ItemDone {
-        path: String,
-    },
-    Warning {
-        path: Option<String>,
-        message: String,
-    },
-    PhaseDone,
-}
-
-impl JobEvent {
-    /// The owned copy of a library event (`None` for kinds this adapter does not know yet).
-    pub fn from_library(event: &Event<'_>) -> Option<JobEvent> {
-        Some(match event {
-            Event::Phase { name, items, bytes } => JobEvent::Phase {
-                name: (*name).to_owned(),
-                items: *items,
-                bytes: *bytes,
-            },
-            Event::ItemStarted { path, size } => JobEvent::ItemStarted {
-                path: (*path).to_owned(),
-                size: *size,
-            },
-            Event::Bytes(bytes) => JobEvent::Bytes { bytes: *bytes },
-            Event::ItemDone { path } => JobEvent::ItemDone {
-                path: (*path).to_owned(),
-            },
-            Event::Warning { path, message } => JobEvent::Warning {
-                path: path.map(str::to_owned),
-                message: (*message).to_owned(),
-            },
-            Event::PhaseDone => JobEvent::PhaseDone,
-            #[allow(unreachable_patterns)] // the library's enum is non_exhaustive
-            _ => return None,
-        })
-    }
-}
+/// One progress event as the page receives it: the library's own event, which is owned and
+/// serialisable (see [`phonevault::progress`] for its meaning and ordering).
+pub type JobEvent = Event;
 
 /// Where a job stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -99,26 +47,10 @@ impl ErrorView {
     }
 }
 
-/// A stable name for each library error the page may want to react to.
+/// A stable name for each library error the page may want to react to: the library's own
+/// [`Error::kind`] (listed in docs/json.md), so the page, `--json` and scripts agree.
 pub fn error_kind(err: &Error) -> &'static str {
-    match err {
-        Error::Io { .. } => "io",
-        Error::AdbNotFound { .. } => "adb-not-found",
-        Error::AdbServer { .. } => "adb-server",
-        Error::NoDevice | Error::DeviceNotFound { .. } => "no-device",
-        Error::Unauthorized { .. } => "unauthorized",
-        Error::Offline { .. } => "offline",
-        Error::DeviceGone { .. } => "device-gone",
-        Error::Timeout { .. } => "timeout",
-        Error::WrongPassword { .. } => "wrong-password",
-        Error::PasswordNeeded => "password-needed",
-        Error::PasswordMismatch => "password-mismatch",
-        Error::NoSpace { .. } => "no-space",
-        Error::UnsafePath { .. } => "unsafe-path",
-        Error::InvalidSelection { .. } => "invalid-selection",
-        Error::Cancelled => "cancelled",
-        _ => "other",
-    }
+    err.kind()
 }
 
 /// An item that could not be backed up.
@@ -189,6 +121,8 @@ pub struct JobView {
     pub items_total: u64,
     pub bytes_total: u64,
     pub items_done: u64,
+    /// Items of the phase that failed (the result says why).
+    pub items_failed: u64,
     pub bytes_done: u64,
     /// Bytes per second since the copy began.
     pub rate: f64,
@@ -219,6 +153,7 @@ impl JobView {
             items_total: 0,
             bytes_total: 0,
             items_done: 0,
+            items_failed: 0,
             bytes_done: 0,
             rate: 0.0,
             eta_seconds: None,
@@ -284,21 +219,23 @@ impl JobSink {
 
     fn apply(&self, view: &mut JobView, event: &JobEvent) {
         match event {
-            JobEvent::Phase { name, items, bytes } => {
-                view.phase = Some(name.clone());
+            Event::Phase { name, items, bytes } => {
+                view.phase = Some(name.as_str().to_owned());
                 view.items_total = *items;
                 view.bytes_total = *bytes;
                 view.items_done = 0;
+                view.items_failed = 0;
                 view.bytes_done = 0;
                 *self
                     .copy_started
                     .lock()
                     .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(Instant::now());
             }
-            JobEvent::ItemStarted { path, .. } => view.current = Some(path.clone()),
-            JobEvent::Bytes { bytes } => view.bytes_done += bytes,
-            JobEvent::ItemDone { .. } => view.items_done += 1,
-            JobEvent::Warning { path, message } => {
+            Event::ItemStarted { path, .. } => view.current = Some(path.clone()),
+            Event::Bytes { bytes } => view.bytes_done += bytes,
+            Event::ItemDone { .. } => view.items_done += 1,
+            Event::ItemFailed { .. } => view.items_failed += 1,
+            Event::Warning { path, message } => {
                 if view.warnings.len() < MAX_WARNINGS {
                     view.warnings.push(WarningView {
                         path: path.clone(),
@@ -308,7 +245,10 @@ impl JobSink {
                     view.warnings_dropped += 1;
                 }
             }
-            JobEvent::PhaseDone => view.current = None,
+            Event::PhaseDone { .. } => view.current = None,
+            // Kinds a later library adds: nothing to fold in.
+            #[allow(unreachable_patterns)]
+            _ => {}
         }
         let started = *self
             .copy_started
@@ -332,13 +272,10 @@ impl JobSink {
 }
 
 impl Progress for JobSink {
-    fn event(&self, event: Event<'_>) {
-        let Some(owned) = JobEvent::from_library(&event) else {
-            return;
-        };
+    fn event(&self, event: Event) {
         self.shared.update(|view| {
-            self.apply(view, &owned);
-            view.last_event = Some(owned);
+            self.apply(view, &event);
+            view.last_event = Some(event);
         });
     }
 }
@@ -346,31 +283,26 @@ impl Progress for JobSink {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use phonevault::progress::Phase;
 
     #[test]
     fn events_become_owned_totals() {
         let shared = JobShared::new(JobView::new(1, "s", "/tmp/x", false));
         let sink = JobSink::new(Arc::clone(&shared));
         sink.event(Event::Phase {
-            name: "backup",
+            name: Phase::Backup,
             items: 2,
             bytes: 300,
         });
-        let path = String::from("/sdcard/DCIM/a.jpg");
-        sink.event(Event::ItemStarted {
-            path: &path,
-            size: 100,
-        });
-        sink.event(Event::Bytes(100));
-        sink.event(Event::ItemDone { path: &path });
+        let path = "/sdcard/DCIM/a.jpg";
+        sink.event(Event::started(0, path, 100));
+        sink.event(Event::Bytes { bytes: 100 });
+        sink.event(Event::done(0, path));
         let view = shared.snapshot();
         assert_eq!(view.phase.as_deref(), Some("backup"));
         assert_eq!((view.items_done, view.items_total), (1, 2));
         assert_eq!((view.bytes_done, view.bytes_total), (100, 300));
-        assert_eq!(
-            view.last_event,
-            Some(JobEvent::ItemDone { path: path.clone() })
-        );
+        assert_eq!(view.last_event, Some(Event::done(0, path)));
         assert_eq!(*shared.changed.borrow(), 4);
     }
 }
