@@ -130,7 +130,7 @@ pub fn ensure(handset: &Handset) -> Result<bool> {
 pub fn list(handset: &Handset, roots: &[String]) -> Result<ListRun> {
     let args: Vec<String> = roots.iter().map(|r| shell_quote(r)).collect();
     let (out, pushed) = run_shell(handset, &format!("list {}", args.join(" ")))
-        .map_err(|e| after_cancel(handset, e))?;
+        .map_err(|e| after_cancel(handset, None, e))?;
     let listing = parse_list(handset.serial(), &out.stdout)?;
     Ok(ListRun { listing, pushed })
 }
@@ -317,31 +317,34 @@ fn path_list(paths: &[String]) -> Vec<u8> {
     list
 }
 
-/// Where [`run_with_list`] puts the path list.
-fn list_path() -> String {
+/// A name of its own for each helper run's path list: jobs side by side, in one process or
+/// several, never share (or remove) one another's list.
+fn new_list_path() -> String {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     format!(
-        "/data/local/tmp/phonevault-helper.paths.{}",
-        std::process::id()
+        "/data/local/tmp/phonevault-helper.paths.{}.{}",
+        std::process::id(),
+        NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
     )
 }
 
 /// `Cancelled` in place of `err` when the handset's token tripped, after removing what the
 /// helper run cut short left on the phone (the phone kills it when its stream closes, before
-/// it tidies up): this process's path list, and error logs of `list` whose writer no longer
+/// it tidies up): the run's path list (`list`), and error logs of `list` whose writer no longer
 /// runs (named after the phone process; a live job's log stays). Best effort, briefly.
-fn after_cancel(handset: &Handset, err: Error) -> Error {
+fn after_cancel(handset: &Handset, list: Option<&str>, err: Error) -> Error {
     if !handset.cancel_token().is_cancelled() {
         return err;
     }
     let dir = DEVICE_PATH.rsplit_once('/').map_or("/", |(dir, _)| dir);
     // The phone may take a moment to end the killed run: wait up to half a second for it.
     let command = format!(
-        "cd {dir} 2>/dev/null || exit 0; rm -f -- {list}; \
+        "cd {dir} 2>/dev/null || exit 0; {remove_list}\
          for f in .phonevault-helper.err.*; do [ -e \"$f\" ] || continue; p=${{f##*.}}; n=0; \
          while kill -0 \"$p\" 2>/dev/null && [ $n -lt 5 ]; do sleep 0.1; n=$((n + 1)); done; \
          kill -0 \"$p\" 2>/dev/null || rm -f -- \"$f\"; done",
         dir = shell_quote(dir),
-        list = shell_quote(&list_path()),
+        remove_list = list.map_or_else(String::new, |l| format!("rm -f -- {}; ", shell_quote(l))),
     );
     let _ = handset.finishing().shell(&command);
     Error::Cancelled
@@ -352,13 +355,13 @@ fn run_with_list(
     handset: &Handset,
     command: &str,
     paths: &[String],
+    list_path: &str,
 ) -> Result<crate::adb::ExecStream> {
     ensure(handset)?;
-    let list_path = list_path();
-    handset.push(&mut path_list(paths).as_slice(), &list_path, 0o600, 0)?;
+    handset.push(&mut path_list(paths).as_slice(), list_path, 0o600, 0)?;
     handset.exec(&format!(
         "sh {DEVICE_PATH} --expect {VERSION} {command} {list}; rm -f {list}",
-        list = shell_quote(&list_path)
+        list = shell_quote(list_path)
     ))
 }
 
@@ -374,13 +377,16 @@ pub fn heads(handset: &Handset, paths: &[String], n: u64, sink: &mut HeadSink<'_
     }
     // A file that changes or goes away while it is read spoils the batch; a second try
     // almost always finds the phone settled.
-    let stream = run_with_list(handset, &format!("heads {n}"), paths)
-        .map_err(|e| after_cancel(handset, e))?;
+    let list = new_list_path();
+    let stream = run_with_list(handset, &format!("heads {n}"), paths, &list)
+        .map_err(|e| after_cancel(handset, Some(&list), e))?;
     match read_heads(handset.serial(), stream, paths.len(), n, sink) {
         // A stream cut by a cancel looks malformed: no second try then.
-        Err(err) if handset.cancel_token().is_cancelled() => Err(after_cancel(handset, err)),
+        Err(err) if handset.cancel_token().is_cancelled() => {
+            Err(after_cancel(handset, Some(&list), err))
+        }
         Err(Error::HelperOutput { .. }) => {
-            let stream = run_with_list(handset, &format!("heads {n}"), paths)?;
+            let stream = run_with_list(handset, &format!("heads {n}"), paths, &new_list_path())?;
             read_heads(handset.serial(), stream, paths.len(), n, sink)
         }
         other => other,
@@ -484,11 +490,14 @@ pub fn hash(handset: &Handset, paths: &[String]) -> Result<Vec<RemoteHash>> {
     if paths.is_empty() {
         return Ok(Vec::new());
     }
-    let mut stream = run_with_list(handset, "hash", paths).map_err(|e| after_cancel(handset, e))?;
+    let list = new_list_path();
+    let mut stream = run_with_list(handset, "hash", paths, &list)
+        .map_err(|e| after_cancel(handset, Some(&list), e))?;
     let mut out = Vec::new();
     stream.read_to_end(&mut out).map_err(|e| {
         after_cancel(
             handset,
+            Some(&list),
             Error::HelperOutput {
                 serial: handset.serial().to_string(),
                 detail: format!("reading hashes: {e}"),
@@ -496,7 +505,8 @@ pub fn hash(handset: &Handset, paths: &[String]) -> Result<Vec<RemoteHash>> {
         )
     })?;
     // A cancel cuts the output short, which would read as malformed.
-    parse_hash(handset.serial(), &out, paths.len()).map_err(|e| after_cancel(handset, e))
+    parse_hash(handset.serial(), &out, paths.len())
+        .map_err(|e| after_cancel(handset, Some(&list), e))
 }
 
 /// Like [`hash`], but the paths travel in the command line instead of a pushed list file,
@@ -668,6 +678,19 @@ pub fn check_files(handset: &Handset, paths: &[String]) -> Result<Vec<FileCheck>
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Two helper runs at once in one process (two jobs of the desktop client) must not
+    /// write, read or remove the same path list on the phone.
+    #[test]
+    fn every_helper_run_gets_its_own_path_list() {
+        let names: std::collections::HashSet<String> = std::thread::scope(|scope| {
+            let runs: Vec<_> = (0..8).map(|_| scope.spawn(new_list_path)).collect();
+            runs.into_iter().map(|r| r.join().unwrap()).collect()
+        });
+        assert_eq!(names.len(), 8, "{names:?}");
+        let pid = format!(".{}.", std::process::id());
+        assert!(names.iter().all(|n| n.contains(&pid)), "{names:?}");
+    }
 
     #[test]
     fn version_file_matches_the_script() {
