@@ -11,7 +11,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{assert_success, stdout_json, wait_timeout, HandsetSpec, Populate, TestEnv};
+use common::{
+    assert_success, descendant_cmdlines, stdout_json, wait_timeout, HandsetSpec, Populate, TestEnv,
+};
 use phonevault::adb::{self, ConnectOptions};
 use phonevault::archive::ArchiveReader;
 use phonevault::catalog::{self, CatalogOptions};
@@ -92,43 +94,6 @@ fn files_under(dir: &Path) -> Vec<PathBuf> {
     }
     found.sort();
     found
-}
-
-/// The command lines of every process below `root` (the sim runs phone commands as its
-/// descendants).
-fn descendant_cmdlines(root: u32) -> Vec<String> {
-    let mut parent_of = Vec::new();
-    for entry in fs::read_dir("/proc").into_iter().flatten().flatten() {
-        let Some(pid) = entry
-            .file_name()
-            .to_str()
-            .and_then(|n| n.parse::<u32>().ok())
-        else {
-            continue;
-        };
-        let Ok(stat) = fs::read_to_string(entry.path().join("stat")) else {
-            continue;
-        };
-        let ppid = stat
-            .rsplit_once(')')
-            .and_then(|(_, rest)| rest.split_whitespace().nth(1))
-            .and_then(|p| p.parse::<u32>().ok());
-        if let Some(ppid) = ppid {
-            parent_of.push((pid, ppid));
-        }
-    }
-    let mut below = vec![root];
-    let mut i = 0;
-    while i < below.len() {
-        let p = below[i];
-        below.extend(parent_of.iter().filter(|(_, pp)| *pp == p).map(|(c, _)| *c));
-        i += 1;
-    }
-    below[1..]
-        .iter()
-        .filter_map(|pid| fs::read(format!("/proc/{pid}/cmdline")).ok())
-        .map(|raw| text(&raw).replace('\0', " "))
-        .collect()
 }
 
 /// Issue 11 item 7: a phone that freezes after 200 bytes, SIGINT 2 s into the backup.

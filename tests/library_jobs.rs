@@ -11,7 +11,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use common::{HandsetSpec, Populate, TestEnv};
+use common::{descendant_cmdlines, HandsetSpec, Populate, TestEnv};
 use phonevault::adb::{self, AdbServer, ConnectOptions};
 use phonevault::archive::ArchiveReader;
 use phonevault::backup::{self, BackupOptions, BackupReport};
@@ -46,42 +46,6 @@ fn on_storage(storage: &Path, phone_path: &str) -> PathBuf {
             .strip_prefix("/sdcard/")
             .unwrap_or_else(|| panic!("not under /sdcard: {phone_path}")),
     )
-}
-
-/// The command lines of every process below `root` (the simulated handset's shell work).
-fn descendant_cmdlines(root: u32) -> Vec<String> {
-    let mut parent_of = Vec::new();
-    for entry in fs::read_dir("/proc").into_iter().flatten().flatten() {
-        let Some(pid) = entry
-            .file_name()
-            .to_str()
-            .and_then(|n| n.parse::<u32>().ok())
-        else {
-            continue;
-        };
-        let Ok(stat) = fs::read_to_string(entry.path().join("stat")) else {
-            continue;
-        };
-        let ppid = stat
-            .rsplit_once(')')
-            .and_then(|(_, rest)| rest.split_whitespace().nth(1))
-            .and_then(|p| p.parse::<u32>().ok());
-        if let Some(ppid) = ppid {
-            parent_of.push((pid, ppid));
-        }
-    }
-    let mut below = vec![root];
-    let mut i = 0;
-    while i < below.len() {
-        let p = below[i];
-        below.extend(parent_of.iter().filter(|(_, pp)| *pp == p).map(|(c, _)| *c));
-        i += 1;
-    }
-    below[1..]
-        .iter()
-        .filter_map(|pid| fs::read(format!("/proc/{pid}/cmdline")).ok())
-        .map(|raw| text(&raw).replace('\0', " "))
-        .collect()
 }
 
 fn backup_options(folder: &Path, cancel: &Cancel) -> BackupOptions {

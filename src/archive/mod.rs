@@ -75,31 +75,16 @@ pub fn check_entry_name(name: &str) -> Result<()> {
             reason,
         })
     };
-    if name.is_empty() {
-        return unsafe_path("empty name");
-    }
-    if name.contains('\0') {
-        return unsafe_path("contains a NUL byte");
-    }
+    // A backslash is a separator to Windows and to some unzip tools; on the phone it is an
+    // ordinary character, so only entry names refuse it (see `entry_path`).
     if name.contains('\\') {
         return unsafe_path("contains a backslash");
-    }
-    if name.starts_with('/') {
-        return unsafe_path("absolute path");
     }
     let bytes = name.as_bytes();
     if bytes.len() >= 2 && bytes[0].is_ascii_alphabetic() && bytes[1] == b':' {
         return unsafe_path("starts with a drive letter");
     }
-    for part in name.split('/') {
-        match part {
-            "" => return unsafe_path("empty path component"),
-            "." => return unsafe_path("`.` path component"),
-            ".." => return unsafe_path("`..` path component"),
-            _ => {}
-        }
-    }
-    Ok(())
+    crate::catalog::check_rel_path(name)
 }
 
 /// Joins a checked entry name under `dir`.

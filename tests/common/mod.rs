@@ -463,7 +463,7 @@ fn stop_slot(slot: &SimSlot) {
 }
 
 /// Every process below `root`, from /proc.
-fn descendants(root: u32) -> Vec<u32> {
+pub fn descendants(root: u32) -> Vec<u32> {
     let mut parent_of = Vec::new();
     for entry in fs::read_dir("/proc").into_iter().flatten().flatten() {
         let Some(pid) = entry
@@ -494,6 +494,16 @@ fn descendants(root: u32) -> Vec<u32> {
     }
     found.remove(0);
     found
+}
+
+/// The command lines of every process below `root` (the simulated handset runs phone
+/// commands as its descendants), NULs as spaces.
+pub fn descendant_cmdlines(root: u32) -> Vec<String> {
+    descendants(root)
+        .into_iter()
+        .filter_map(|pid| fs::read(format!("/proc/{pid}/cmdline")).ok())
+        .map(|raw| String::from_utf8_lossy(&raw).replace('\0', " "))
+        .collect()
 }
 
 /// A running simulated handset.
