@@ -1,6 +1,7 @@
 //! What the browser tests share: a minimal HTTP/1.1 client (WebDriver and the server's API
 //! both speak plain HTTP), a running `phonevault ui`, and a small WebDriver client for
-//! chromedriver driving headless Chromium. Used by `tests/ui.rs` and `tests/ui_restore.rs`.
+//! chromedriver driving headless Chromium. Used by `tests/ui.rs`, `tests/ui_restore.rs` and
+//! `tests/ui_auto.rs`.
 
 #![allow(dead_code)] // each test file uses its own part
 
@@ -449,6 +450,25 @@ impl Browser {
             &format!("/element/{}/value", id.as_str().expect("an element id")),
             Some(&json!({ "text": text })),
         );
+    }
+
+    /// Empties a text field.
+    pub fn clear(&self, css: &str) {
+        let id = self.find(css);
+        self.cmd(
+            "POST",
+            &format!("/element/{}/clear", id.as_str().expect("an element id")),
+            Some(&json!({})),
+        );
+    }
+
+    /// The text of the first element matching `css` (empty when there is none).
+    pub fn text_of(&self, css: &str) -> String {
+        let value = self.exec(
+            "const e = document.querySelector(arguments[0]); return e ? e.textContent : ''",
+            &[json!(css)],
+        );
+        value.as_str().unwrap_or_default().to_owned()
     }
 
     pub fn screenshot(&self, name: &str) {
