@@ -729,18 +729,6 @@ fn two_phones_back_up_at_once_through_the_api() {
         "{waiting}"
     );
 
-    let post = |path: &str, body: &Value| {
-        http(
-            ui.port,
-            "POST",
-            path,
-            &[
-                ("Authorization", &ui.bearer()),
-                ("Content-Type", "application/json"),
-            ],
-            Some(body.to_string().as_bytes()),
-        )
-    };
     let mut jobs = Vec::new();
     for (n, phone) in phones.iter().enumerate() {
         let serial = phone.serial();
@@ -749,10 +737,10 @@ fn two_phones_back_up_at_once_through_the_api() {
         assert!(ids.len() >= 4, "{media}");
         let folder = env.path().join(format!("phone{n}"));
         let body = json!({ "ids": ids, "folder": folder.display().to_string() });
-        let started = post(&format!("/api/phones/{serial}/backup"), &body);
+        let started = ui.post(&format!("/api/phones/{serial}/backup"), &body);
         assert_eq!(started.status, 202, "{}", started.text());
         let job = started.json()["job"]["id"].as_u64().expect("a job id");
-        let again = post(&format!("/api/phones/{serial}/backup"), &body);
+        let again = ui.post(&format!("/api/phones/{serial}/backup"), &body);
         assert_eq!(again.status, 409, "{}", again.text());
         assert_eq!(again.json()["error"]["kind"], "busy");
         jobs.push((job, folder, ids, media));

@@ -418,20 +418,8 @@ fn a_backup_from_the_page_waits_for_the_automatic_one_of_the_same_phone() {
         thread::sleep(Duration::from_millis(50));
     }
     ui.wait_for_phone(&serial);
-    let by_hand =
-        json!({"ids": ids, "folder": env.path().join("by-hand").display().to_string()}).to_string();
-    let post_backup = || {
-        http(
-            ui.port,
-            "POST",
-            &format!("/api/phones/{serial}/backup"),
-            &[
-                ("Authorization", &ui.bearer()),
-                ("Content-Type", "application/json"),
-            ],
-            Some(by_hand.as_bytes()),
-        )
-    };
+    let by_hand = json!({"ids": ids, "folder": env.path().join("by-hand").display().to_string()});
+    let post_backup = || ui.post(&format!("/api/phones/{serial}/backup"), &by_hand);
     let refused = post_backup();
     let still_running = !ui.get("/api/auto").json()["running"]
         .as_array()
@@ -487,18 +475,8 @@ fn enable_encrypted(env: &TestEnv, ui: &Ui, serial: &str, config: &Path, to: &Pa
         "folder": to.display().to_string(),
         "encrypt": true,
         "password_file": password_file.display().to_string(),
-    })
-    .to_string();
-    let saved = http(
-        ui.port,
-        "POST",
-        &format!("/api/phones/{serial}/auto"),
-        &[
-            ("Authorization", &ui.bearer()),
-            ("Content-Type", "application/json"),
-        ],
-        Some(enable.as_bytes()),
-    );
+    });
+    let saved = ui.post(&format!("/api/phones/{serial}/auto"), &enable);
     assert_eq!(saved.status, 200, "{}", saved.text());
     let written = fs::read_to_string(config).expect("the config file");
     assert!(
@@ -547,19 +525,7 @@ fn the_watcher_waits_for_a_backup_from_the_page_of_the_same_phone() {
         &[],
     );
     ui.wait_for_phone(&serial);
-    let post = |path: &str, body: &Value| {
-        http(
-            ui.port,
-            "POST",
-            path,
-            &[
-                ("Authorization", &ui.bearer()),
-                ("Content-Type", "application/json"),
-            ],
-            Some(body.to_string().as_bytes()),
-        )
-    };
-    let saved = post(
+    let saved = ui.post(
         &format!("/api/phones/{serial}/auto"),
         &json!({"enabled": true, "folder": to.display().to_string(), "selection": "gallery"}),
     );
@@ -570,7 +536,7 @@ fn the_watcher_waits_for_a_backup_from_the_page_of_the_same_phone() {
         .iter()
         .map(|i| i["id"].clone())
         .collect();
-    let by_hand = post(
+    let by_hand = ui.post(
         &format!("/api/phones/{serial}/backup"),
         &json!({"ids": ids, "folder": env.path().join("by-hand").display().to_string()}),
     );
@@ -603,7 +569,7 @@ fn the_watcher_waits_for_a_backup_from_the_page_of_the_same_phone() {
     assert!(!to.exists(), "backed up beside the page's backup");
     assert_eq!(ui.get("/api/history").json()["runs"], json!([]));
 
-    let cancelled = post(&format!("/api/jobs/{job}/cancel"), &json!({}));
+    let cancelled = ui.post(&format!("/api/jobs/{job}/cancel"), &json!({}));
     assert_eq!(cancelled.status, 200, "{}", cancelled.text());
     let deadline = Instant::now() + Duration::from_secs(90);
     let run = loop {
@@ -660,19 +626,8 @@ fn quitting_stops_a_running_automatic_backup() {
     );
     ui.wait_for_phone(&serial);
     let to = env.path().join("auto-backups");
-    let body = json!({"enabled": true, "folder": to.display().to_string()}).to_string();
-    let auth = ui.bearer();
-    let headers = [
-        ("Authorization", auth.as_str()),
-        ("Content-Type", "application/json"),
-    ];
-    let saved = http(
-        ui.port,
-        "POST",
-        &format!("/api/phones/{serial}/auto"),
-        &headers,
-        Some(body.as_bytes()),
-    );
+    let body = json!({"enabled": true, "folder": to.display().to_string()});
+    let saved = ui.post(&format!("/api/phones/{serial}/auto"), &body);
     assert_eq!(saved.status, 200, "{}", saved.text());
     let storage = phone.storage().to_path_buf();
     phone.restart(spec().storage(&storage));
@@ -688,7 +643,7 @@ fn quitting_stops_a_running_automatic_backup() {
     thread::sleep(Duration::from_secs(1));
     assert!(!history.exists(), "the run ended by itself");
 
-    let quit = http(ui.port, "POST", "/api/quit", &headers, Some(b"{}"));
+    let quit = ui.post("/api/quit", &json!({}));
     assert_eq!(quit.status, 200);
     let stopping = Instant::now();
     assert_eq!(ui.wait_exit(Duration::from_secs(60)), Some(0));

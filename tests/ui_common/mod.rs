@@ -226,6 +226,28 @@ impl Ui {
         )
     }
 
+    /// `POST` of a JSON body with the bearer token, as a script would.
+    pub fn post(&self, path: &str, body: &Value) -> Reply {
+        self.post_with(path, &[], body)
+    }
+
+    /// [`Ui::post`] with `extra` headers after the bearer token and the content type.
+    pub fn post_with(&self, path: &str, extra: &[(&str, &str)], body: &Value) -> Reply {
+        let bearer = self.bearer();
+        let mut headers = vec![
+            ("Authorization", bearer.as_str()),
+            ("Content-Type", "application/json"),
+        ];
+        headers.extend_from_slice(extra);
+        http(
+            self.port,
+            "POST",
+            path,
+            &headers,
+            Some(body.to_string().as_bytes()),
+        )
+    }
+
     /// Waits until the server lists `serial` as usable.
     pub fn wait_for_phone(&self, serial: &str) {
         let deadline = Instant::now() + Duration::from_secs(30);
