@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use common::{assert_success, stdout_json, HandsetSpec, Populate, TestEnv};
 use serde_json::{json, Value};
-use ui_common::{http, Browser, Ui};
+use ui_common::{http, phone_button, Browser, Ui, NOT_FROM_THE_PAGE};
 
 /// The hardware serial of the test phone (the adb serial is `127.0.0.1:PORT`).
 const HW: &str = "AUTOUI001";
@@ -92,11 +92,10 @@ fn a_phone_set_up_in_the_page_is_backed_up_when_plugged_in_and_the_page_says_so(
 
     let browser = Browser::start();
     browser.goto(&ui.launch_url());
-    let phone_button = format!("#phones button[data-serial=\"{serial}\"]");
-    browser.wait_for(
+    let phone_button = phone_button(&serial);
+    browser.wait_for_element(
         "the phone in the list",
-        "return document.querySelector(arguments[0]) !== null",
-        &[json!(phone_button)],
+        &phone_button,
         Duration::from_secs(30),
     );
     let last_line = format!("{phone_button} .last-backup");
@@ -156,8 +155,7 @@ fn a_phone_set_up_in_the_page_is_backed_up_when_plugged_in_and_the_page_says_so(
 /// The settings route: refused from another site and without an origin; a password in the
 /// body refused; encryption without a password file refused with the reason. Nothing written.
 fn settings_route_refusals(env: &TestEnv, ui: &Ui, serial: &str, config: &Path) {
-    let port = ui.port;
-    let launch = http(port, "GET", &format!("/?token={}", ui.token), &[], None);
+    let launch = http(ui.port, "GET", &format!("/?token={}", ui.token), &[], None);
     let cookie = launch
         .header("set-cookie")
         .and_then(|c| c.split(';').next())
@@ -169,47 +167,16 @@ fn settings_route_refusals(env: &TestEnv, ui: &Ui, serial: &str, config: &Path) 
         "enabled": true,
         "folder": folder.display().to_string(),
         "selection": "everything",
-    })
-    .to_string();
-    let attempts: [&[(&str, &str)]; 4] = [
-        &[
-            ("Origin", "http://evil.example"),
-            ("Sec-Fetch-Site", "cross-site"),
-        ],
-        &[("Sec-Fetch-Site", "same-site")],
-        &[("Origin", "null")],
-        &[],
-    ];
-    for extra in attempts {
-        let mut headers = vec![
-            ("Cookie", cookie.as_str()),
-            ("Content-Type", "application/json"),
-        ];
-        headers.extend_from_slice(extra);
-        let reply = http(port, "POST", &route, &headers, Some(body.as_bytes()));
+    });
+    for extra in NOT_FROM_THE_PAGE {
+        let reply = ui.post_with_cookie(&cookie, &route, extra, &body);
         assert_eq!(reply.status, 403, "{extra:?}: {}", reply.text());
         assert_eq!(reply.json()["error"]["kind"], "refused");
     }
-    let no_credential = http(
-        port,
-        "POST",
-        &route,
-        &[
-            ("Content-Type", "application/json"),
-            ("Origin", &format!("http://127.0.0.1:{port}")),
-        ],
-        Some(body.as_bytes()),
-    );
+    let no_credential = ui.post_without_credential(&route, &body);
     assert_eq!(no_credential.status, 401);
 
     // From the page itself, but asking for what is never done.
-    let same_origin = format!("http://127.0.0.1:{port}");
-    let page = [
-        ("Cookie", cookie.as_str()),
-        ("Content-Type", "application/json"),
-        ("Origin", same_origin.as_str()),
-        ("Sec-Fetch-Site", "same-origin"),
-    ];
     let password_file = env.path().join("password.txt");
     fs::write(&password_file, "correct horse\n").expect("a password file");
     let cases = [
@@ -236,13 +203,7 @@ fn settings_route_refusals(env: &TestEnv, ui: &Ui, serial: &str, config: &Path) 
         ),
     ];
     for (body, kind) in cases {
-        let reply = http(
-            port,
-            "POST",
-            &route,
-            &page,
-            Some(body.to_string().as_bytes()),
-        );
+        let reply = ui.post_from_page(&cookie, &route, &body);
         assert_eq!(reply.status, 400, "{body}: {}", reply.text());
         assert_eq!(reply.json()["error"]["kind"], kind, "{body}");
         if kind == "invalid-setting" && body["encrypt"] == true {
@@ -361,12 +322,7 @@ fn page_shows_the_run(browser: &Browser, last_line: &str, archive: &Path, items:
     assert!(browser.text_of("#auto-last").starts_with("Last backed up"));
     browser.click("#history-open");
     let row = format!("#history-runs tr[data-serial=\"{HW}\"][data-result=\"complete\"]");
-    browser.wait_for(
-        "the run in the history",
-        "return document.querySelector(arguments[0]) !== null",
-        &[json!(row)],
-        Duration::from_secs(20),
-    );
+    browser.wait_for_element("the run in the history", &row, Duration::from_secs(20));
     let row_text = browser.text_of(&row);
     assert!(
         row_text.contains(archive.to_str().expect("a UTF-8 path")),

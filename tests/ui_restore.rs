@@ -310,8 +310,7 @@ fn verify(browser: &Browser, ui: &Ui) -> Value {
 
 /// A script's `POST` that also names the page's own origin.
 fn post(ui: &Ui, path: &str, body: &Value) -> ui_common::Reply {
-    let origin = format!("http://127.0.0.1:{}", ui.port);
-    ui.post_with(path, &[("Origin", &origin)], body)
+    ui.post_with(path, &[("Origin", &ui.origin())], body)
 }
 
 #[test]

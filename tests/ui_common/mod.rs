@@ -226,18 +226,21 @@ impl Ui {
         )
     }
 
-    /// `POST` of a JSON body with the bearer token, as a script would.
-    pub fn post(&self, path: &str, body: &Value) -> Reply {
-        self.post_with(path, &[], body)
+    /// This server's own origin, as the page's requests name it.
+    pub fn origin(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
     }
 
-    /// [`Ui::post`] with `extra` headers after the bearer token and the content type.
-    pub fn post_with(&self, path: &str, extra: &[(&str, &str)], body: &Value) -> Reply {
-        let bearer = self.bearer();
-        let mut headers = vec![
-            ("Authorization", bearer.as_str()),
-            ("Content-Type", "application/json"),
-        ];
+    /// `POST` of a JSON body: the `credential` header if any, the content type, then `extra`.
+    fn post_json(
+        &self,
+        credential: Option<(&str, &str)>,
+        path: &str,
+        extra: &[(&str, &str)],
+        body: &Value,
+    ) -> Reply {
+        let mut headers: Vec<(&str, &str)> = credential.into_iter().collect();
+        headers.push(("Content-Type", "application/json"));
         headers.extend_from_slice(extra);
         http(
             self.port,
@@ -246,6 +249,45 @@ impl Ui {
             &headers,
             Some(body.to_string().as_bytes()),
         )
+    }
+
+    /// `POST` of a JSON body with the bearer token, as a script would.
+    pub fn post(&self, path: &str, body: &Value) -> Reply {
+        self.post_with(path, &[], body)
+    }
+
+    /// [`Ui::post`] with `extra` headers after the bearer token and the content type.
+    pub fn post_with(&self, path: &str, extra: &[(&str, &str)], body: &Value) -> Reply {
+        let bearer = self.bearer();
+        self.post_json(Some(("Authorization", &bearer)), path, extra, body)
+    }
+
+    /// `POST` of a JSON body with the page's session `cookie` (`name=value`) and the `extra`
+    /// headers a browser adds to say where a request comes from.
+    pub fn post_with_cookie(
+        &self,
+        cookie: &str,
+        path: &str,
+        extra: &[(&str, &str)],
+        body: &Value,
+    ) -> Reply {
+        self.post_json(Some(("Cookie", cookie)), path, extra, body)
+    }
+
+    /// `POST` of a JSON body as the page itself sends it: its cookie, from its own origin.
+    pub fn post_from_page(&self, cookie: &str, path: &str, body: &Value) -> Reply {
+        let origin = self.origin();
+        let page = [
+            ("Origin", origin.as_str()),
+            ("Sec-Fetch-Site", "same-origin"),
+        ];
+        self.post_with_cookie(cookie, path, &page, body)
+    }
+
+    /// `POST` of a JSON body from this server's own origin but with no credential at all.
+    pub fn post_without_credential(&self, path: &str, body: &Value) -> Reply {
+        let origin = self.origin();
+        self.post_json(None, path, &[("Origin", &origin)], body)
     }
 
     /// Waits until the server lists `serial` as usable.
@@ -283,6 +325,24 @@ impl Drop for Ui {
         let _ = self.child.wait();
     }
 }
+
+/// The selector of a phone's button in the page's phone list.
+pub fn phone_button(serial: &str) -> String {
+    format!("#phones button[data-serial=\"{serial}\"]")
+}
+
+/// The headers a browser adds to a request from anywhere but the page itself: from another
+/// site, from a sibling site, from an opaque origin (`null`), and with no origin at all. A
+/// change asked with any of them must be refused, whatever its credential.
+pub const NOT_FROM_THE_PAGE: [&[(&str, &str)]; 4] = [
+    &[
+        ("Origin", "http://evil.example"),
+        ("Sec-Fetch-Site", "cross-site"),
+    ],
+    &[("Sec-Fetch-Site", "same-site")],
+    &[("Origin", "null")],
+    &[],
+];
 
 // ---- a small WebDriver client for chromedriver ----
 
@@ -418,6 +478,16 @@ impl Browser {
             }
             thread::sleep(Duration::from_millis(40));
         }
+    }
+
+    /// Waits until an element matches `css`.
+    pub fn wait_for_element(&self, what: &str, css: &str, timeout: Duration) {
+        self.wait_for(
+            what,
+            "return document.querySelector(arguments[0]) !== null",
+            &[json!(css)],
+            timeout,
+        );
     }
 
     pub fn find(&self, css: &str) -> Value {
