@@ -164,13 +164,7 @@ fn the_page_lists_phones_shows_pictures_and_backs_up_what_was_picked() {
 
     let ui = Ui::start(&env, &[]);
     let browser = Browser::start();
-    browser.goto(&ui.launch_url());
-    let phone_button = phone_button(&serial);
-    browser.wait_for_element(
-        "the phone in the list",
-        &phone_button,
-        Duration::from_secs(30),
-    );
+    let phone_button = browser.open_listing(&ui, &serial);
     let address = browser.exec("return location.href", &[]);
     assert_eq!(
         address,

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use common::{assert_success, stdout_json, HandsetSpec, Populate, TestEnv};
 use serde_json::{json, Value};
-use ui_common::{http, phone_button, Browser, Ui, NOT_FROM_THE_PAGE};
+use ui_common::{http, Browser, Ui, NOT_FROM_THE_PAGE};
 
 /// The hardware serial of the test phone (the adb serial is `127.0.0.1:PORT`).
 const HW: &str = "AUTOUI001";
@@ -91,13 +91,7 @@ fn a_phone_set_up_in_the_page_is_backed_up_when_plugged_in_and_the_page_says_so(
     settings_route_refusals(&env, &ui, &serial, &config);
 
     let browser = Browser::start();
-    browser.goto(&ui.launch_url());
-    let phone_button = phone_button(&serial);
-    browser.wait_for_element(
-        "the phone in the list",
-        &phone_button,
-        Duration::from_secs(30),
-    );
+    let phone_button = browser.open_listing(&ui, &serial);
     let last_line = format!("{phone_button} .last-backup");
     browser.wait_for(
         "\"not backed up\" beside the phone",

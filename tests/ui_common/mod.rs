@@ -490,6 +490,15 @@ impl Browser {
         );
     }
 
+    /// Opens `ui`'s page by its launch address and waits until it lists `serial`; the
+    /// selector of that phone's button.
+    pub fn open_listing(&self, ui: &Ui, serial: &str) -> String {
+        self.goto(&ui.launch_url());
+        let button = phone_button(serial);
+        self.wait_for_element("the phone in the list", &button, Duration::from_secs(30));
+        button
+    }
+
     pub fn find(&self, css: &str) -> Value {
         let found = self.cmd(
             "POST",
