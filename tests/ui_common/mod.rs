@@ -508,13 +508,18 @@ impl Browser {
         found[ELEMENT].clone()
     }
 
-    pub fn click(&self, css: &str) {
+    /// `POST /element/ID/COMMAND` on the first element matching `css`.
+    fn element_command(&self, css: &str, command: &str, body: &Value) {
         let id = self.find(css);
         self.cmd(
             "POST",
-            &format!("/element/{}/click", id.as_str().expect("an element id")),
-            Some(&json!({})),
+            &format!("/element/{}/{command}", id.as_str().expect("an element id")),
+            Some(body),
         );
+    }
+
+    pub fn click(&self, css: &str) {
+        self.element_command(css, "click", &json!({}));
     }
 
     /// A click with a modifier key held (`\u{E008}` Shift, `\u{E009}` Control).
@@ -545,22 +550,12 @@ impl Browser {
 
     /// Types into a field as a person would (key events).
     pub fn type_into(&self, css: &str, text: &str) {
-        let id = self.find(css);
-        self.cmd(
-            "POST",
-            &format!("/element/{}/value", id.as_str().expect("an element id")),
-            Some(&json!({ "text": text })),
-        );
+        self.element_command(css, "value", &json!({ "text": text }));
     }
 
     /// Empties a text field.
     pub fn clear(&self, css: &str) {
-        let id = self.find(css);
-        self.cmd(
-            "POST",
-            &format!("/element/{}/clear", id.as_str().expect("an element id")),
-            Some(&json!({})),
-        );
+        self.element_command(css, "clear", &json!({}));
     }
 
     /// The text of the first element matching `css` (empty when there is none).
