@@ -16,7 +16,7 @@ use std::time::{Duration, Instant, UNIX_EPOCH};
 
 use common::{free_port, HandsetSpec, Populate, TestEnv};
 use serde_json::{json, Value};
-use ui_common::{http, Browser, Ui};
+use ui_common::{http, phone_button, Browser, Ui, NOT_FROM_THE_PAGE};
 
 // ---- checks on archives ----
 
@@ -164,14 +164,7 @@ fn the_page_lists_phones_shows_pictures_and_backs_up_what_was_picked() {
 
     let ui = Ui::start(&env, &[]);
     let browser = Browser::start();
-    browser.goto(&ui.launch_url());
-    let phone_button = format!("#phones button[data-serial=\"{serial}\"]");
-    browser.wait_for(
-        "the phone in the list",
-        "return document.querySelector(arguments[0]) !== null",
-        &[json!(phone_button)],
-        Duration::from_secs(30),
-    );
+    let phone_button = browser.open_listing(&ui, &serial);
     let address = browser.exec("return location.href", &[]);
     assert_eq!(
         address,
@@ -211,11 +204,10 @@ fn the_page_lists_phones_shows_pictures_and_backs_up_what_was_picked() {
 /// A handset served while the page is open appears; one that stops disappears.
 fn phone_list_follows_adb(env: &TestEnv, browser: &Browser) {
     let second = env.start_handset(HandsetSpec::android10().model("Second_Phone"));
-    let second_button = format!("#phones button[data-serial=\"{}\"]", second.serial());
-    browser.wait_for(
+    let second_button = phone_button(&second.serial());
+    browser.wait_for_element(
         "the second phone to appear",
-        "return document.querySelector(arguments[0]) !== null",
-        &[json!(second_button)],
+        &second_button,
         Duration::from_secs(20),
     );
     browser.screenshot("02-two-phones");
@@ -601,13 +593,8 @@ fn big_phone_loads_only_what_is_seen(env: &TestEnv, browser: &Browser) {
             .storage(&storage)
             .model("Big_Phone"),
     );
-    let button = format!("#phones button[data-serial=\"{}\"]", big.serial());
-    browser.wait_for(
-        "the big phone",
-        "return document.querySelector(arguments[0]) !== null",
-        &[json!(button)],
-        Duration::from_secs(20),
-    );
+    let button = phone_button(&big.serial());
+    browser.wait_for_element("the big phone", &button, Duration::from_secs(20));
     browser.exec(
         "performance.setResourceTimingBufferSize(100000); performance.clearResourceTimings();",
         &[],
@@ -729,18 +716,6 @@ fn two_phones_back_up_at_once_through_the_api() {
         "{waiting}"
     );
 
-    let post = |path: &str, body: &Value| {
-        http(
-            ui.port,
-            "POST",
-            path,
-            &[
-                ("Authorization", &ui.bearer()),
-                ("Content-Type", "application/json"),
-            ],
-            Some(body.to_string().as_bytes()),
-        )
-    };
     let mut jobs = Vec::new();
     for (n, phone) in phones.iter().enumerate() {
         let serial = phone.serial();
@@ -749,10 +724,10 @@ fn two_phones_back_up_at_once_through_the_api() {
         assert!(ids.len() >= 4, "{media}");
         let folder = env.path().join(format!("phone{n}"));
         let body = json!({ "ids": ids, "folder": folder.display().to_string() });
-        let started = post(&format!("/api/phones/{serial}/backup"), &body);
+        let started = ui.post(&format!("/api/phones/{serial}/backup"), &body);
         assert_eq!(started.status, 202, "{}", started.text());
         let job = started.json()["job"]["id"].as_u64().expect("a job id");
-        let again = post(&format!("/api/phones/{serial}/backup"), &body);
+        let again = ui.post(&format!("/api/phones/{serial}/backup"), &body);
         assert_eq!(again.status, 409, "{}", again.text());
         assert_eq!(again.json()["error"]["kind"], "busy");
         jobs.push((job, folder, ids, media));
@@ -897,38 +872,17 @@ fn credentials_are_checked(ui: &Ui, serial: &str) -> String {
 /// Requests that would change something, from another site or without an origin, are
 /// refused and change nothing; paths are checked even from the page itself.
 fn cross_site_changes_are_refused(env: &TestEnv, ui: &Ui, serial: &str, cookie: &str, id: &str) {
-    let port = ui.port;
     let folder = env.path().join("cross-site");
-    let body = json!({ "ids": [id], "folder": folder.display().to_string() }).to_string();
+    let body = json!({ "ids": [id], "folder": folder.display().to_string() });
     let backup = format!("/api/phones/{serial}/backup");
-    let attempts: [&[(&str, &str)]; 4] = [
-        &[
-            ("Origin", "http://evil.example"),
-            ("Sec-Fetch-Site", "cross-site"),
-        ],
-        &[("Sec-Fetch-Site", "same-site")],
-        &[("Origin", "null")],
-        &[],
-    ];
-    for extra in attempts {
-        let mut headers = vec![("Cookie", cookie), ("Content-Type", "application/json")];
-        headers.extend_from_slice(extra);
-        let reply = http(port, "POST", &backup, &headers, Some(body.as_bytes()));
+    for extra in NOT_FROM_THE_PAGE {
+        let reply = ui.post_with_cookie(cookie, &backup, extra, &body);
         assert_eq!(reply.status, 403, "{extra:?}: {}", reply.text());
-        let quit = http(port, "POST", "/api/quit", &headers, Some(b"{}"));
+        let quit = ui.post_with_cookie(cookie, "/api/quit", extra, &json!({}));
         assert_eq!(quit.status, 403, "{extra:?}");
     }
     // A backup without any credential at all.
-    let reply = http(
-        port,
-        "POST",
-        &backup,
-        &[
-            ("Content-Type", "application/json"),
-            ("Origin", &format!("http://127.0.0.1:{port}")),
-        ],
-        Some(body.as_bytes()),
-    );
+    let reply = ui.post_without_credential(&backup, &body);
     assert_eq!(reply.status, 401);
     thread::sleep(Duration::from_millis(500));
     assert!(
@@ -940,21 +894,9 @@ fn cross_site_changes_are_refused(env: &TestEnv, ui: &Ui, serial: &str, cookie: 
     assert_eq!(ui.get("/api/phones").status, 200, "the server stopped");
 
     // Paths in requests are checked, even from the page itself.
-    let same_origin = format!("http://127.0.0.1:{port}");
     for bad in ["relative/folder", "/tmp/../etc/phonevault"] {
-        let body = json!({ "ids": [id], "folder": bad }).to_string();
-        let reply = http(
-            port,
-            "POST",
-            &backup,
-            &[
-                ("Cookie", cookie),
-                ("Content-Type", "application/json"),
-                ("Origin", &same_origin),
-                ("Sec-Fetch-Site", "same-origin"),
-            ],
-            Some(body.as_bytes()),
-        );
+        let body = json!({ "ids": [id], "folder": bad });
+        let reply = ui.post_from_page(cookie, &backup, &body);
         assert_eq!(reply.status, 400, "{bad}: {}", reply.text());
         assert_eq!(reply.json()["error"]["kind"], "bad-folder");
     }

@@ -2,455 +2,20 @@
 //! (saved in the config file the CLI uses, keyed by hardware serial, with no password), the
 //! watcher inside the ui backing the phone up when it is plugged in while the page is open,
 //! "last backed up" and the history on the page; and the settings route's refusals.
-//!
-//! The HTTP and WebDriver clients below are copied from tests/ui.rs (only what is used here)
-//! until they move to a shared module.
 
 mod common;
+mod ui_common;
 
 use std::collections::BTreeSet;
-use std::fmt::Write as _;
 use std::fs;
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
+use std::process::Command;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use common::{
-    assert_success, free_port, stdout_json, wait_timeout, HandsetSpec, Populate, TestEnv,
-};
+use common::{assert_success, stdout_json, HandsetSpec, Populate, TestEnv};
 use serde_json::{json, Value};
-
-// ---- a minimal HTTP/1.1 client (WebDriver and the server's API both speak plain HTTP) ----
-
-struct Reply {
-    status: u16,
-    headers: Vec<(String, String)>,
-    body: Vec<u8>,
-}
-
-impl Reply {
-    fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
-    }
-
-    fn json(&self) -> Value {
-        serde_json::from_slice(&self.body).unwrap_or_else(|e| {
-            panic!(
-                "not JSON ({e}): {}",
-                String::from_utf8_lossy(&self.body[..self.body.len().min(2000)])
-            )
-        })
-    }
-
-    fn text(&self) -> String {
-        String::from_utf8_lossy(&self.body).into_owned()
-    }
-}
-
-fn dechunk(mut body: &[u8]) -> Vec<u8> {
-    let mut out = Vec::new();
-    loop {
-        let Some(end) = body.windows(2).position(|w| w == b"\r\n") else {
-            return out;
-        };
-        let size_text = String::from_utf8_lossy(&body[..end]);
-        let size = usize::from_str_radix(size_text.split(';').next().unwrap_or("0").trim(), 16)
-            .unwrap_or(0);
-        if size == 0 {
-            return out;
-        }
-        let start = end + 2;
-        out.extend_from_slice(&body[start..(start + size).min(body.len())]);
-        body = &body[(start + size + 2).min(body.len())..];
-    }
-}
-
-/// One request on a fresh connection; `Host` is `127.0.0.1:PORT` unless given.
-fn http(
-    port: u16,
-    method: &str,
-    path: &str,
-    headers: &[(&str, &str)],
-    body: Option<&[u8]>,
-) -> Reply {
-    let mut stream = TcpStream::connect(("127.0.0.1", port))
-        .unwrap_or_else(|e| panic!("cannot connect to 127.0.0.1:{port}: {e}"));
-    stream
-        .set_read_timeout(Some(Duration::from_secs(120)))
-        .expect("a read timeout");
-    let mut request = format!("{method} {path} HTTP/1.1\r\nConnection: close\r\n");
-    if !headers.iter().any(|(n, _)| n.eq_ignore_ascii_case("host")) {
-        let _ = write!(request, "Host: 127.0.0.1:{port}\r\n");
-    }
-    for (name, value) in headers {
-        let _ = write!(request, "{name}: {value}\r\n");
-    }
-    if let Some(body) = body {
-        let _ = write!(request, "Content-Length: {}\r\n", body.len());
-    }
-    request.push_str("\r\n");
-    let mut bytes = request.into_bytes();
-    bytes.extend_from_slice(body.unwrap_or_default());
-    stream.write_all(&bytes).expect("sending a request");
-    // Read the head, then exactly the body it announces: chromedriver keeps the connection
-    // open whatever `Connection: close` says.
-    let mut raw = Vec::new();
-    let mut buf = vec![0u8; 64 * 1024];
-    let split = loop {
-        if let Some(at) = raw.windows(4).position(|w| w == b"\r\n\r\n") {
-            break at;
-        }
-        let n = stream.read(&mut buf).expect("reading a reply");
-        assert!(
-            n > 0,
-            "the connection closed before the headers: {:?}",
-            String::from_utf8_lossy(&raw)
-        );
-        raw.extend_from_slice(&buf[..n]);
-    };
-    let head = String::from_utf8_lossy(&raw[..split]).into_owned();
-    let mut lines = head.lines();
-    let status = lines
-        .next()
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|s| s.parse().ok())
-        .expect("a status line");
-    let headers: Vec<(String, String)> = lines
-        .filter_map(|l| l.split_once(':'))
-        .map(|(n, v)| (n.trim().to_owned(), v.trim().to_owned()))
-        .collect();
-    let mut body = raw[split + 4..].to_vec();
-    let find = |name: &str| {
-        headers
-            .iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.clone())
-    };
-    if let Some(length) = find("content-length").and_then(|l| l.parse::<usize>().ok()) {
-        while body.len() < length {
-            let n = stream.read(&mut buf).expect("reading a body");
-            if n == 0 {
-                break;
-            }
-            body.extend_from_slice(&buf[..n]);
-        }
-        body.truncate(length);
-    } else if find("transfer-encoding").is_some_and(|v| v.eq_ignore_ascii_case("chunked")) {
-        while !body.ends_with(b"0\r\n\r\n") {
-            let n = stream.read(&mut buf).expect("reading a chunked body");
-            if n == 0 {
-                break;
-            }
-            body.extend_from_slice(&buf[..n]);
-        }
-        body = dechunk(&body);
-    } else {
-        stream.read_to_end(&mut body).expect("reading a body");
-    }
-    Reply {
-        status,
-        headers,
-        body,
-    }
-}
-
-// ---- the server under test ----
-
-/// A running `phonevault ui`.
-struct Ui {
-    child: Child,
-    port: u16,
-    token: String,
-}
-
-impl Ui {
-    fn start_with(env: &TestEnv, extra: &[&str], vars: &[(&str, &str)]) -> Ui {
-        let mut child = env
-            .command(env!("CARGO_BIN_EXE_phonevault"))
-            .args(["ui", "--no-open"])
-            .args(extra)
-            .envs(vars.iter().copied())
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("starting phonevault ui");
-        let stdout = child.stdout.take().expect("piped stdout");
-        let (tx, rx) = mpsc::channel();
-        thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                let _ = tx.send(line);
-            }
-        });
-        let first = rx
-            .recv_timeout(Duration::from_secs(30))
-            .expect("phonevault ui prints its address");
-        let url = first
-            .strip_prefix("phonevault ui: ")
-            .unwrap_or_else(|| panic!("unexpected first line {first:?}"));
-        let rest = url
-            .strip_prefix("http://127.0.0.1:")
-            .unwrap_or_else(|| panic!("not a loopback address: {url}"));
-        let (port, token) = rest.split_once("/?token=").expect("a token in the address");
-        assert_eq!(token.len(), 64, "a 256-bit token as hex: {token}");
-        Ui {
-            child,
-            port: port.parse().expect("a port"),
-            token: token.to_owned(),
-        }
-    }
-
-    fn launch_url(&self) -> String {
-        format!("http://127.0.0.1:{}/?token={}", self.port, self.token)
-    }
-
-    fn bearer(&self) -> String {
-        format!("Bearer {}", self.token)
-    }
-
-    /// `GET` with the bearer token, as a script would.
-    fn get(&self, path: &str) -> Reply {
-        http(
-            self.port,
-            "GET",
-            path,
-            &[("Authorization", &self.bearer())],
-            None,
-        )
-    }
-
-    /// Waits until the server lists `serial` as usable.
-    fn wait_for_phone(&self, serial: &str) {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            let phones = self.get("/api/phones").json();
-            let usable = phones["phones"].as_array().is_some_and(|p| {
-                p.iter()
-                    .any(|p| p["serial"] == serial && p["state"] == "device")
-            });
-            if usable {
-                return;
-            }
-            assert!(Instant::now() < deadline, "{serial} never listed: {phones}");
-            thread::sleep(Duration::from_millis(100));
-        }
-    }
-}
-
-impl Drop for Ui {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-// ---- a small WebDriver client for chromedriver ----
-
-const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
-
-struct Browser {
-    driver: Child,
-    port: u16,
-    session: String,
-    _profile: tempfile::TempDir,
-    shots: PathBuf,
-}
-
-impl Browser {
-    fn start() -> Browser {
-        let port = free_port();
-        let driver = Command::new("chromedriver")
-            .arg(format!("--port={port}"))
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("chromedriver (Debian package chromium-driver; scripts/test.sh installs it)");
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "chromedriver did not listen");
-            thread::sleep(Duration::from_millis(50));
-        }
-        let profile = tempfile::tempdir().expect("a browser profile dir");
-        let args = [
-            "--headless=new".to_owned(),
-            "--no-sandbox".to_owned(),
-            "--disable-gpu".to_owned(),
-            "--no-first-run".to_owned(),
-            "--disable-background-networking".to_owned(),
-            "--disable-component-update".to_owned(),
-            "--disable-sync".to_owned(),
-            "--disable-dev-shm-usage".to_owned(),
-            "--window-size=1400,900".to_owned(),
-            format!("--user-data-dir={}", profile.path().display()),
-        ];
-        // Debian's Chromium; `PHONEVAULT_CHROMIUM` names another build.
-        let chromium =
-            std::env::var("PHONEVAULT_CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".to_owned());
-        let caps = json!({"capabilities": {"alwaysMatch": {
-            "browserName": "chrome",
-            "goog:chromeOptions": {"binary": chromium, "args": args},
-        }}});
-        let reply = http(
-            port,
-            "POST",
-            "/session",
-            &[("Content-Type", "application/json")],
-            Some(caps.to_string().as_bytes()),
-        );
-        let value = reply.json();
-        let session = value["value"]["sessionId"]
-            .as_str()
-            .unwrap_or_else(|| panic!("no WebDriver session: {value}"))
-            .to_owned();
-        let shots = Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("target")
-            .join("ui-screenshots");
-        fs::create_dir_all(&shots).expect("the screenshot folder");
-        Browser {
-            driver,
-            port,
-            session,
-            _profile: profile,
-            shots,
-        }
-    }
-
-    /// A WebDriver command; the `value` of its answer, or `Err` with the error object.
-    fn try_cmd(&self, method: &str, suffix: &str, body: Option<&Value>) -> Result<Value, Value> {
-        let path = format!("/session/{}{suffix}", self.session);
-        let text = body.map(Value::to_string);
-        let reply = http(
-            self.port,
-            method,
-            &path,
-            &[("Content-Type", "application/json")],
-            text.as_deref().map(str::as_bytes),
-        );
-        let value = reply.json()["value"].clone();
-        if reply.status == 200 {
-            Ok(value)
-        } else {
-            Err(value)
-        }
-    }
-
-    fn cmd(&self, method: &str, suffix: &str, body: Option<&Value>) -> Value {
-        self.try_cmd(method, suffix, body)
-            .unwrap_or_else(|e| panic!("WebDriver {method} {suffix} failed: {e}"))
-    }
-
-    fn goto(&self, url: &str) {
-        self.cmd("POST", "/url", Some(&json!({ "url": url })));
-    }
-
-    fn exec(&self, script: &str, args: &[Value]) -> Value {
-        self.cmd(
-            "POST",
-            "/execute/sync",
-            Some(&json!({ "script": script, "args": args })),
-        )
-    }
-
-    /// Runs `script` until it returns something truthy; that value.
-    fn wait_for(&self, what: &str, script: &str, args: &[Value], timeout: Duration) -> Value {
-        let deadline = Instant::now() + timeout;
-        loop {
-            let value = self.exec(script, args);
-            let truthy = match &value {
-                Value::Null => false,
-                Value::Bool(b) => *b,
-                Value::Number(n) => n.as_f64() != Some(0.0),
-                Value::String(s) => !s.is_empty(),
-                _ => true,
-            };
-            if truthy {
-                return value;
-            }
-            if Instant::now() >= deadline {
-                self.screenshot(&format!("timeout-{}", what.replace(' ', "-")));
-                panic!("timed out after {timeout:?} waiting for {what}");
-            }
-            thread::sleep(Duration::from_millis(40));
-        }
-    }
-
-    fn find(&self, css: &str) -> Value {
-        let found = self.cmd(
-            "POST",
-            "/element",
-            Some(&json!({ "using": "css selector", "value": css })),
-        );
-        found[ELEMENT].clone()
-    }
-
-    fn click(&self, css: &str) {
-        let id = self.find(css);
-        self.cmd(
-            "POST",
-            &format!("/element/{}/click", id.as_str().expect("an element id")),
-            Some(&json!({})),
-        );
-    }
-
-    /// Types into a field as a person would (key events).
-    fn type_into(&self, css: &str, text: &str) {
-        let id = self.find(css);
-        self.cmd(
-            "POST",
-            &format!("/element/{}/value", id.as_str().expect("an element id")),
-            Some(&json!({ "text": text })),
-        );
-    }
-
-    fn screenshot(&self, name: &str) {
-        use base64::Engine as _;
-        if let Ok(Value::String(png)) = self.try_cmd("GET", "/screenshot", None) {
-            if let Ok(bytes) = base64::engine::general_purpose::STANDARD.decode(png) {
-                let _ = fs::write(self.shots.join(format!("{name}.png")), bytes);
-            }
-        }
-    }
-}
-
-impl Drop for Browser {
-    fn drop(&mut self) {
-        let _ = self.try_cmd("DELETE", "", None);
-        let _ = self.driver.kill();
-        let _ = self.driver.wait();
-    }
-}
-
-// ---- the tests ----
-
-impl Browser {
-    /// Empties a text field.
-    fn clear(&self, css: &str) {
-        let id = self.find(css);
-        self.cmd(
-            "POST",
-            &format!("/element/{}/clear", id.as_str().expect("an element id")),
-            Some(&json!({})),
-        );
-    }
-
-    /// The text of the first element matching `css` (empty when there is none).
-    fn text_of(&self, css: &str) -> String {
-        let value = self.exec(
-            "const e = document.querySelector(arguments[0]); return e ? e.textContent : ''",
-            &[json!(css)],
-        );
-        value.as_str().unwrap_or_default().to_owned()
-    }
-}
+use ui_common::{http, Browser, Ui, NOT_FROM_THE_PAGE};
 
 /// The hardware serial of the test phone (the adb serial is `127.0.0.1:PORT`).
 const HW: &str = "AUTOUI001";
@@ -526,14 +91,7 @@ fn a_phone_set_up_in_the_page_is_backed_up_when_plugged_in_and_the_page_says_so(
     settings_route_refusals(&env, &ui, &serial, &config);
 
     let browser = Browser::start();
-    browser.goto(&ui.launch_url());
-    let phone_button = format!("#phones button[data-serial=\"{serial}\"]");
-    browser.wait_for(
-        "the phone in the list",
-        "return document.querySelector(arguments[0]) !== null",
-        &[json!(phone_button)],
-        Duration::from_secs(30),
-    );
+    let phone_button = browser.open_listing(&ui, &serial);
     let last_line = format!("{phone_button} .last-backup");
     browser.wait_for(
         "\"not backed up\" beside the phone",
@@ -591,8 +149,7 @@ fn a_phone_set_up_in_the_page_is_backed_up_when_plugged_in_and_the_page_says_so(
 /// The settings route: refused from another site and without an origin; a password in the
 /// body refused; encryption without a password file refused with the reason. Nothing written.
 fn settings_route_refusals(env: &TestEnv, ui: &Ui, serial: &str, config: &Path) {
-    let port = ui.port;
-    let launch = http(port, "GET", &format!("/?token={}", ui.token), &[], None);
+    let launch = http(ui.port, "GET", &format!("/?token={}", ui.token), &[], None);
     let cookie = launch
         .header("set-cookie")
         .and_then(|c| c.split(';').next())
@@ -604,47 +161,16 @@ fn settings_route_refusals(env: &TestEnv, ui: &Ui, serial: &str, config: &Path) 
         "enabled": true,
         "folder": folder.display().to_string(),
         "selection": "everything",
-    })
-    .to_string();
-    let attempts: [&[(&str, &str)]; 4] = [
-        &[
-            ("Origin", "http://evil.example"),
-            ("Sec-Fetch-Site", "cross-site"),
-        ],
-        &[("Sec-Fetch-Site", "same-site")],
-        &[("Origin", "null")],
-        &[],
-    ];
-    for extra in attempts {
-        let mut headers = vec![
-            ("Cookie", cookie.as_str()),
-            ("Content-Type", "application/json"),
-        ];
-        headers.extend_from_slice(extra);
-        let reply = http(port, "POST", &route, &headers, Some(body.as_bytes()));
+    });
+    for extra in NOT_FROM_THE_PAGE {
+        let reply = ui.post_with_cookie(&cookie, &route, extra, &body);
         assert_eq!(reply.status, 403, "{extra:?}: {}", reply.text());
         assert_eq!(reply.json()["error"]["kind"], "refused");
     }
-    let no_credential = http(
-        port,
-        "POST",
-        &route,
-        &[
-            ("Content-Type", "application/json"),
-            ("Origin", &format!("http://127.0.0.1:{port}")),
-        ],
-        Some(body.as_bytes()),
-    );
+    let no_credential = ui.post_without_credential(&route, &body);
     assert_eq!(no_credential.status, 401);
 
     // From the page itself, but asking for what is never done.
-    let same_origin = format!("http://127.0.0.1:{port}");
-    let page = [
-        ("Cookie", cookie.as_str()),
-        ("Content-Type", "application/json"),
-        ("Origin", same_origin.as_str()),
-        ("Sec-Fetch-Site", "same-origin"),
-    ];
     let password_file = env.path().join("password.txt");
     fs::write(&password_file, "correct horse\n").expect("a password file");
     let cases = [
@@ -671,13 +197,7 @@ fn settings_route_refusals(env: &TestEnv, ui: &Ui, serial: &str, config: &Path) 
         ),
     ];
     for (body, kind) in cases {
-        let reply = http(
-            port,
-            "POST",
-            &route,
-            &page,
-            Some(body.to_string().as_bytes()),
-        );
+        let reply = ui.post_from_page(&cookie, &route, &body);
         assert_eq!(reply.status, 400, "{body}: {}", reply.text());
         assert_eq!(reply.json()["error"]["kind"], kind, "{body}");
         if kind == "invalid-setting" && body["encrypt"] == true {
@@ -796,12 +316,7 @@ fn page_shows_the_run(browser: &Browser, last_line: &str, archive: &Path, items:
     assert!(browser.text_of("#auto-last").starts_with("Last backed up"));
     browser.click("#history-open");
     let row = format!("#history-runs tr[data-serial=\"{HW}\"][data-result=\"complete\"]");
-    browser.wait_for(
-        "the run in the history",
-        "return document.querySelector(arguments[0]) !== null",
-        &[json!(row)],
-        Duration::from_secs(20),
-    );
+    browser.wait_for_element("the run in the history", &row, Duration::from_secs(20));
     let row_text = browser.text_of(&row);
     assert!(
         row_text.contains(archive.to_str().expect("a UTF-8 path")),
@@ -853,20 +368,8 @@ fn a_backup_from_the_page_waits_for_the_automatic_one_of_the_same_phone() {
         thread::sleep(Duration::from_millis(50));
     }
     ui.wait_for_phone(&serial);
-    let by_hand =
-        json!({"ids": ids, "folder": env.path().join("by-hand").display().to_string()}).to_string();
-    let post_backup = || {
-        http(
-            ui.port,
-            "POST",
-            &format!("/api/phones/{serial}/backup"),
-            &[
-                ("Authorization", &ui.bearer()),
-                ("Content-Type", "application/json"),
-            ],
-            Some(by_hand.as_bytes()),
-        )
-    };
+    let by_hand = json!({"ids": ids, "folder": env.path().join("by-hand").display().to_string()});
+    let post_backup = || ui.post(&format!("/api/phones/{serial}/backup"), &by_hand);
     let refused = post_backup();
     let still_running = !ui.get("/api/auto").json()["running"]
         .as_array()
@@ -922,18 +425,8 @@ fn enable_encrypted(env: &TestEnv, ui: &Ui, serial: &str, config: &Path, to: &Pa
         "folder": to.display().to_string(),
         "encrypt": true,
         "password_file": password_file.display().to_string(),
-    })
-    .to_string();
-    let saved = http(
-        ui.port,
-        "POST",
-        &format!("/api/phones/{serial}/auto"),
-        &[
-            ("Authorization", &ui.bearer()),
-            ("Content-Type", "application/json"),
-        ],
-        Some(enable.as_bytes()),
-    );
+    });
+    let saved = ui.post(&format!("/api/phones/{serial}/auto"), &enable);
     assert_eq!(saved.status, 200, "{}", saved.text());
     let written = fs::read_to_string(config).expect("the config file");
     assert!(
@@ -982,19 +475,7 @@ fn the_watcher_waits_for_a_backup_from_the_page_of_the_same_phone() {
         &[],
     );
     ui.wait_for_phone(&serial);
-    let post = |path: &str, body: &Value| {
-        http(
-            ui.port,
-            "POST",
-            path,
-            &[
-                ("Authorization", &ui.bearer()),
-                ("Content-Type", "application/json"),
-            ],
-            Some(body.to_string().as_bytes()),
-        )
-    };
-    let saved = post(
+    let saved = ui.post(
         &format!("/api/phones/{serial}/auto"),
         &json!({"enabled": true, "folder": to.display().to_string(), "selection": "gallery"}),
     );
@@ -1005,7 +486,7 @@ fn the_watcher_waits_for_a_backup_from_the_page_of_the_same_phone() {
         .iter()
         .map(|i| i["id"].clone())
         .collect();
-    let by_hand = post(
+    let by_hand = ui.post(
         &format!("/api/phones/{serial}/backup"),
         &json!({"ids": ids, "folder": env.path().join("by-hand").display().to_string()}),
     );
@@ -1038,7 +519,7 @@ fn the_watcher_waits_for_a_backup_from_the_page_of_the_same_phone() {
     assert!(!to.exists(), "backed up beside the page's backup");
     assert_eq!(ui.get("/api/history").json()["runs"], json!([]));
 
-    let cancelled = post(&format!("/api/jobs/{job}/cancel"), &json!({}));
+    let cancelled = ui.post(&format!("/api/jobs/{job}/cancel"), &json!({}));
     assert_eq!(cancelled.status, 200, "{}", cancelled.text());
     let deadline = Instant::now() + Duration::from_secs(90);
     let run = loop {
@@ -1062,13 +543,6 @@ fn the_watcher_waits_for_a_backup_from_the_page_of_the_same_phone() {
     let archive = PathBuf::from(run["archive"].as_str().expect("an archive"));
     assert_eq!(archive_paths(&env, &archive), want);
     assert_eq!(ui.get("/api/auto").json()["waiting"], json!([]));
-}
-
-impl Ui {
-    /// Waits for the process to end by itself; its exit code.
-    fn wait_exit(&mut self, timeout: Duration) -> Option<i32> {
-        wait_timeout(&mut self.child, timeout).map(|s| s.code().unwrap_or(-1))
-    }
 }
 
 /// Quitting the page stops the watcher too: an automatic backup on a phone that froze
@@ -1102,19 +576,8 @@ fn quitting_stops_a_running_automatic_backup() {
     );
     ui.wait_for_phone(&serial);
     let to = env.path().join("auto-backups");
-    let body = json!({"enabled": true, "folder": to.display().to_string()}).to_string();
-    let auth = ui.bearer();
-    let headers = [
-        ("Authorization", auth.as_str()),
-        ("Content-Type", "application/json"),
-    ];
-    let saved = http(
-        ui.port,
-        "POST",
-        &format!("/api/phones/{serial}/auto"),
-        &headers,
-        Some(body.as_bytes()),
-    );
+    let body = json!({"enabled": true, "folder": to.display().to_string()});
+    let saved = ui.post(&format!("/api/phones/{serial}/auto"), &body);
     assert_eq!(saved.status, 200, "{}", saved.text());
     let storage = phone.storage().to_path_buf();
     phone.restart(spec().storage(&storage));
@@ -1130,7 +593,7 @@ fn quitting_stops_a_running_automatic_backup() {
     thread::sleep(Duration::from_secs(1));
     assert!(!history.exists(), "the run ended by itself");
 
-    let quit = http(ui.port, "POST", "/api/quit", &headers, Some(b"{}"));
+    let quit = ui.post("/api/quit", &json!({}));
     assert_eq!(quit.status, 200);
     let stopping = Instant::now();
     assert_eq!(ui.wait_exit(Duration::from_secs(60)), Some(0));

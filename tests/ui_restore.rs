@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use common::{assert_success, stdout_json, HandsetSpec, Populate, TestEnv};
 use serde_json::{json, Value};
-use ui_common::{http, Browser, Ui};
+use ui_common::{Browser, Ui};
 
 /// One item of an archive's manifest.
 #[derive(Debug, Clone)]
@@ -308,18 +308,9 @@ fn verify(browser: &Browser, ui: &Ui) -> Value {
     json!({ "view": view, "text": text })
 }
 
+/// A script's `POST` that also names the page's own origin.
 fn post(ui: &Ui, path: &str, body: &Value) -> ui_common::Reply {
-    http(
-        ui.port,
-        "POST",
-        path,
-        &[
-            ("Authorization", &ui.bearer()),
-            ("Content-Type", "application/json"),
-            ("Origin", &format!("http://127.0.0.1:{}", ui.port)),
-        ],
-        Some(body.to_string().as_bytes()),
-    )
+    ui.post_with(path, &[("Origin", &ui.origin())], body)
 }
 
 #[test]

@@ -1,6 +1,7 @@
 //! What the browser tests share: a minimal HTTP/1.1 client (WebDriver and the server's API
 //! both speak plain HTTP), a running `phonevault ui`, and a small WebDriver client for
-//! chromedriver driving headless Chromium. Used by `tests/ui.rs` and `tests/ui_restore.rs`.
+//! chromedriver driving headless Chromium. Used by `tests/ui.rs`, `tests/ui_restore.rs` and
+//! `tests/ui_auto.rs`.
 
 #![allow(dead_code)] // each test file uses its own part
 
@@ -225,6 +226,70 @@ impl Ui {
         )
     }
 
+    /// This server's own origin, as the page's requests name it.
+    pub fn origin(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// `POST` of a JSON body: the `credential` header if any, the content type, then `extra`.
+    fn post_json(
+        &self,
+        credential: Option<(&str, &str)>,
+        path: &str,
+        extra: &[(&str, &str)],
+        body: &Value,
+    ) -> Reply {
+        let mut headers: Vec<(&str, &str)> = credential.into_iter().collect();
+        headers.push(("Content-Type", "application/json"));
+        headers.extend_from_slice(extra);
+        http(
+            self.port,
+            "POST",
+            path,
+            &headers,
+            Some(body.to_string().as_bytes()),
+        )
+    }
+
+    /// `POST` of a JSON body with the bearer token, as a script would.
+    pub fn post(&self, path: &str, body: &Value) -> Reply {
+        self.post_with(path, &[], body)
+    }
+
+    /// [`Ui::post`] with `extra` headers after the bearer token and the content type.
+    pub fn post_with(&self, path: &str, extra: &[(&str, &str)], body: &Value) -> Reply {
+        let bearer = self.bearer();
+        self.post_json(Some(("Authorization", &bearer)), path, extra, body)
+    }
+
+    /// `POST` of a JSON body with the page's session `cookie` (`name=value`) and the `extra`
+    /// headers a browser adds to say where a request comes from.
+    pub fn post_with_cookie(
+        &self,
+        cookie: &str,
+        path: &str,
+        extra: &[(&str, &str)],
+        body: &Value,
+    ) -> Reply {
+        self.post_json(Some(("Cookie", cookie)), path, extra, body)
+    }
+
+    /// `POST` of a JSON body as the page itself sends it: its cookie, from its own origin.
+    pub fn post_from_page(&self, cookie: &str, path: &str, body: &Value) -> Reply {
+        let origin = self.origin();
+        let page = [
+            ("Origin", origin.as_str()),
+            ("Sec-Fetch-Site", "same-origin"),
+        ];
+        self.post_with_cookie(cookie, path, &page, body)
+    }
+
+    /// `POST` of a JSON body from this server's own origin but with no credential at all.
+    pub fn post_without_credential(&self, path: &str, body: &Value) -> Reply {
+        let origin = self.origin();
+        self.post_json(None, path, &[("Origin", &origin)], body)
+    }
+
     /// Waits until the server lists `serial` as usable.
     pub fn wait_for_phone(&self, serial: &str) {
         let deadline = Instant::now() + Duration::from_secs(30);
@@ -260,6 +325,24 @@ impl Drop for Ui {
         let _ = self.child.wait();
     }
 }
+
+/// The selector of a phone's button in the page's phone list.
+pub fn phone_button(serial: &str) -> String {
+    format!("#phones button[data-serial=\"{serial}\"]")
+}
+
+/// The headers a browser adds to a request from anywhere but the page itself: from another
+/// site, from a sibling site, from an opaque origin (`null`), and with no origin at all. A
+/// change asked with any of them must be refused, whatever its credential.
+pub const NOT_FROM_THE_PAGE: [&[(&str, &str)]; 4] = [
+    &[
+        ("Origin", "http://evil.example"),
+        ("Sec-Fetch-Site", "cross-site"),
+    ],
+    &[("Sec-Fetch-Site", "same-site")],
+    &[("Origin", "null")],
+    &[],
+];
 
 // ---- a small WebDriver client for chromedriver ----
 
@@ -397,6 +480,25 @@ impl Browser {
         }
     }
 
+    /// Waits until an element matches `css`.
+    pub fn wait_for_element(&self, what: &str, css: &str, timeout: Duration) {
+        self.wait_for(
+            what,
+            "return document.querySelector(arguments[0]) !== null",
+            &[json!(css)],
+            timeout,
+        );
+    }
+
+    /// Opens `ui`'s page by its launch address and waits until it lists `serial`; the
+    /// selector of that phone's button.
+    pub fn open_listing(&self, ui: &Ui, serial: &str) -> String {
+        self.goto(&ui.launch_url());
+        let button = phone_button(serial);
+        self.wait_for_element("the phone in the list", &button, Duration::from_secs(30));
+        button
+    }
+
     pub fn find(&self, css: &str) -> Value {
         let found = self.cmd(
             "POST",
@@ -406,13 +508,18 @@ impl Browser {
         found[ELEMENT].clone()
     }
 
-    pub fn click(&self, css: &str) {
+    /// `POST /element/ID/COMMAND` on the first element matching `css`.
+    fn element_command(&self, css: &str, command: &str, body: &Value) {
         let id = self.find(css);
         self.cmd(
             "POST",
-            &format!("/element/{}/click", id.as_str().expect("an element id")),
-            Some(&json!({})),
+            &format!("/element/{}/{command}", id.as_str().expect("an element id")),
+            Some(body),
         );
+    }
+
+    pub fn click(&self, css: &str) {
+        self.element_command(css, "click", &json!({}));
     }
 
     /// A click with a modifier key held (`\u{E008}` Shift, `\u{E009}` Control).
@@ -443,12 +550,21 @@ impl Browser {
 
     /// Types into a field as a person would (key events).
     pub fn type_into(&self, css: &str, text: &str) {
-        let id = self.find(css);
-        self.cmd(
-            "POST",
-            &format!("/element/{}/value", id.as_str().expect("an element id")),
-            Some(&json!({ "text": text })),
+        self.element_command(css, "value", &json!({ "text": text }));
+    }
+
+    /// Empties a text field.
+    pub fn clear(&self, css: &str) {
+        self.element_command(css, "clear", &json!({}));
+    }
+
+    /// The text of the first element matching `css` (empty when there is none).
+    pub fn text_of(&self, css: &str) -> String {
+        let value = self.exec(
+            "const e = document.querySelector(arguments[0]); return e ? e.textContent : ''",
+            &[json!(css)],
         );
+        value.as_str().unwrap_or_default().to_owned()
     }
 
     pub fn screenshot(&self, name: &str) {
