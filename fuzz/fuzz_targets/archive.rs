@@ -11,6 +11,7 @@ use std::sync::OnceLock;
 use libfuzzer_sys::fuzz_target;
 use phonevault::archive::{ArchiveReader, Password};
 use phonevault::progress::NoProgress;
+use phonevault::restore::OnConflict;
 use phonevault::Error;
 
 /// The password of the encrypted seed archive `fuzz/seeds/archive/aes256.zip` (fuzz/README.md).
@@ -61,9 +62,10 @@ fuzz_target!(|data: &[u8]| {
     let _ = reader.manifest().total_size();
     let _ = reader.previews();
     let _ = reader.verify(&NoProgress);
-    if let Ok(report) = reader.extract(&dest, &mut |_| true, &NoProgress) {
-        for written in &report.written {
-            assert!(written.starts_with(&dest), "{written:?} outside {dest:?}");
+    if let Ok(report) = reader.extract(&dest, &mut |_| true, OnConflict::KeepBoth, &NoProgress) {
+        for item in &report.items {
+            let path = &item.path;
+            assert!(path.starts_with(&dest), "{path:?} outside {dest:?}");
         }
     }
     // Whatever happened, every file made is inside the destination or is the archive itself.
