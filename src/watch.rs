@@ -32,6 +32,7 @@ use crate::cancel::Cancel;
 use crate::catalog::CatalogOptions;
 use crate::config::{Config, PhoneSetting};
 use crate::history::{self, RunRecord, RunResult};
+use crate::preview::PreviewCache;
 use crate::progress::NoProgress;
 use crate::{Error, Result};
 
@@ -481,7 +482,7 @@ pub fn back_up_phone(handset: &Handset, setting: &PhoneSetting, cancel: Cancel) 
         archive: None,
         error: None,
     };
-    let outcome = options_for(setting, cancel)
+    let outcome = options_for(setting, &identity.serial, cancel)
         .and_then(|options| backup::run(handset, &options, &NoProgress));
     match outcome {
         Ok(report) => fill_from_report(&mut record, &report),
@@ -491,7 +492,7 @@ pub fn back_up_phone(handset: &Handset, setting: &PhoneSetting, cancel: Cancel) 
     record
 }
 
-fn options_for(setting: &PhoneSetting, cancel: Cancel) -> Result<BackupOptions> {
+fn options_for(setting: &PhoneSetting, serial: &str, cancel: Cancel) -> Result<BackupOptions> {
     let password = match (&setting.password_file, setting.encrypt) {
         (Some(file), true) => Some(read_password_file(file)?),
         (_, _) => None,
@@ -505,6 +506,7 @@ fn options_for(setting: &PhoneSetting, cancel: Cancel) -> Result<BackupOptions> 
         // A backup started by hand into the same folder is let finish first.
         lock_wait: backup::DEFAULT_LOCK_WAIT * 6,
         fresh_copy: false,
+        previews: PreviewCache::for_handset(serial).ok(),
     })
 }
 

@@ -143,6 +143,65 @@ fn full_backup_round_trip(spec: HandsetSpec) {
     }
     let out = env.phonevault(&["verify", archive.to_str().unwrap()]);
     assert_success(&out, "verify");
+    stored_previews_match_the_phones(&env, &phone.serial(), &archive, &items);
+}
+
+/// The archive's previews picture every photo as the phone's own preview does: EXIF
+/// thumbnails, pictures decoded from photos that have none (WhatsApp images, PNGs), and
+/// the same placeholders for what cannot be pictured. Each stored picture is a JPEG of the
+/// size its record states.
+fn stored_previews_match_the_phones(env: &TestEnv, serial: &str, archive: &Path, items: &[Value]) {
+    use base64::Engine as _;
+    let out = std::process::Command::new("unzip")
+        .args(["-p", archive.to_str().unwrap(), "phonevault/previews.json"])
+        .output()
+        .expect("unzip");
+    assert!(out.status.success(), "unzip -p previews.json");
+    let stored: Vec<Value> = serde_json::from_slice(&out.stdout).expect("previews JSON");
+    let photos = items.iter().filter(|i| i["kind"] == "photo").count();
+    assert_eq!(stored.len(), photos, "one stored preview per photo");
+    // The backup put its pictures in the preview cache: the phone's preview starts afresh.
+    let _ = fs::remove_dir_all(env.home().join(".cache"));
+    let out = env.phonevault(&["-s", serial, "-q", "preview", "--json"]);
+    assert_success(&out, "preview --json");
+    let on_phone: BTreeMap<String, Value> = stdout_json(&out)
+        .as_array()
+        .expect("preview records")
+        .iter()
+        .map(|r| (r["path"].as_str().unwrap().to_owned(), r.clone()))
+        .collect();
+    let mut decoded = 0;
+    for record in &stored {
+        let path = record["path"].as_str().unwrap();
+        let phone = &on_phone[path];
+        for field in ["thumbnail", "no_picture", "width", "height"] {
+            assert_eq!(record[field], phone[field], "{path}: {field}");
+        }
+        if record["thumbnail"] == "placeholder" {
+            assert!(
+                record["image"].is_null(),
+                "{path}: a placeholder has no image"
+            );
+            continue;
+        }
+        decoded += usize::from(record["thumbnail"] == "decoded");
+        let jpeg = base64::engine::general_purpose::STANDARD
+            .decode(record["image"]["jpeg"].as_str().expect("a stored picture"))
+            .unwrap();
+        let picture = image::load_from_memory(&jpeg).expect("the stored picture decodes");
+        assert_eq!(
+            (Value::from(picture.width()), Value::from(picture.height())),
+            (
+                record["image"]["width"].clone(),
+                record["image"]["height"].clone()
+            ),
+            "{path}"
+        );
+    }
+    assert!(
+        decoded > 0,
+        "photos without an EXIF thumbnail are decoded: {stored:?}"
+    );
 }
 
 #[test]

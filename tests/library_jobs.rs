@@ -57,6 +57,7 @@ fn backup_options(folder: &Path, cancel: &Cancel) -> BackupOptions {
         cancel: cancel.clone(),
         lock_wait: Duration::from_secs(10),
         fresh_copy: true,
+        previews: None,
     }
 }
 

@@ -461,6 +461,25 @@ fn backups_are_browsed_from_stored_previews_and_restored_from_the_page() {
         LONG,
     );
     assert!(shown.as_u64().unwrap() >= 1, "no stored preview shown");
+    // Every photo has a real picture, WhatsApp images (which carry no EXIF thumbnail)
+    // included: the backup made them from the bytes it copied.
+    let photos: Vec<&Item> = items.iter().filter(|i| i.kind == "photo").collect();
+    assert!(
+        photos.iter().any(|i| i.source != "gallery"),
+        "the handset has WhatsApp images: {items:?}"
+    );
+    for photo in &photos {
+        browser.wait_for(
+            &format!("the stored picture of {}", photo.path),
+            "const t = document.querySelector(`#archive-grid .tile[data-id=\"${arguments[0]}\"]`);
+             if (!t) return false;
+             t.scrollIntoView({ block: 'center' });
+             const i = t.querySelector('img');
+             return t.dataset.thumb === 'true' && Boolean(i) && i.complete && i.naturalWidth > 0",
+            &[json!(photo.id)],
+            LONG,
+        );
+    }
     browser.screenshot("backups-archive-grid");
     let result = verify(&browser, &ui);
     let problems: BTreeSet<String> = result["view"]["details"]["problems"]

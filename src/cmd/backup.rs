@@ -7,6 +7,7 @@ use phonevault::backup::{self, BackupOptions, BackupReport};
 use phonevault::catalog::CatalogOptions;
 use phonevault::escape::{for_terminal, path_for_terminal};
 use phonevault::json::{to_text, Versioned};
+use phonevault::preview::PreviewCache;
 use phonevault::Error;
 
 use crate::cli::{BackupArgs, GlobalArgs};
@@ -39,6 +40,7 @@ pub fn run(args: &BackupArgs, global: &GlobalArgs) -> phonevault::Result<Exit> {
             cancel: interrupt().clone(),
             lock_wait: Duration::from_secs(args.lock_wait),
             fresh_copy: args.fresh_copy,
+            previews: PreviewCache::for_handset(&handset.identity().serial).ok(),
         },
         &bars,
     );

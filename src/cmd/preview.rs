@@ -27,7 +27,7 @@ pub fn run(args: &PreviewArgs, global: &GlobalArgs) -> phonevault::Result<Exit> 
         .into_iter()
         .filter(|item| matcher.matches(item))
         .collect();
-    let cache = PreviewCache::open(PreviewCache::default_root()?, &handset.identity().serial)?;
+    let cache = PreviewCache::for_handset(&handset.identity().serial)?;
     // Every readable photo gets a picture; the share of the photos' bytes read is reported
     // in the summary, not used to cut previews short.
     let options = PreviewOptions::default();

@@ -67,6 +67,14 @@ impl PreviewCache {
         })
     }
 
+    /// The cache of the handset `serial` in the user's cache folder ([`Self::default_root`]).
+    ///
+    /// # Errors
+    /// As [`Self::default_root`] and [`Self::open`].
+    pub fn for_handset(serial: &str) -> Result<Self> {
+        Self::open(Self::default_root()?, serial)
+    }
+
     /// The folder this cache lives in.
     pub fn root(&self) -> &Path {
         &self.root

@@ -279,7 +279,8 @@ fn plan(item: &MediaItem) -> Plan {
     }
 }
 
-fn decodable(item: &MediaItem) -> bool {
+/// Whether this build decodes the item's format (JPEG, PNG) to make a picture of it.
+pub(crate) fn decodable(item: &MediaItem) -> bool {
     matches!(extension(item).as_str(), "jpg" | "jpeg" | "jpe" | "png")
 }
 
@@ -402,7 +403,12 @@ fn decode_threads(options: &PreviewOptions) -> usize {
     }
 }
 
-fn placeholder(item: &MediaItem, info: PhotoInfo, notes: Vec<String>, why: NoPicture) -> Preview {
+pub(crate) fn placeholder(
+    item: &MediaItem,
+    info: PhotoInfo,
+    notes: Vec<String>,
+    why: NoPicture,
+) -> Preview {
     Preview {
         taken: resolve_taken(info.taken, item.taken, item.mtime),
         item: item.clone(),
@@ -778,6 +784,20 @@ fn decoded_preview(
             (placeholder(item, info, notes, NoPicture::Damaged), true)
         }
     }
+}
+
+/// The preview of a photo whose whole bytes are at hand (a backup holds them anyway),
+/// decoded at reduced scale; `info` is what its first bytes said.
+pub(crate) fn decode_whole_photo(item: &MediaItem, info: PhotoInfo, bytes: &[u8]) -> Preview {
+    let orientation = info.orientation;
+    let decode = Decode {
+        at: 0,
+        info,
+        notes: Vec::new(),
+        bytes: None,
+    };
+    let decoded = decode_one(bytes, false, orientation);
+    decoded_preview(item, decode, None, Some(decoded)).0
 }
 
 /// A photo the phone would not give: a placeholder that says so (never cached).

@@ -15,7 +15,7 @@ use futures_util::stream::{self, Stream};
 use phonevault::adb::Handset;
 use phonevault::backup::default_folder;
 use phonevault::catalog::{Catalog, MediaItem};
-use phonevault::preview::Preview;
+use phonevault::preview::{Preview, PreviewCache};
 use phonevault::Error;
 use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
@@ -523,7 +523,9 @@ async fn backup(
     let id = app
         .next_job
         .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let job = jobs::start_backup(id, handset, &folder, request.ids, password)
+    // The thumbnails the grid made are the archive's pictures too: no second decode.
+    let previews = PreviewCache::open(app.cache_root.clone(), &serial).ok();
+    let job = jobs::start_backup(id, handset, &folder, request.ids, password, previews)
         .map_err(|_| ApiError::internal("cannot start a backup thread"))?;
     let view = job.shared.snapshot();
     auto::release_when_done(Arc::clone(&job), claim);

@@ -10,6 +10,7 @@ use phonevault::archive::Password;
 use phonevault::backup::{self, BackupOptions};
 use phonevault::catalog::select::Selection;
 use phonevault::catalog::CatalogOptions;
+use phonevault::preview::PreviewCache;
 use phonevault::{Cancel, Error};
 use serde::Deserialize;
 
@@ -182,6 +183,7 @@ pub fn start_backup(
     folder: &Path,
     ids: Vec<String>,
     password: Option<Password>,
+    previews: Option<PreviewCache>,
 ) -> std::io::Result<Arc<Job>> {
     let serial = handset.serial().to_owned();
     let shared = JobShared::new(JobView::new(
@@ -218,6 +220,7 @@ pub fn start_backup(
                         cancel,
                         lock_wait: backup::DEFAULT_LOCK_WAIT,
                         fresh_copy: false,
+                        previews,
                     },
                     &sink,
                 )

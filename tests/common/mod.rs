@@ -352,6 +352,11 @@ impl TestEnv {
         self.ctx.adb_port
     }
 
+    /// The private home folder the test's commands run with.
+    pub fn home(&self) -> &Path {
+        &self.ctx.home
+    }
+
     /// A temp folder of this test (removed on drop).
     pub fn path(&self) -> &Path {
         self.dir.path()

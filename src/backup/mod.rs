@@ -23,11 +23,14 @@ use crate::catalog::{self, select::Matcher, CatalogOptions, Kind, MediaItem};
 use crate::error::ErrorRecord;
 use crate::escape::for_file_name;
 use crate::preview::{
-    make_thumbnail, parse_head, records, resolve_taken, Preview, PreviewRecord, Thumbnail,
-    ThumbnailKind, HEAD_BYTES,
+    make_thumbnail, parse_head, records, resolve_taken, Preview, PreviewCache, PreviewRecord,
+    Thumbnail, ThumbnailKind, HEAD_BYTES,
 };
+
+mod pictures;
 use crate::progress::{Event, Phase, Progress};
 use crate::{Error, Result};
+use pictures::LatePictures;
 
 /// What to back up and where.
 #[derive(Debug, Clone)]
@@ -48,6 +51,10 @@ pub struct BackupOptions {
     /// Copies every selected item, even those an earlier archive in the folder holds: a
     /// fresh copy (say, when an older archive is suspect but was never verified).
     pub fresh_copy: bool,
+    /// The handset's preview cache, when there is one: a photo with no EXIF thumbnail takes
+    /// its picture for the archive from it when it holds this file's, and the pictures
+    /// decoded during the backup are put in it.
+    pub previews: Option<PreviewCache>,
 }
 
 /// How long a job waits by default for another one writing into the same folder.
@@ -232,8 +239,9 @@ pub fn run(
         options.password.as_ref(),
         handset.identity(),
     )?;
-    let mut outcome = copy_items(handset, &to_pull, archive, cancel, progress);
-    report.reread = reread_changed(handset, &mut outcome, cancel, progress);
+    let pictures = LatePictures::new(options.previews.clone());
+    let mut outcome = copy_items(handset, &to_pull, archive, cancel, progress, &pictures);
+    report.reread = reread_changed(handset, &mut outcome, cancel, progress, &pictures);
     report.items = outcome.committed;
     report.bytes = outcome.bytes;
     // Whatever was neither stored nor refused (the item in flight when the copy stopped,
@@ -255,6 +263,7 @@ pub fn run(
             Ok(report)
         }
         None => {
+            pictures.finish(&mut outcome.previews, cancel.is_cancelled());
             archive.set_previews(previews_blob(&outcome.previews)?);
             report.archive = Some(archive.finish()?);
             drop(lock);
@@ -271,6 +280,7 @@ fn reread_changed(
     outcome: &mut Outcome,
     cancel: &Cancel,
     progress: &dyn Progress,
+    pictures: &LatePictures,
 ) -> usize {
     let mut reread = 0;
     if !outcome.changed.is_empty() && outcome.stopped.is_none() && outcome.fatal.is_none() {
@@ -280,7 +290,7 @@ fn reread_changed(
                 outcome.failed.extend(gone);
                 reread = again.len();
                 let archive = outcome.archive.take().expect("the archive comes back");
-                let second = copy_items(handset, &again, archive, cancel, progress);
+                let second = copy_items(handset, &again, archive, cancel, progress, pictures);
                 outcome.absorb(second);
             }
             Err(err) => outcome.stopped = Some(err),
@@ -373,6 +383,7 @@ fn copy_items(
     archive: ArchiveWriter,
     cancel: &Cancel,
     progress: &dyn Progress,
+    pictures: &LatePictures,
 ) -> Outcome {
     progress.event(Event::Phase {
         name: Phase::Backup,
@@ -384,7 +395,7 @@ fn copy_items(
     let (tx, rx) = sync_channel::<Step>(16);
     let outcome = std::thread::scope(|scope| {
         let writer = scope.spawn(move || {
-            let mut writer = ItemWriterThread::new(handset, items, archive, progress);
+            let mut writer = ItemWriterThread::new(handset, items, archive, progress, pictures);
             writer.run(&rx);
             writer.into_outcome()
         });
@@ -464,6 +475,7 @@ struct ItemWriterThread<'a> {
     items: &'a [MediaItem],
     archive: ArchiveWriter,
     progress: &'a dyn Progress,
+    pictures: &'a LatePictures,
     outcome: Outcome,
     held: Held,
     held_bytes: u64,
@@ -482,12 +494,14 @@ impl<'a> ItemWriterThread<'a> {
         items: &'a [MediaItem],
         archive: ArchiveWriter,
         progress: &'a dyn Progress,
+        pictures: &'a LatePictures,
     ) -> Self {
         ItemWriterThread {
             handset,
             items,
             archive,
             progress,
+            pictures,
             outcome: Outcome {
                 archive: None,
                 committed: 0,
@@ -586,7 +600,7 @@ impl<'a> ItemWriterThread<'a> {
         if self.outcome.fatal.is_some() {
             return false;
         }
-        let end = write_streamed(self.handset, item, &mut self.archive, rx);
+        let end = write_streamed(self.handset, item, &mut self.archive, self.pictures, rx);
         self.record(index, end)
     }
 
@@ -694,7 +708,7 @@ impl<'a> ItemWriterThread<'a> {
         }
         let item = &self.items[index];
         let end = if unchanged {
-            store_whole(item, &bytes, &mut self.archive)
+            store_whole(item, bytes, &mut self.archive, self.pictures)
         } else {
             ItemEnd::Changed
         };
@@ -757,28 +771,51 @@ fn receive_whole(item: &MediaItem, rx: &Receiver<Step>) -> Received {
 }
 
 /// Stores a small item that was read whole and re-checked.
-fn store_whole(item: &MediaItem, bytes: &[u8], archive: &mut ArchiveWriter) -> ItemEnd {
+fn store_whole(
+    item: &MediaItem,
+    bytes: Vec<u8>,
+    archive: &mut ArchiveWriter,
+    pictures: &LatePictures,
+) -> ItemEnd {
     let mut entry = match archive.begin_item(item) {
         Ok(entry) => entry,
         Err(err) => return ItemEnd::Failed(err.to_string()),
     };
-    if let Err(err) = entry.write_chunk(bytes) {
+    if let Err(err) = entry.write_chunk(&bytes) {
         return ItemEnd::Fatal(err);
     }
-    let head = &bytes[..bytes.len().min(HEAD_BYTES)];
-    commit_with_preview(item, entry, head)
+    commit_with_preview(item, entry, Kept::Whole(bytes), pictures)
+}
+
+/// The bytes of a photo kept while it was copied: all of them, or only the first
+/// [`HEAD_BYTES`] (enough for its EXIF block and thumbnail).
+enum Kept {
+    Whole(Vec<u8>),
+    Head(Vec<u8>),
+}
+
+impl Kept {
+    fn head(&self) -> &[u8] {
+        let (Kept::Whole(bytes) | Kept::Head(bytes)) = self;
+        &bytes[..bytes.len().min(HEAD_BYTES)]
+    }
 }
 
 /// Commits an entry whose bytes are all written; a photo's first bytes give its EXIF date
 /// and preview.
-fn commit_with_preview(item: &MediaItem, mut entry: ItemWriter<'_>, head: &[u8]) -> ItemEnd {
-    let info = (item.kind == Kind::Photo).then(|| parse_head(head));
+fn commit_with_preview(
+    item: &MediaItem,
+    mut entry: ItemWriter<'_>,
+    kept: Kept,
+    pictures: &LatePictures,
+) -> ItemEnd {
+    let info = (item.kind == Kind::Photo).then(|| parse_head(kept.head()));
     if let Some(info) = &info {
         entry.set_taken(info.taken);
     }
     match entry.commit() {
         Ok(record) => ItemEnd::Committed(
-            info.map(|info| Box::new(preview_from_head(&record.item, info, head))),
+            info.map(|info| Box::new(photo_preview(&record.item, info, kept, pictures))),
         ),
         Err(Error::ItemIncomplete { .. }) => ItemEnd::Changed,
         Err(err) => ItemEnd::Fatal(err),
@@ -804,20 +841,34 @@ fn write_streamed(
     handset: &Handset,
     item: &MediaItem,
     archive: &mut ArchiveWriter,
+    pictures: &LatePictures,
     rx: &Receiver<Step>,
 ) -> ItemEnd {
     let mut entry = match archive.begin_item(item) {
         Ok(entry) => entry,
         Err(err) => return skip_item(rx, ItemEnd::Failed(err.to_string())),
     };
-    let wants_preview = item.kind == Kind::Photo;
-    let mut head = Vec::new();
+    let is_photo = item.kind == Kind::Photo;
+    // The whole photo is kept only while its head shows no EXIF thumbnail to use.
+    let mut keep_all = is_photo && LatePictures::wants_bytes(item);
+    let mut kept = Vec::new();
     loop {
         match rx.recv() {
             Ok(Step::Data(chunk)) => {
-                if wants_preview && head.len() < HEAD_BYTES {
-                    let take = chunk.len().min(HEAD_BYTES - head.len());
-                    head.extend_from_slice(&chunk[..take]);
+                if keep_all {
+                    let head_was_short = kept.len() < HEAD_BYTES;
+                    kept.extend_from_slice(&chunk);
+                    if head_was_short && kept.len() >= HEAD_BYTES {
+                        let head = &kept[..HEAD_BYTES];
+                        if parse_head(head).thumbnail_bytes(head).is_some() {
+                            keep_all = false;
+                            kept.truncate(HEAD_BYTES);
+                            kept.shrink_to_fit();
+                        }
+                    }
+                } else if is_photo && kept.len() < HEAD_BYTES {
+                    let take = chunk.len().min(HEAD_BYTES - kept.len());
+                    kept.extend_from_slice(&chunk[..take]);
                 }
                 match entry.write_chunk(&chunk) {
                     Ok(()) => {}
@@ -839,7 +890,12 @@ fn write_streamed(
                     Ok(stats) => {
                         let stat = stats.into_iter().next().flatten();
                         if unchanged(item, stat, handset.has_stat_v2()) {
-                            commit_with_preview(item, entry, &head)
+                            let kept = if keep_all {
+                                Kept::Whole(kept)
+                            } else {
+                                Kept::Head(kept)
+                            };
+                            commit_with_preview(item, entry, kept, pictures)
                         } else {
                             ItemEnd::Changed
                         }
@@ -868,21 +924,30 @@ fn skip_item(rx: &Receiver<Step>, end: ItemEnd) -> ItemEnd {
     }
 }
 
-/// A preview made from bytes that passed by anyway: the EXIF thumbnail when there is one,
-/// else a placeholder (a backup never reads anything twice for previews).
-fn preview_from_head(item: &MediaItem, info: crate::preview::PhotoInfo, head: &[u8]) -> Preview {
-    let image: Option<Thumbnail> = info
-        .thumbnail_bytes(head)
+/// A photo's preview from bytes that passed by anyway (a backup never reads anything twice
+/// for previews): its EXIF thumbnail when there is one, else the photo decoded from its
+/// whole bytes (see [`LatePictures`]), else a placeholder that says why.
+fn photo_preview(
+    item: &MediaItem,
+    info: crate::preview::PhotoInfo,
+    kept: Kept,
+    pictures: &LatePictures,
+) -> Preview {
+    let exif_thumbnail: Option<Thumbnail> = info
+        .thumbnail_bytes(kept.head())
         .and_then(|jpeg| make_thumbnail(jpeg, info.orientation).ok());
+    let Some(image) = exif_thumbnail else {
+        let whole = match kept {
+            Kept::Whole(bytes) => Some(bytes),
+            Kept::Head(_) => None,
+        };
+        return pictures.preview(item, info, whole);
+    };
     Preview {
         item: item.clone(),
         taken: resolve_taken(info.taken, item.taken, item.mtime),
-        thumbnail: if image.is_some() {
-            ThumbnailKind::Exif
-        } else {
-            ThumbnailKind::Placeholder
-        },
-        image,
+        thumbnail: ThumbnailKind::Exif,
+        image: Some(image),
         notes: info.notes.clone(),
         info,
         no_picture: None,
