@@ -120,6 +120,7 @@ pub fn router(app: Arc<App>) -> Router {
         )
         .route("/backups.js", get(assets::backups_js))
         .route("/restore.js", get(assets::restore_js))
+        .route("/tiles.js", get(assets::tiles_js))
         .route("/api/phones", get(phones))
         .route("/api/events", get(events))
         .route("/api/phones/{serial}/media", get(media_list))

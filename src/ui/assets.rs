@@ -8,6 +8,7 @@ const APP_JS: &str = include_str!("static/app.js");
 const STYLE: &str = include_str!("static/style.css");
 const BACKUPS_JS: &str = include_str!("static/backups.js");
 const RESTORE_JS: &str = include_str!("static/restore.js");
+const TILES_JS: &str = include_str!("static/tiles.js");
 const ICON: &str = include_str!("static/icon.svg");
 
 // The page changes with the binary, never while it runs: no revalidation needed within a
@@ -24,14 +25,23 @@ pub async fn index() -> impl IntoResponse {
     )
 }
 
-pub async fn app_js() -> impl IntoResponse {
+/// A script of the page.
+pub(super) fn script(body: &'static str) -> impl IntoResponse {
     (
         [
             (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
             (header::CACHE_CONTROL, CACHE),
         ],
-        APP_JS,
+        body,
     )
+}
+
+pub async fn app_js() -> impl IntoResponse {
+    script(APP_JS)
+}
+
+pub async fn tiles_js() -> impl IntoResponse {
+    script(TILES_JS)
 }
 
 pub async fn style() -> impl IntoResponse {
@@ -55,21 +65,9 @@ pub async fn icon() -> impl IntoResponse {
 }
 
 pub async fn backups_js() -> impl IntoResponse {
-    (
-        [
-            (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
-            (header::CACHE_CONTROL, CACHE),
-        ],
-        BACKUPS_JS,
-    )
+    script(BACKUPS_JS)
 }
 
 pub async fn restore_js() -> impl IntoResponse {
-    (
-        [
-            (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
-            (header::CACHE_CONTROL, CACHE),
-        ],
-        RESTORE_JS,
-    )
+    script(RESTORE_JS)
 }

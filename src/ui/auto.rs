@@ -11,7 +11,7 @@ use std::path::{Component, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use axum::extract::{Path as UrlPath, Query, State};
-use axum::http::{header, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use chrono::{DateTime, Utc};
@@ -32,13 +32,7 @@ const AUTO_JS: &str = include_str!("static/auto.js");
 
 /// The page's script for this part (an ES module `app.js` imports).
 pub async fn script() -> impl IntoResponse {
-    (
-        [
-            (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
-            (header::CACHE_CONTROL, "no-cache"),
-        ],
-        AUTO_JS,
-    )
+    super::assets::script(AUTO_JS)
 }
 
 /// What the server keeps for automatic backups.

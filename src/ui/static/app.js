@@ -4,6 +4,7 @@
 
 import * as auto from './auto.js';
 import { initBackups, loadBackups, phonesChanged } from './backups.js';
+import { choose, keyOnTile, makeTile, showSelection } from './tiles.js';
 
 const $ = (id) => document.getElementById(id);
 
@@ -337,107 +338,25 @@ function renderGrid() {
 }
 
 function tile(item) {
-  const when = itemDate(item);
-  const pick = el('button', {
-    cls: 'pick',
-    attrs: {
-      type: 'button',
-      'aria-pressed': 'false',
-      'aria-label': `${item.name}, ${when}${item.backed_up ? ', backed up' : ''}`,
-      'data-id': item.id,
-      tabindex: '-1',
-    },
+  return makeTile(el, item, {
+    when: itemDate(item),
+    note: item.backed_up ? 'backed up' : '',
+    badge: item.backed_up ? 'Backed up' : '',
+    choose: (id, e) => { choose(state, id, e); syncSelection(); },
+    key: (id, e) => keyOnTile(state, $('grid'), id, e, { changed: syncSelection, open: openViewer }),
+    enlarge: openViewer,
   });
-  if (!item.thumbnail) pick.append(el('span', { cls: 'kind', text: item.kind }));
-  pick.append(el('span', { cls: 'name', text: item.name, attrs: { 'aria-hidden': 'true' } }));
-  pick.addEventListener('click', (e) => choose(item.id, e));
-  pick.addEventListener('keydown', (e) => keyOnTile(item.id, e));
-  const enlarge = el('button', { cls: 'enlarge', text: 'View', attrs: { type: 'button', 'aria-label': `Enlarge ${item.name}` } });
-  enlarge.addEventListener('click', () => openViewer(item.id));
-  const box = el('div', { cls: 'tile', attrs: { 'data-id': item.id, 'data-thumb': String(item.thumbnail) } }, [pick, enlarge]);
-  if (item.backed_up) box.append(el('span', { cls: 'badge', text: 'Backed up', attrs: { 'aria-hidden': 'true' } }));
-  return box;
 }
 
 // ---- selection -------------------------------------------------------------------------
-
-function range(fromId, toId) {
-  const a = state.shown.indexOf(fromId);
-  const b = state.shown.indexOf(toId);
-  if (a < 0 || b < 0) return [toId];
-  return state.shown.slice(Math.min(a, b), Math.max(a, b) + 1);
-}
-
-function choose(id, event) {
-  if (event.shiftKey && state.anchor) {
-    if (!(event.ctrlKey || event.metaKey)) state.selected.clear();
-    for (const r of range(state.anchor, id)) state.selected.add(r);
-  } else if (event.ctrlKey || event.metaKey) {
-    if (state.selected.has(id)) state.selected.delete(id); else state.selected.add(id);
-    state.anchor = id;
-  } else {
-    const only = state.selected.size === 1 && state.selected.has(id);
-    state.selected.clear();
-    if (!only) state.selected.add(id);
-    state.anchor = id;
-  }
-  state.focusId = id;
-  syncSelection();
-}
 
 function selectWhere(test) {
   for (const id of state.shown) if (test(state.byId.get(id))) state.selected.add(id);
   syncSelection();
 }
 
-function focusTile(id) {
-  const button = document.querySelector(`.pick[data-id="${CSS.escape(id)}"]`);
-  if (!button) return;
-  for (const b of document.querySelectorAll('.pick[tabindex="0"]')) b.tabIndex = -1;
-  button.tabIndex = 0;
-  button.focus();
-  button.scrollIntoView({ block: 'nearest' });
-  state.focusId = id;
-}
-
-function columns() {
-  const first = document.querySelector('.tile');
-  const row = first && first.parentElement;
-  if (!row) return 1;
-  return Math.max(1, Math.floor((row.clientWidth + 6) / (first.offsetWidth + 6)));
-}
-
-function keyOnTile(id, e) {
-  const at = state.shown.indexOf(id);
-  const step = { ArrowLeft: -1, ArrowRight: 1, ArrowUp: -columns(), ArrowDown: columns(), Home: -at, End: state.shown.length - 1 - at }[e.key];
-  if (step !== undefined) {
-    e.preventDefault();
-    const next = state.shown[Math.min(state.shown.length - 1, Math.max(0, at + step))];
-    if (e.shiftKey) {
-      if (!state.anchor) state.anchor = id;
-      state.selected.clear();
-      for (const r of range(state.anchor, next)) state.selected.add(r);
-      syncSelection();
-    }
-    focusTile(next);
-  } else if (e.key === ' ') {
-    e.preventDefault();
-    if (state.selected.has(id)) state.selected.delete(id); else state.selected.add(id);
-    state.anchor = id;
-    syncSelection();
-  } else if (e.key === 'Enter' && e.altKey) {
-    e.preventDefault();
-    openViewer(id);
-  }
-}
-
 function syncSelection() {
-  for (const b of document.querySelectorAll('#grid .pick')) {
-    b.setAttribute('aria-pressed', String(state.selected.has(b.dataset.id)));
-  }
-  const focusable = document.querySelector(`.pick[data-id="${CSS.escape(state.focusId || state.shown[0] || '')}"]`)
-    || document.querySelector('#grid .pick');
-  if (focusable && !document.querySelector('#grid .pick[tabindex="0"]')) focusable.tabIndex = 0;
+  showSelection(state, $('grid'));
   updateSummary();
 }
 

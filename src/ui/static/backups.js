@@ -5,6 +5,7 @@
 // session; the page forgets them as soon as they are sent.
 
 import { planRestore } from './restore.js';
+import { choose, keyOnTile, makeTile, showSelection } from './tiles.js';
 
 let h = null; // helpers from app.js: el, api, post, size, duration, phones, phoneLabel
 
@@ -17,6 +18,7 @@ const view = {
   shown: [],
   selected: new Set(),
   anchor: null,
+  focusId: null,
 };
 
 const $ = (id) => document.getElementById(id);
@@ -79,6 +81,7 @@ async function openArchive(summary) {
   view.data = null;
   view.selected.clear();
   view.anchor = null;
+  view.focusId = null;
   $('archive-view').hidden = false;
   for (const id of ['archive-album', 'archive-since', 'archive-until']) $(id).value = '';
   $('archive-title').textContent = summary.name;
@@ -256,91 +259,18 @@ function renderGrid() {
 }
 
 function tile(item) {
-  const when = itemDate(item);
-  const pick = h.el('button', {
-    cls: 'pick',
-    attrs: {
-      type: 'button',
-      'aria-pressed': 'false',
-      'aria-label': `${item.name}, ${when}${item.damaged ? ', damaged' : ''}`,
-      'data-id': item.id,
-      tabindex: '-1',
-    },
+  return makeTile(h.el, item, {
+    when: itemDate(item),
+    note: item.damaged ? 'damaged' : '',
+    badge: item.damaged ? 'Damaged' : '',
+    choose: (id, e) => { choose(view, id, e); syncSelection(); },
+    key: (id, e) => keyOnTile(view, $('archive-grid'), id, e, { changed: syncSelection, open: openById }),
+    enlarge: openById,
   });
-  if (!item.thumbnail) pick.append(h.el('span', { cls: 'kind', text: item.kind }));
-  pick.append(h.el('span', { cls: 'name', text: item.name, attrs: { 'aria-hidden': 'true' } }));
-  pick.addEventListener('click', (e) => choose(item.id, e));
-  pick.addEventListener('keydown', (e) => keyOnTile(item.id, e));
-  const enlarge = h.el('button', { cls: 'enlarge', text: 'View', attrs: { type: 'button', 'aria-label': `Enlarge ${item.name}` } });
-  enlarge.addEventListener('click', () => openViewer(item));
-  const box = h.el('div', { cls: 'tile', attrs: { 'data-id': item.id, 'data-thumb': String(item.thumbnail) } }, [pick, enlarge]);
-  if (item.damaged) box.append(h.el('span', { cls: 'badge', text: 'Damaged', attrs: { 'aria-hidden': 'true' } }));
-  return box;
 }
 
-function range(fromId, toId) {
-  const a = view.shown.indexOf(fromId);
-  const b = view.shown.indexOf(toId);
-  if (a < 0 || b < 0) return [toId];
-  return view.shown.slice(Math.min(a, b), Math.max(a, b) + 1);
-}
-
-function choose(id, event) {
-  if (event.shiftKey && view.anchor) {
-    if (!(event.ctrlKey || event.metaKey)) view.selected.clear();
-    for (const r of range(view.anchor, id)) view.selected.add(r);
-  } else if (event.ctrlKey || event.metaKey) {
-    if (view.selected.has(id)) view.selected.delete(id); else view.selected.add(id);
-    view.anchor = id;
-  } else {
-    const only = view.selected.size === 1 && view.selected.has(id);
-    view.selected.clear();
-    if (!only) view.selected.add(id);
-    view.anchor = id;
-  }
-  syncSelection();
-}
-
-function columns() {
-  const first = document.querySelector('#archive-grid .tile');
-  const row = first && first.parentElement;
-  if (!row) return 1;
-  return Math.max(1, Math.floor((row.clientWidth + 6) / (first.offsetWidth + 6)));
-}
-
-function focusTile(id) {
-  const button = document.querySelector(`#archive-grid .pick[data-id="${CSS.escape(id)}"]`);
-  if (!button) return;
-  for (const b of document.querySelectorAll('#archive-grid .pick[tabindex="0"]')) b.tabIndex = -1;
-  button.tabIndex = 0;
-  button.focus();
-  button.scrollIntoView({ block: 'nearest' });
-}
-
-// The same keys as the phone grid: arrows move, Shift+arrows extend, Space selects,
-// Alt+Enter enlarges.
-function keyOnTile(id, e) {
-  const at = view.shown.indexOf(id);
-  const step = { ArrowLeft: -1, ArrowRight: 1, ArrowUp: -columns(), ArrowDown: columns(), Home: -at, End: view.shown.length - 1 - at }[e.key];
-  if (step !== undefined) {
-    e.preventDefault();
-    const next = view.shown[Math.min(view.shown.length - 1, Math.max(0, at + step))];
-    if (e.shiftKey) {
-      if (!view.anchor) view.anchor = id;
-      view.selected.clear();
-      for (const r of range(view.anchor, next)) view.selected.add(r);
-      syncSelection();
-    }
-    focusTile(next);
-  } else if (e.key === ' ') {
-    e.preventDefault();
-    if (view.selected.has(id)) view.selected.delete(id); else view.selected.add(id);
-    view.anchor = id;
-    syncSelection();
-  } else if (e.key === 'Enter' && e.altKey) {
-    e.preventDefault();
-    openViewer(view.byId.get(id));
-  }
+function openById(id) {
+  openViewer(view.byId.get(id));
 }
 
 function selectWhere(test) {
@@ -349,11 +279,7 @@ function selectWhere(test) {
 }
 
 function syncSelection() {
-  for (const b of document.querySelectorAll('#archive-grid .pick')) {
-    b.setAttribute('aria-pressed', String(view.selected.has(b.dataset.id)));
-  }
-  const first = document.querySelector('#archive-grid .pick');
-  if (first && !document.querySelector('#archive-grid .pick[tabindex="0"]')) first.tabIndex = 0;
+  showSelection(view, $('archive-grid'));
   updateSummary();
 }
 
