@@ -8,7 +8,7 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{channel, sync_channel, Receiver, Sender, SyncSender};
+use std::sync::mpsc::{channel, sync_channel, Receiver, SyncSender};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
 
@@ -28,26 +28,22 @@ type Job = (Preview, Vec<u8>);
 struct Workers {
     jobs: SyncSender<Job>,
     threads: Vec<JoinHandle<()>>,
+    done: Receiver<Preview>,
 }
 
 /// The decoding threads of one backup, started when the first photo needs them.
 pub(super) struct LatePictures {
     cache: Option<PreviewCache>,
     workers: Mutex<Option<Workers>>,
-    done_tx: Sender<Preview>,
-    done: Mutex<Receiver<Preview>>,
     /// Tripped when the backup was cancelled: what is still queued stays a placeholder.
     give_up: Arc<AtomicBool>,
 }
 
 impl LatePictures {
     pub(super) fn new(cache: Option<PreviewCache>) -> Self {
-        let (done_tx, done) = channel();
         LatePictures {
             cache,
             workers: Mutex::new(None),
-            done_tx,
-            done: Mutex::new(done),
             give_up: Arc::new(AtomicBool::new(false)),
         }
     }
@@ -105,7 +101,7 @@ impl LatePictures {
         let (jobs, queue) = sync_channel::<Job>(QUEUED_PHOTOS);
         let queue = Arc::new(Mutex::new(queue));
         let count = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
-        let done = self.done_tx.clone();
+        let (done, finished) = channel();
         let threads = (0..count)
             .map(|_| {
                 let queue = Arc::clone(&queue);
@@ -124,7 +120,11 @@ impl LatePictures {
                 })
             })
             .collect();
-        Workers { jobs, threads }
+        Workers {
+            jobs,
+            threads,
+            done: finished,
+        }
     }
 
     /// Waits for the pictures still being decoded and puts them in place of their
@@ -138,17 +138,13 @@ impl LatePictures {
             .workers
             .into_inner()
             .unwrap_or_else(PoisonError::into_inner);
-        if let Some(workers) = workers {
-            drop(workers.jobs);
-            for thread in workers.threads {
-                let _ = thread.join();
-            }
+        let Some(workers) = workers else { return };
+        drop(workers.jobs);
+        for thread in workers.threads {
+            let _ = thread.join();
         }
-        drop(self.done_tx);
-        let mut pictures: HashMap<String, Preview> = self
+        let mut pictures: HashMap<String, Preview> = workers
             .done
-            .into_inner()
-            .unwrap_or_else(PoisonError::into_inner)
             .into_iter()
             .map(|p| (p.item.path.clone(), p))
             .collect();
