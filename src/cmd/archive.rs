@@ -1,5 +1,6 @@
 //! `phonevault verify`, `show` and `extract`: reading archives back.
 
+use std::fmt::Write as _;
 use std::io::Write;
 use std::path::Path;
 
@@ -75,16 +76,15 @@ pub fn show(args: &ShowArgs, global: &GlobalArgs) -> phonevault::Result<Exit> {
     // What the zip's directory says against the manifest (no item is read: `verify` does
     // that). In JSON mode the list stays alone on stdout and the problems go to stderr.
     let problems = reader.directory_problems();
-    let shown_problems = problems
-        .iter()
-        .map(|p| {
-            format!(
-                "BAD  {}: {}\n",
-                for_terminal(&p.entry),
-                for_terminal(&p.detail)
-            )
-        })
-        .collect::<String>();
+    let shown_problems = problems.iter().fold(String::new(), |mut text, p| {
+        let _ = writeln!(
+            text,
+            "BAD  {}: {}",
+            for_terminal(&p.entry),
+            for_terminal(&p.detail)
+        );
+        text
+    });
     let exit = if problems.is_empty() {
         Exit::Success
     } else {
