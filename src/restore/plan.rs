@@ -1026,6 +1026,46 @@ mod tests {
         }
     }
 
+    /// Issue 16: a record whose phone name is plain but whose entry name climbs out or holds
+    /// a backslash was not written by phonevault; it is refused, not pushed.
+    #[test]
+    fn records_with_unsafe_entry_names_are_refused() {
+        let good = record(
+            Source::Gallery,
+            "/sdcard",
+            "DCIM/a.jpg",
+            Kind::Photo,
+            1,
+            "a",
+        );
+        let mut items = vec![good];
+        for (k, entry) in [
+            "..\\..\\b.jpg",
+            "../b.jpg",
+            "C:/b.jpg",
+            "gallery/../../b.jpg",
+        ]
+        .iter()
+        .enumerate()
+        {
+            let rel = format!("DCIM/b{k}.jpg");
+            let mut bad = record(Source::Gallery, "/sdcard", &rel, Kind::Photo, 1, "b");
+            bad.entry = (*entry).to_owned();
+            items.push(bad);
+        }
+        let m = manifest(34, items);
+        let (assigned, refused) = assign_targets(&[&m], &everything(), 34);
+        assert_eq!(assigned.len(), 1, "{assigned:?}");
+        assert_eq!(assigned[0].target, "/sdcard/DCIM/a.jpg");
+        assert_eq!(refused.len(), 4, "{refused:?}");
+        assert!(
+            refused
+                .iter()
+                .all(|r| r.message.contains("refusing unsafe path")),
+            "{refused:?}"
+        );
+    }
+
     #[test]
     fn numbered_names_keep_the_extension() {
         assert_eq!(numbered_name("/d/IMG_1.jpg", 1), "/d/IMG_1 (1).jpg");
