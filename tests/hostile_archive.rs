@@ -459,6 +459,96 @@ fn a_truncated_archive_is_refused_by_every_command() {
             &format!("cut at {at} of {len}"),
         );
     }
+
+    // The same items in a zip with zip64 end records (what an archive of more than 65,535
+    // entries ends with): cut inside the zip64 end record, its locator and the end record.
+    let mut manifest = Vec::new();
+    zip::ZipArchive::new(fs::File::open(&whole).unwrap())
+        .unwrap()
+        .by_name(MANIFEST_ENTRY)
+        .unwrap()
+        .read_to_end(&mut manifest)
+        .unwrap();
+    let mut entries: Vec<(String, Vec<u8>)> = items()
+        .into_iter()
+        .map(|(i, b)| (format!("{}/{}", i.source.as_str(), i.rel_path), b))
+        .collect();
+    entries.push((MANIFEST_ENTRY.to_owned(), manifest));
+    let (data, _) = stored_zip64(&entries);
+    let zip64 = world.archives().join("zip64.zip");
+    fs::write(&zip64, &data).unwrap();
+    let out = world.verify(&zip64, &[]);
+    assert_exit(&out, 0, "the whole zip64-ended archive");
+    fs::remove_file(verify_record(&zip64)).ok();
+    // zip64 end record (56 bytes), locator (20), end record (22).
+    let len = data.len();
+    let zip64_end = len - 22 - 20 - 56;
+    for at in [
+        zip64_end,
+        zip64_end + 4,
+        zip64_end + 40,
+        len - 42,
+        len - 30,
+        len - 22,
+        len - 12,
+    ] {
+        fs::write(&cut_path, &data[..at]).unwrap();
+        assert_refused_by_all(
+            &world,
+            &cut_path,
+            "truncated or damaged",
+            &format!("zip64-ended, cut at {at} of {len}"),
+        );
+    }
+}
+
+/// Every byte of the zip64 end record, its locator and the end record flipped in turn (high
+/// bits first: a count or an offset of 2^56 is what a careless reader allocates for): `verify`
+/// never panics nor aborts, and either refuses the archive naming it or checks the items.
+#[test]
+fn a_flipped_byte_in_the_zip64_end_records_never_panics() {
+    let world = World::new();
+    let mut entries: Vec<(String, Vec<u8>)> = items()
+        .into_iter()
+        .map(|(i, b)| (format!("{}/{}", i.source.as_str(), i.rel_path), b))
+        .collect();
+    let whole = write_archive(&world.archives(), "whole", None, &items());
+    let mut manifest = Vec::new();
+    zip::ZipArchive::new(fs::File::open(&whole).unwrap())
+        .unwrap()
+        .by_name(MANIFEST_ENTRY)
+        .unwrap()
+        .read_to_end(&mut manifest)
+        .unwrap();
+    entries.push((MANIFEST_ENTRY.to_owned(), manifest));
+    let (data, _) = stored_zip64(&entries);
+    let flipped = world.archives().join("flipped64.zip");
+    let len = data.len();
+    for at in len - 22 - 20 - 56..len {
+        for mask in [0x80u8, 0x01] {
+            let mut copy = data.clone();
+            copy[at] ^= mask;
+            fs::write(&flipped, &copy).unwrap();
+            let out = world.verify(&flipped, &[]);
+            let said = text(&out);
+            let what = format!("byte {} from the end ^ {mask:#x}", len - at);
+            assert!(
+                !said.contains("panicked") && out.status.code() != Some(101),
+                "{what}: verify panicked: {said}"
+            );
+            match out.status.code() {
+                Some(0 | 3) => {}
+                Some(1) => assert!(said.contains("flipped64.zip"), "{what}: {said}"),
+                other => panic!("{what}: exit {other:?}: {said}"),
+            }
+        }
+    }
+}
+
+fn verify_record(archive: &Path) -> PathBuf {
+    let mut name = archive.as_os_str().to_os_string();
+    name.push(".damaged.json");
+    PathBuf::from(name)
 }
 
 /// A flipped byte inside an item's stored bytes: `verify`, `extract` and `restore` name the
