@@ -194,6 +194,7 @@ impl ArchiveReader {
                 }),
             }
         }
+        report.problems.extend(self.unlisted_entries());
         // Keep-both never takes a name another chosen item will have (`IMG (1).jpg` in the
         // archive itself), as restore does.
         let reserved: HashSet<PathBuf> = chosen.iter().map(|(_, dest)| dest.clone()).collect();

@@ -231,7 +231,23 @@ impl ArchiveReader {
         let archive_path = self.path.clone();
         for (index, record) in records.iter().enumerate() {
             progress.event(Event::started(index, &record.entry, record.item.size));
-            match self.check_entry(record, &mut io::sink(), &archive_path, progress) {
+            // A name that would climb out of a folder is never extracted nor restored, so the
+            // item cannot be had back whatever its bytes.
+            let checked = super::check_entry_name(&record.entry)
+                .and_then(|()| self.check_entry(record, &mut io::sink(), &archive_path, progress))
+                .and_then(|n| {
+                    // Bytes that match the manifest in an entry whose directory record says
+                    // otherwise: the item can be had back, but the archive is damaged.
+                    let index = self.zip.index_for_name(&record.entry);
+                    match index.and_then(|i| self.directory_size_problem(i, record)) {
+                        Some(detail) => Err(Error::Archive {
+                            path: archive_path.clone(),
+                            detail,
+                        }),
+                        None => Ok(n),
+                    }
+                });
+            match checked {
                 Ok(n) => {
                     report.good += 1;
                     report.bytes += n;
@@ -250,6 +266,7 @@ impl ArchiveReader {
                 }
             }
         }
+        report.problems.extend(self.unlisted_entries());
         if let Some(name) = self.manifest.previews.clone() {
             if let Err(e) = self.read_small(&name) {
                 report.problems.push(EntryProblem {
@@ -321,6 +338,82 @@ impl ArchiveReader {
         Ok(total)
     }
 
+    /// What the zip's own directory says against the manifest, found without reading any
+    /// item: manifest entries with unsafe names, entries missing from the zip, entries whose
+    /// size in the zip's directory differs from the manifest's, and entries the manifest
+    /// does not list (see
+    /// [`ArchiveReader::unlisted_entries`]). A flipped byte inside an item's data is only
+    /// found by reading it ([`ArchiveReader::verify`]).
+    pub fn directory_problems(&self) -> Vec<EntryProblem> {
+        let mut problems = Vec::new();
+        for record in &self.manifest.items {
+            let name = &record.entry;
+            let problem = |detail: String| EntryProblem {
+                entry: name.clone(),
+                detail,
+            };
+            if let Err(e) = super::check_entry_name(name) {
+                problems.push(problem(problem_detail(&e)));
+                continue;
+            }
+            let Some(index) = self.zip.index_for_name(name) else {
+                problems.push(problem(format!("has no entry {name:?}")));
+                continue;
+            };
+            if let Some(detail) = self.directory_size_problem(index, record) {
+                problems.push(problem(detail));
+            }
+        }
+        problems.extend(self.unlisted_entries());
+        problems
+    }
+
+    /// Why the zip's directory entry at `index` disagrees with `record` on the size, if it
+    /// does.
+    fn directory_size_problem(&self, index: usize, record: &ItemRecord) -> Option<String> {
+        let name = &record.entry;
+        match self.zip.by_index_data(index) {
+            Ok(data) if data.size() == record.item.size => None,
+            Ok(data) => Some(format!(
+                "entry {name:?} holds {} bytes by the zip's directory, the manifest says {}",
+                data.size(),
+                record.item.size
+            )),
+            Err(e) => Some(format!("entry {name:?} is unreadable: {e}")),
+        }
+    }
+
+    /// Entries of the zip that the manifest does not list (neither an item, nor the
+    /// manifest, nor the previews): phonevault never writes one, so they are named as
+    /// problems, and never extracted or restored.
+    pub fn unlisted_entries(&self) -> Vec<EntryProblem> {
+        let listed: std::collections::HashSet<&str> = self
+            .manifest
+            .items
+            .iter()
+            .map(|r| r.entry.as_str())
+            .chain([MANIFEST_ENTRY])
+            .chain(self.manifest.previews.as_deref())
+            .collect();
+        self.zip
+            .file_names()
+            .filter_map(|name| match name {
+                Ok(name) if listed.contains(name.as_ref()) => None,
+                Ok(name) => Some(EntryProblem {
+                    detail: format!(
+                        "entry {name:?} is not listed in the manifest: it is not one phonevault \
+                         wrote, and is never extracted or restored"
+                    ),
+                    entry: name.into_owned(),
+                }),
+                Err(e) => Some(EntryProblem {
+                    entry: String::new(),
+                    detail: format!("an entry's name is unreadable: {e}"),
+                }),
+            })
+            .collect()
+    }
+
     fn read_small(&mut self, name: &str) -> Result<Vec<u8>> {
         read_small(
             &mut self.zip,
@@ -384,6 +477,16 @@ fn open_zip_entry<'z>(
             path: path.to_path_buf(),
             detail: format!("entry {name:?} is unreadable: {e}"),
         })?;
+    if encrypted && !has_aes_header(zip, index) {
+        // phonevault encrypts with AES only: a ZipCrypto entry is a flipped flag bit, and
+        // asking for a password would send the user after the wrong problem.
+        return Err(Error::Archive {
+            path: path.to_path_buf(),
+            detail: format!(
+                "entry {name:?} is damaged: it is marked encrypted but has no AES header"
+            ),
+        });
+    }
     let result = if encrypted {
         let Some(password) = password else {
             return Err(Error::PasswordNeeded);
@@ -406,6 +509,15 @@ fn open_zip_entry<'z>(
             path: path.to_path_buf(),
             detail: format!("entry {name:?} is unreadable: {other}"),
         },
+    })
+}
+
+/// Whether the entry at `index` carries the AES extra field (WinZip AE-1/AE-2).
+fn has_aes_header(zip: &mut ZipArchive<BufReader<File>>, index: usize) -> bool {
+    zip.by_index_raw(index).is_ok_and(|entry| {
+        entry
+            .extra_data_fields()
+            .any(|field| matches!(field, zip::ExtraField::AeXEncryption(_)))
     })
 }
 

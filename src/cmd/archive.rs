@@ -1,5 +1,6 @@
 //! `phonevault verify`, `show` and `extract`: reading archives back.
 
+use std::fmt::Write as _;
 use std::io::Write;
 use std::path::Path;
 
@@ -72,10 +73,28 @@ pub fn show(args: &ShowArgs, global: &GlobalArgs) -> phonevault::Result<Exit> {
         .iter()
         .filter(|r| filter.matches(&r.item))
         .collect();
+    // What the zip's directory says against the manifest (no item is read: `verify` does
+    // that). In JSON mode the list stays alone on stdout and the problems go to stderr.
+    let problems = reader.directory_problems();
+    let shown_problems = problems.iter().fold(String::new(), |mut text, p| {
+        let _ = writeln!(
+            text,
+            "BAD  {}: {}",
+            for_terminal(&p.entry),
+            for_terminal(&p.detail)
+        );
+        text
+    });
+    let exit = if problems.is_empty() {
+        Exit::Success
+    } else {
+        Exit::Partial
+    };
     let mut out = std::io::stdout().lock();
     if args.archive.json {
         let _ = out.write_all(to_text(&versioned_list(records)).as_bytes());
-        return Ok(Exit::Success);
+        let _ = std::io::stderr().write_all(shown_problems.as_bytes());
+        return Ok(exit);
     }
     let h = &manifest.handset;
     let _ = writeln!(
@@ -118,7 +137,15 @@ pub fn show(args: &ShowArgs, global: &GlobalArgs) -> phonevault::Result<Exit> {
         manifest.items.len(),
         records.iter().map(|r| r.item.size).sum::<u64>()
     );
-    Ok(Exit::Success)
+    if !problems.is_empty() {
+        let _ = out.write_all(shown_problems.as_bytes());
+        let _ = writeln!(
+            out,
+            "{} entries disagree with the manifest or are unsafe (`verify` reads every item)",
+            problems.len()
+        );
+    }
+    Ok(exit)
 }
 
 pub fn extract(args: &ExtractArgs, global: &GlobalArgs) -> phonevault::Result<Exit> {

@@ -346,7 +346,11 @@ pub fn assign_targets(
             if !matcher.matches(&record.item) {
                 continue;
             }
-            match target_path(record.item.source, &record.item.rel_path, sdk) {
+            // The entry name is checked too: phonevault never writes one that climbs out or
+            // holds a backslash, so such a record comes from someone else.
+            let target = crate::archive::check_entry_name(&record.entry)
+                .and_then(|()| target_path(record.item.source, &record.item.rel_path, sdk));
+            match target {
                 Ok(target) => {
                     let from_live_layout =
                         whatsapp_roots(record.item.source).is_none_or(|(legacy, media)| {
@@ -589,7 +593,14 @@ pub fn plan(
     });
     let sdk = handset.identity().sdk;
     let manifests: Vec<&Manifest> = archives.iter().map(ArchiveReader::manifest).collect();
-    let (assigned, refused) = assign_targets(&manifests, &options.matcher, sdk);
+    let (assigned, mut refused) = assign_targets(&manifests, &options.matcher, sdk);
+    // Entries no manifest lists are never restored; they are named, as verify names them.
+    for archive in archives {
+        refused.extend(archive.unlisted_entries().into_iter().map(|p| FailedItem {
+            path: p.entry,
+            message: p.detail,
+        }));
+    }
     let folders: BTreeSet<String> = assigned
         .iter()
         .map(|a| parent(&a.target).to_string())
@@ -1013,6 +1024,46 @@ mod tests {
                 "{bad:?}"
             );
         }
+    }
+
+    /// Issue 16: a record whose phone name is plain but whose entry name climbs out or holds
+    /// a backslash was not written by phonevault; it is refused, not pushed.
+    #[test]
+    fn records_with_unsafe_entry_names_are_refused() {
+        let good = record(
+            Source::Gallery,
+            "/sdcard",
+            "DCIM/a.jpg",
+            Kind::Photo,
+            1,
+            "a",
+        );
+        let mut items = vec![good];
+        for (k, entry) in [
+            "..\\..\\b.jpg",
+            "../b.jpg",
+            "C:/b.jpg",
+            "gallery/../../b.jpg",
+        ]
+        .iter()
+        .enumerate()
+        {
+            let rel = format!("DCIM/b{k}.jpg");
+            let mut bad = record(Source::Gallery, "/sdcard", &rel, Kind::Photo, 1, "b");
+            bad.entry = (*entry).to_owned();
+            items.push(bad);
+        }
+        let m = manifest(34, items);
+        let (assigned, refused) = assign_targets(&[&m], &everything(), 34);
+        assert_eq!(assigned.len(), 1, "{assigned:?}");
+        assert_eq!(assigned[0].target, "/sdcard/DCIM/a.jpg");
+        assert_eq!(refused.len(), 4, "{refused:?}");
+        assert!(
+            refused
+                .iter()
+                .all(|r| r.message.contains("refusing unsafe path")),
+            "{refused:?}"
+        );
     }
 
     #[test]
