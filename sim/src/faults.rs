@@ -141,8 +141,7 @@ impl Faults {
         shell: impl Fn(&str) -> std::process::Command,
     ) {
         for hook in &self.read_hooks {
-            if hook.path == path && read >= hook.after && !hook.fired.swap(true, Ordering::SeqCst)
-            {
+            if hook.path == path && read >= hook.after && !hook.fired.swap(true, Ordering::SeqCst) {
                 let status = shell(&hook.command).status();
                 eprintln!(
                     "phonevault-sim: fault read-hook after {read} bytes of {}: {:?} -> {status:?}",
