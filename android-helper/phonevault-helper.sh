@@ -1,7 +1,7 @@
 # phonevault on-device helper: runs under Android's shell (mksh) with toybox tools.
 # Wire format: android-helper/README.md. Pushed to /data/local/tmp by the host and
 # re-pushed whenever PVH_VERSION differs from the host's copy.
-PVH_VERSION=5
+PVH_VERSION=6
 
 pvh_usage() {
 	print -r -- "usage: phonevault-helper.sh [--expect VERSION] list ROOT...|heads N [LISTFILE]|hash [LISTFILE]|version" >&2
@@ -39,14 +39,25 @@ pvh_stat() {
 	fi
 }
 
+# An l record for each symlink given.
+pvh_link() {
+	typeset f
+	for f; do
+		pvh_record l 0 0 "$f"
+	done
+}
+
 # Lists every file under the given folders with one find (a process per folder adds up on
 # a phone), then names the folders find could not open.
 pvh_list_tree() {
 	typeset d
+	# Symlinks are named (l records), never followed: find does not follow them by default.
 	if [ -n "$pvh_printf" ]; then
-		find "$@" -type f -printf 'f %s %T@ %p\0' 2>>"$pvh_err"
+		find "$@" \( -type f -printf 'f %s %T@ %p\0' \) -o \( -type l -printf 'l 0 0 %p\0' \) \
+			2>>"$pvh_err"
 	else
-		find "$@" -type f -exec sh "$pvh_self" --expect "$PVH_VERSION" _stat {} + 2>>"$pvh_err"
+		find "$@" \( -type f -exec sh "$pvh_self" --expect "$PVH_VERSION" _stat {} + \) \
+			-o \( -type l -exec sh "$pvh_self" --expect "$PVH_VERSION" _link {} + \) 2>>"$pvh_err"
 	fi
 	# find skips a folder it cannot open after a message on stderr: only then is the second
 	# walk (half the cost of the first) needed. Without an error file, always walk.
@@ -233,6 +244,7 @@ case $cmd in
 version) print -r -- "$PVH_VERSION" ;;
 list) pvh_list "$@" ;;
 _stat) pvh_stat "$@" ;;
+_link) pvh_link "$@" ;;
 heads)
 	case $1 in '' | *[!0-9]*) pvh_usage ;; esac
 	if [ -n "$2" ]; then pvh_heads "$1" <"$2"; else pvh_heads "$1"; fi

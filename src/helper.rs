@@ -48,6 +48,9 @@ pub struct Listing {
     pub files: Vec<ListedFile>,
     /// Folders that could not be read.
     pub unreadable: Vec<String>,
+    /// Symbolic links under the roots: named, never followed (a link may loop or point out
+    /// of the storage, and what it points to is not the phone's media).
+    pub links: Vec<String>,
     /// SD card roots (`/storage/XXXX-XXXX`).
     pub sd_cards: Vec<String>,
     /// Messages the phone printed while listing (e.g. `find` errors).
@@ -189,6 +192,7 @@ pub fn parse_list(serial: &str, output: &[u8]) -> Result<Listing> {
                 listing.files.push(ListedFile { path, size, mtime });
             }
             b"u" => listing.unreadable.push(path),
+            b"l" => listing.links.push(path),
             b"s" => listing.sd_cards.push(path),
             b"e" => listing.messages.push(path),
             b"z" => ended = true,
@@ -209,6 +213,7 @@ pub fn parse_list(serial: &str, output: &[u8]) -> Result<Listing> {
 const S_IFMT: u32 = 0o170_000;
 const S_IFDIR: u32 = 0o040_000;
 const S_IFREG: u32 = 0o100_000;
+const S_IFLNK: u32 = 0o120_000;
 
 /// Lists the same trees as [`list`] folder by folder over sync (LIS2): the way when the helper
 /// cannot run.
@@ -248,7 +253,30 @@ pub fn is_sd_card_name(name: &str) -> bool {
             .all(|(i, c)| i == 4 || c.is_ascii_digit() || (b'A'..=b'F').contains(c))
 }
 
+/// Whether `root` is a symbolic link, from its parent's listing; `false` when the parent
+/// cannot be listed (the root's own stat then decides).
+fn root_is_link(handset: &Handset, root: &str) -> Result<bool> {
+    let Some((parent, name)) = root.rsplit_once('/') else {
+        return Ok(false);
+    };
+    let parent = if parent.is_empty() { "/" } else { parent };
+    match handset.list(parent) {
+        Ok(entries) => Ok(entries
+            .iter()
+            .any(|e| e.name == name && e.stat.mode & S_IFMT == S_IFLNK)),
+        Err(Error::Remote { .. }) => Ok(false),
+        Err(err) => Err(err),
+    }
+}
+
 fn walk_root(handset: &Handset, root: &str, listing: &mut Listing) -> Result<()> {
+    // STA2 follows links, so a root that is one (a media folder linked out of the storage)
+    // shows in its parent's listing (whose entries are lstat'ed): named, as the helper
+    // names it, and not walked.
+    if root_is_link(handset, root)? {
+        listing.links.push(root.to_string());
+        return Ok(());
+    }
     match handset.stat(root)? {
         Some(stat) if stat.mode & S_IFMT == S_IFDIR => {}
         _ => return Ok(()),
@@ -274,6 +302,7 @@ fn walk_root(handset: &Handset, root: &str, listing: &mut Listing) -> Result<()>
                     size: entry.stat.size,
                     mtime: entry.stat.mtime,
                 }),
+                S_IFLNK => listing.links.push(path),
                 _ => {}
             }
         }
@@ -702,7 +731,7 @@ mod tests {
 
     #[test]
     fn list_records_are_parsed() {
-        let out = b"f 3 1710257412.25 /sdcard/DCIM/a b.jpg\0f 5000000000 17 /sdcard/DCIM/new\nline\0u 0 0 /sdcard/DCIM/Secret\0s 0 0 /storage/1234-ABCD\0e 0 0 find: oops\0z 0 0 end\0";
+        let out = b"f 3 1710257412.25 /sdcard/DCIM/a b.jpg\0f 5000000000 17 /sdcard/DCIM/new\nline\0u 0 0 /sdcard/DCIM/Secret\0s 0 0 /storage/1234-ABCD\0e 0 0 find: oops\0l 0 0 /sdcard/DCIM/to-etc\0z 0 0 end\0";
         let l = parse_list("S", out).unwrap();
         assert_eq!(
             l.files,
@@ -722,7 +751,8 @@ mod tests {
         assert_eq!(l.unreadable, vec!["/sdcard/DCIM/Secret".to_string()]);
         assert_eq!(l.sd_cards, vec!["/storage/1234-ABCD".to_string()]);
         assert_eq!(l.messages, vec!["find: oops".to_string()]);
-        assert_eq!(l.records, 6, "the end record counts too");
+        assert_eq!(l.links, vec!["/sdcard/DCIM/to-etc".to_string()]);
+        assert_eq!(l.records, 7, "the end record counts too");
     }
 
     #[test]

@@ -47,7 +47,8 @@ enum Command {
         /// Link profile: usb2, usb3 or unlimited.
         #[arg(long, default_value = "unlimited")]
         link: String,
-        /// Faults: disconnect-after=BYTES, stall-after=BYTES, deny=GLOB (repeatable).
+        /// Faults: disconnect-after=BYTES, stall-after=BYTES, deny=GLOB,
+        /// read-hook=BYTES:PATH:COMMAND (runs COMMAND once a pull of PATH read BYTES) (repeatable).
         #[arg(long, value_name = "FAULT")]
         fault: Vec<String>,
         /// JSON file kept current with bytes and requests served.

@@ -95,6 +95,8 @@ pub struct BackupReport {
     pub removed_partials: Vec<PathBuf>,
     /// Folders on the phone that could not be read.
     pub unreadable_folders: Vec<String>,
+    /// Symbolic links under the media folders, which are never followed.
+    pub links_not_followed: Vec<String>,
 }
 
 /// A backup's report as data: what `backup --json` prints (fields in `docs/json.md`).
@@ -117,6 +119,8 @@ pub struct BackupSummary {
     pub stopped_error: Option<ErrorRecord>,
     pub removed_partials: Vec<PathBuf>,
     pub unreadable_folders: Vec<String>,
+    #[serde(default)]
+    pub links_not_followed: Vec<String>,
 }
 
 impl BackupReport {
@@ -137,6 +141,7 @@ impl BackupReport {
             stopped_error: self.stopped.as_ref().map(Error::record),
             removed_partials: self.removed_partials.clone(),
             unreadable_folders: self.unreadable_folders.clone(),
+            links_not_followed: self.links_not_followed.clone(),
         }
     }
 
@@ -230,6 +235,7 @@ pub fn run(
         stopped: None,
         removed_partials: scan.removed_partials,
         unreadable_folders: catalog.unreadable,
+        links_not_followed: catalog.links_not_followed,
     };
     if to_pull.is_empty() {
         return Ok(report);

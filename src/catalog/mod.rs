@@ -201,6 +201,9 @@ pub struct Catalog {
     pub items: Vec<MediaItem>,
     /// Folders under the listed roots that could not be read (their contents are unknown).
     pub unreadable: Vec<String>,
+    /// Symbolic links under the listed roots: never followed, so never items (a link may
+    /// loop, or point out of the storage at what is not the phone's media).
+    pub links_not_followed: Vec<String>,
     /// SD cards found (`/storage/XXXX-XXXX`).
     pub sd_cards: Vec<String>,
     /// Things a person should know (e.g. why the helper was not used).
@@ -257,6 +260,9 @@ pub struct ItemListing {
     pub serial: String,
     pub items: Vec<ItemSummary>,
     pub unreadable: Vec<String>,
+    /// As in [`Catalog::links_not_followed`].
+    #[serde(default)]
+    pub links_not_followed: Vec<String>,
     pub sd_cards: Vec<String>,
     pub notes: Vec<String>,
 }
@@ -314,6 +320,10 @@ pub fn listing_roots() -> Vec<String> {
     roots
 }
 
+/// Why a symbolic link under the media folders is not an item.
+pub const LINK_NOT_FOLLOWED: &str =
+    "symbolic link, not followed: phonevault copies files, not what links point to";
+
 /// Lists the whole phone and sorts what it finds into Gallery and WhatsApp items.
 ///
 /// The on-device helper lists every root in one shell call; when it cannot run, the folders
@@ -364,6 +374,9 @@ pub fn scan(
             "folder cannot be read",
         ));
     }
+    for link in &listing.links {
+        progress.event(Event::warning(Some(link.as_str()), LINK_NOT_FOLLOWED));
+    }
     notes.extend(listing.messages.iter().cloned());
     handset.cancel_token().check()?;
     let items = build(handset.serial(), &listing, options);
@@ -374,6 +387,7 @@ pub fn scan(
         serial: handset.serial().to_string(),
         items,
         unreadable: listing.unreadable.clone(),
+        links_not_followed: listing.links.clone(),
         sd_cards: listing.sd_cards.clone(),
         notes,
         stats: ScanStats {

@@ -53,6 +53,7 @@ pub fn run(args: &LsArgs, global: &GlobalArgs) -> phonevault::Result<Exit> {
             serial: catalog.serial.clone(),
             items: items.iter().map(|i| ItemSummary::from(*i)).collect(),
             unreadable: catalog.unreadable.clone(),
+            links_not_followed: catalog.links_not_followed.clone(),
             sd_cards: catalog.sd_cards.clone(),
             notes: catalog.notes.clone(),
         })),
@@ -70,6 +71,13 @@ pub fn run(args: &LsArgs, global: &GlobalArgs) -> phonevault::Result<Exit> {
             eprintln!(
                 "phonevault: warning: folder cannot be read, its files are not listed: {}",
                 path_for_terminal(folder)
+            );
+        }
+        for link in &catalog.links_not_followed {
+            eprintln!(
+                "phonevault: warning: {}: {}",
+                path_for_terminal(link),
+                catalog::LINK_NOT_FOLLOWED
             );
         }
     }

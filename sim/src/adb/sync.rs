@@ -208,9 +208,15 @@ impl Session<'_> {
             Ok(f) => f,
             Err(e) => return self.fail(&format!("open failed: {}", describe(os_errno(&e)))),
         };
+        let mut read = 0u64;
         loop {
             match self.w.append_data_from(&mut file, SYNC_DATA_MAX) {
-                Ok((_, false)) => {}
+                Ok((n, false)) => {
+                    read += n as u64;
+                    let env = &self.handset.env;
+                    let shell = |command: &str| env.shell_command(command.as_bytes());
+                    self.handset.faults.after_file_read(raw, read, shell);
+                }
                 Ok((_, true)) => break,
                 Err(e) if e.kind() == io::ErrorKind::BrokenPipe => return Err(EndSession),
                 Err(e) => return self.fail(&format!("read failed: {}", describe(os_errno(&e)))),
