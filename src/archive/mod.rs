@@ -87,15 +87,44 @@ pub fn check_entry_name(name: &str) -> Result<()> {
     crate::catalog::check_rel_path(name)
 }
 
-/// Joins a checked entry name under `dir`.
+/// Joins a checked entry name under `dir`. A component longer than a host file name may be
+/// (255 bytes: a 255-byte phone name grows when the entry name escapes some of its bytes as
+/// `%HH`) is shortened, the same way every time (see [`host_file_name`]).
 ///
 /// # Errors
 /// `UnsafePath` when [`check_entry_name`] refuses the name.
 pub fn safe_join(dir: &Path, name: &str) -> Result<PathBuf> {
     check_entry_name(name)?;
     let mut path = dir.to_path_buf();
-    path.extend(name.split('/'));
+    for component in name.split('/') {
+        path.push(&*host_file_name(component));
+    }
     Ok(path)
+}
+
+/// Longest file name, in bytes, that Linux, macOS and Windows file systems all take.
+const HOST_NAME_MAX: usize = 255;
+
+/// `component` when it fits a host file name; else its first bytes (whole characters), `~`,
+/// 16 hex digits of its SHA-256 and its extension: distinct for distinct names, and the
+/// same on every run, so a rerun finds what an earlier one wrote.
+fn host_file_name(component: &str) -> std::borrow::Cow<'_, str> {
+    use sha2::{Digest as _, Sha256};
+    if component.len() <= HOST_NAME_MAX {
+        return component.into();
+    }
+    let extension = component
+        .rfind('.')
+        .map(|dot| &component[dot..])
+        .filter(|ext| ext.len() <= 16)
+        .unwrap_or("");
+    let hash = Sha256::digest(component.as_bytes());
+    let tag: String = hash[..8].iter().map(|b| format!("{b:02x}")).collect();
+    let mut keep = HOST_NAME_MAX - extension.len() - 1 - tag.len();
+    while !component.is_char_boundary(keep) {
+        keep -= 1;
+    }
+    format!("{}~{tag}{extension}", &component[..keep]).into()
 }
 
 #[cfg(test)]
@@ -122,6 +151,25 @@ mod tests {
         }
         for good in ["gallery/Camera/x.jpg", "whatsapp/Media/a b.jpg", "x..y/..z"] {
             check_entry_name(good).unwrap();
+        }
+    }
+
+    #[test]
+    fn names_too_long_for_the_host_are_shortened_alike_every_time() {
+        let dir = Path::new("/out");
+        let short = "gallery/DCIM/a.jpg";
+        assert_eq!(safe_join(dir, short).unwrap(), dir.join(short));
+        let long_a = format!("gallery/DCIM/{}é%FF.jpg", "a".repeat(300));
+        let long_b = format!("gallery/DCIM/{}é%FE.jpg", "a".repeat(300));
+        let a = safe_join(dir, &long_a).unwrap();
+        let b = safe_join(dir, &long_b).unwrap();
+        assert_eq!(a, safe_join(dir, &long_a).unwrap());
+        assert_ne!(a, b);
+        for p in [&a, &b] {
+            let name = p.file_name().unwrap().to_str().unwrap();
+            assert!(name.len() <= HOST_NAME_MAX, "{name}");
+            assert!(name.starts_with("aaaa") && name.ends_with(".jpg"), "{name}");
+            assert_eq!(p.parent().unwrap(), dir.join("gallery/DCIM"));
         }
     }
 
