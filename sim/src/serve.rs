@@ -103,6 +103,8 @@ pub fn run(options: &ServeOptions) -> anyhow::Result<()> {
         faults,
         stats: Arc::clone(&stats),
     });
+    // Before the first thread (the stats timer), so every thread leaves these signals to it.
+    crate::lifelog::log_terminating_signals().context("cannot watch for SIGTERM")?;
     stats.start_timer();
     {
         let mut out = std::io::stdout().lock();
@@ -115,7 +117,10 @@ pub fn run(options: &ServeOptions) -> anyhow::Result<()> {
                 let handset = Arc::clone(&handset);
                 thread::spawn(move || connection::serve(&sock, &handset));
             }
-            Err(e) => eprintln!("phonevault-sim: accept failed: {e}"),
+            Err(e) => eprintln!(
+                "phonevault-sim: {} accept failed: {e}",
+                crate::lifelog::stamp()
+            ),
         }
     }
     Ok(())
