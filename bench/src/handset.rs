@@ -296,13 +296,19 @@ impl<'a> Sim<'a> {
         let pid = self.child.id();
         cleanup::signal_group(pid, Signal::SIGTERM);
         let deadline = Instant::now() + Duration::from_secs(3);
+        let mut exited = false;
         while Instant::now() < deadline {
             if matches!(self.child.try_wait(), Ok(Some(_))) {
+                exited = true;
                 break;
             }
             thread::sleep(Duration::from_millis(50));
         }
-        cleanup::signal_group(pid, Signal::SIGKILL);
+        // Only while it has not been reaped: once reaped, its pid (and group id) may already
+        // belong to another process on a busy machine (pid_max 32768 wraps in minutes).
+        if !exited {
+            cleanup::signal_group(pid, Signal::SIGKILL);
+        }
         let _ = self.child.wait();
         cleanup::remove_group(pid);
     }
