@@ -259,12 +259,25 @@ impl<'a> Sim<'a> {
         if exited.is_none() && state.trim() == "device" {
             return Ok(None);
         }
+        // The exit status names a SIGKILL, which the handset cannot log; its log's last
+        // lines say which connection ended and why, or who sent a SIGTERM.
         let mut why = match exited {
             Some(status) => format!("the handset exited ({status})"),
             None => format!("adb saw the handset as `{}`", tidy(state.trim(), 80)),
         };
-        if let Some(line) = first_line(&fs::read_to_string(&self.log).unwrap_or_default()) {
-            why = format!("{why}; its log: {line}");
+        let log = fs::read_to_string(&self.log).unwrap_or_default();
+        let last: Vec<&str> = log
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .rev()
+            .take(2)
+            .collect();
+        if last.is_empty() {
+            why = format!("{why}; its log is empty");
+        } else {
+            let last: Vec<&str> = last.into_iter().rev().collect();
+            why = format!("{why}; its log ends: {}", tidy(&last.join(" / "), 300));
         }
         self.stop();
         let fresh = Sim::start(self.adb, &self.bin, &self.storage, &self.link, &self.logs)?;
@@ -283,13 +296,19 @@ impl<'a> Sim<'a> {
         let pid = self.child.id();
         cleanup::signal_group(pid, Signal::SIGTERM);
         let deadline = Instant::now() + Duration::from_secs(3);
+        let mut exited = false;
         while Instant::now() < deadline {
             if matches!(self.child.try_wait(), Ok(Some(_))) {
+                exited = true;
                 break;
             }
             thread::sleep(Duration::from_millis(50));
         }
-        cleanup::signal_group(pid, Signal::SIGKILL);
+        // Only while it has not been reaped: once reaped, its pid (and group id) may already
+        // belong to another process on a busy machine (pid_max 32768 wraps in minutes).
+        if !exited {
+            cleanup::signal_group(pid, Signal::SIGKILL);
+        }
         let _ = self.child.wait();
         cleanup::remove_group(pid);
     }

@@ -8,6 +8,7 @@
 
 mod cleanup;
 mod handset;
+mod load_rows;
 mod measure;
 mod report;
 mod rows;
@@ -42,7 +43,7 @@ struct Cli {
     /// A small run for everyday use: tiny phones, one run each, usb3 only (under two minutes).
     #[arg(long)]
     quick: bool,
-    /// Only these rows (B1..B6, P1; B2 runs B2a and B2b), e.g. `--rows B1,B3`.
+    /// Only these rows (B1..B6, B8, B9, P1; B2 runs B2a and B2b), e.g. `--rows B1,B3`.
     #[arg(long, value_delimiter = ',', value_name = "IDS")]
     rows: Vec<String>,
     /// Runs per measurement (the median is reported); default 3, or 1 with --quick.
@@ -86,6 +87,9 @@ pub struct Plan {
     pub b6_files: usize,
     pub small: PhoneSpec,
     pub huge: u64,
+    /// B9: each of the three handsets backed up at once (seeds 91, 92, 93), and their cable.
+    pub b9_phone: PhoneSpec,
+    pub b9_link: &'static str,
     pub timeout: Duration,
 }
 
@@ -118,6 +122,16 @@ impl Plan {
                     seed: 9,
                 },
                 huge: 64 << 20,
+                b9_phone: PhoneSpec {
+                    photos: 6,
+                    videos: 1,
+                    whatsapp: 8,
+                    photo_size: "24K-64K".into(),
+                    video_size: "128K-256K".into(),
+                    whatsapp_size: "8K-16K".into(),
+                    seed: 91,
+                },
+                b9_link: "usb2",
                 timeout: Duration::from_secs(30),
             }
         } else {
@@ -147,13 +161,25 @@ impl Plan {
                     seed: 9,
                 },
                 huge: 5 << 30,
+                // About 1 GB: phone A's mix at a sixth of its counts.
+                b9_phone: PhoneSpec {
+                    photos: 150,
+                    videos: 6,
+                    whatsapp: 300,
+                    photo_size: "2M-4M".into(),
+                    video_size: "30M-60M".into(),
+                    whatsapp_size: "100K-300K".into(),
+                    seed: 91,
+                },
+                b9_link: "usb2",
                 timeout: Duration::from_secs(30 * 60),
             }
         }
     }
 
     /// A generous guess of the disk the run needs at its peak: phone A, one backup of it and
-    /// one pull of it at the same time (B1), or one backup of the huge file (B5, stored).
+    /// one pull of it at the same time (B1), or one backup of the huge file (B5, stored), or
+    /// B9's three phones with a backup of each.
     fn disk_needed(&self, rows: &BTreeSet<&str>) -> u64 {
         let mid = |range: &str| -> u64 {
             let parse = |t: &str| -> u64 {
@@ -170,17 +196,29 @@ impl Plan {
             u64::midpoint(parse(a), parse(b))
         };
         let a = &self.phone_a;
+        let b = &self.b9_phone;
         // Screenshots and album extras add about 30% to the camera photos; WhatsApp adds a
         // quarter for Business and videos at five times the size.
         let phone_a = a.photos * 13 / 10 * mid(&a.photo_size)
             + a.videos * mid(&a.video_size)
             + a.whatsapp * 5 / 4 * mid(&a.whatsapp_size) * 2;
         let mut need = 0;
-        if rows.contains("B1") || rows.contains("B2") || rows.contains("B4") {
+        if rows.contains("B1") || rows.contains("B4") {
             need = need.max(phone_a * 3);
+        }
+        // Phone A and one backup (B8) or one pull of its photos (B2) at a time.
+        if rows.contains("B2") || rows.contains("B8") {
+            need = need.max(phone_a * 2);
         }
         if rows.contains("B5") {
             need = need.max(self.huge + (1 << 30));
+        }
+        if rows.contains("B9") {
+            // Three phones and three backups of them at once.
+            let one = b.photos * 13 / 10 * mid(&b.photo_size)
+                + b.videos * mid(&b.video_size)
+                + b.whatsapp * 5 / 4 * mid(&b.whatsapp_size) * 2;
+            need = need.max(one * 6);
         }
         need + (2 << 30)
     }
@@ -198,7 +236,10 @@ pub struct Ctx {
     pub runner: Runner,
 }
 
-const ALL_ROWS: [&str; 7] = ["B1", "B2", "B3", "B4", "B5", "B6", "P1"];
+/// The rows that run on phone A.
+const PHONE_A_ROWS: [&str; 4] = ["B1", "B2", "B4", "B8"];
+
+const ALL_ROWS: [&str; 9] = ["B1", "B2", "B3", "B4", "B5", "B6", "B8", "B9", "P1"];
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -435,7 +476,7 @@ fn run_rows(ctx: &Ctx, selected: &BTreeSet<&str>) -> (Vec<Row>, PhoneNotes) {
             let _ = fs::remove_dir_all(&p.dir);
         }
     }
-    let needs_a = ["B1", "B2", "B4"].iter().any(|r| selected.contains(r));
+    let needs_a = PHONE_A_ROWS.iter().any(|r| selected.contains(r));
     if needs_a {
         progress("making phone A (Gallery and WhatsApp)");
         let phone = handset::populate(&ctx.sim, &ctx.work.join("phone-a"), &plan.phone_a);
@@ -459,8 +500,12 @@ fn run_rows(ctx: &Ctx, selected: &BTreeSet<&str>) -> (Vec<Row>, PhoneNotes) {
             progress("B4: restore against adb push");
             rows.push(rows::b4(ctx, &phone, &backup, plan.link));
         }
+        if selected.contains("B8") {
+            progress("B8: CPU of phonevault per GB backed up, plain and encrypted");
+            rows.push(load_rows::b8(ctx, &phone, plan.link));
+        }
         let _ = fs::remove_dir_all(&backup);
-        phones.push(describe("A", "B1, B2, B4", &phone));
+        phones.push(describe("A", "B1, B2, B4, B8", &phone));
         if let Ok(p) = &phone {
             let _ = fs::remove_dir_all(&p.dir);
         }
@@ -474,8 +519,39 @@ fn run_rows(ctx: &Ctx, selected: &BTreeSet<&str>) -> (Vec<Row>, PhoneNotes) {
             let _ = fs::remove_dir_all(&p.dir);
         }
     }
+    run_b9(ctx, selected, &mut rows, &mut phones);
     rows.sort_by(|a, b| a.id.cmp(b.id).then_with(|| a.link.cmp(&b.link)));
     (rows, phones)
+}
+
+/// B9, when selected, on three handsets of its own (seeds `b9_phone.seed`, +1, +2), removed
+/// afterwards.
+fn run_b9(ctx: &Ctx, selected: &BTreeSet<&str>, rows: &mut Vec<Row>, phones: &mut PhoneNotes) {
+    if !selected.contains("B9") {
+        return;
+    }
+    let plan = &ctx.plan;
+    progress("B9: making three handsets");
+    let three: Vec<Result<Phone, String>> = (0..3)
+        .map(|k| {
+            let spec = PhoneSpec {
+                seed: plan.b9_phone.seed + k,
+                ..plan.b9_phone.clone()
+            };
+            handset::populate(&ctx.sim, &ctx.work.join(format!("phone-b9-{k}")), &spec)
+        })
+        .collect();
+    progress(&format!(
+        "B9: three handsets backed up each alone, then at once, on {}",
+        plan.b9_link
+    ));
+    rows.push(load_rows::b9(ctx, &three, plan.b9_link));
+    for (k, phone) in three.iter().enumerate() {
+        phones.push(describe(&format!("T{}", k + 1), "B9", phone));
+        if let Ok(p) = phone {
+            let _ = fs::remove_dir_all(&p.dir);
+        }
+    }
 }
 
 fn render(ctx: &Ctx, cli: &Cli, rows: &[Row], phones: &PhoneNotes) -> String {
@@ -528,7 +604,8 @@ fn render(ctx: &Ctx, cli: &Cli, rows: &[Row], phones: &PhoneNotes) -> String {
     }
     let _ = writeln!(
         md,
-        "- B1 ran over the {} link profile{}; every other row over `{}`. A backup rerun (B3) \
+        "- B1 ran over the {} link profile{}, B9 over `{}` (three cables); every other row over \
+         `{}`. A backup rerun (B3) \
          counts as nothing pulled when it makes no file reads, or, when the handset does not \
          count those, when it sends less than 16 kB beyond what `phonevault ls --json` alone \
          makes it send.",
@@ -538,6 +615,7 @@ fn render(ctx: &Ctx, cli: &Cli, rows: &[Row], phones: &PhoneNotes) -> String {
             .collect::<Vec<_>>()
             .join(" and "),
         if plan.b1_links.len() == 1 { "" } else { "s" },
+        plan.b9_link,
         plan.link
     );
     let _ = writeln!(md, "\n## Every run\n");

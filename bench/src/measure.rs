@@ -48,6 +48,9 @@ pub struct ChildArgs {
 struct Report {
     secs: f64,
     max_rss_kib: i64,
+    /// User and system CPU seconds of the command (and the children it waited for).
+    #[serde(default)]
+    cpu_secs: f64,
     code: Option<i32>,
     signal: Option<i32>,
     timed_out: bool,
@@ -72,6 +75,7 @@ pub fn child_main(args: &ChildArgs) -> anyhow::Result<()> {
             let report = Report {
                 secs: 0.0,
                 max_rss_kib: 0,
+                cpu_secs: 0.0,
                 code: None,
                 signal: None,
                 timed_out: false,
@@ -101,9 +105,11 @@ pub fn child_main(args: &ChildArgs) -> anyhow::Result<()> {
     let _ = done.send(());
     let timed_out = watchdog.join().unwrap_or(false);
     let usage = getrusage(UsageWho::RUSAGE_CHILDREN)?;
+    let seconds = |t: nix::sys::time::TimeVal| t.tv_sec() as f64 + t.tv_usec() as f64 / 1e6;
     let report = Report {
         secs,
         max_rss_kib: usage.max_rss(),
+        cpu_secs: seconds(usage.user_time()) + seconds(usage.system_time()),
         code: status.code(),
         signal: status.signal(),
         timed_out,
@@ -119,6 +125,8 @@ pub struct Outcome {
     pub secs: f64,
     /// Peak resident memory in bytes.
     pub max_rss: u64,
+    /// User + system CPU seconds of the command.
+    pub cpu_secs: f64,
     /// Why the run does not count, when it failed: a short line fit for a table cell.
     pub failure: Option<String>,
     pub stdout: PathBuf,
@@ -198,6 +206,7 @@ impl Runner {
         let failed = |why: String| Outcome {
             secs: 0.0,
             max_rss: 0,
+            cpu_secs: 0.0,
             failure: Some(why),
             stdout: stdout.clone(),
         };
@@ -241,6 +250,7 @@ impl Runner {
         Outcome {
             secs: r.secs,
             max_rss: u64::try_from(r.max_rss_kib).unwrap_or(0) * 1024,
+            cpu_secs: r.cpu_secs,
             failure,
             stdout,
         }

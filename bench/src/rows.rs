@@ -16,7 +16,7 @@ use crate::measure::{Outcome, Runner};
 use crate::report::{bytes, median, median_u64, secs, Row, Verdict};
 use crate::Ctx;
 
-fn os<S: AsRef<OsStr>>(args: &[S]) -> Vec<OsString> {
+pub(crate) fn os<S: AsRef<OsStr>>(args: &[S]) -> Vec<OsString> {
     args.iter().map(|a| a.as_ref().to_owned()).collect()
 }
 
@@ -25,7 +25,7 @@ fn start_sim<'a>(ctx: &'a Ctx, storage: &Path, link: &str) -> Result<Sim<'a>, St
     Sim::start(adb, &ctx.sim, storage, link, &ctx.logs)
 }
 
-fn sent_since(sim: &Sim, before: Option<&Stats>) -> Option<u64> {
+pub(crate) fn sent_since(sim: &Sim, before: Option<&Stats>) -> Option<u64> {
     Some(sim.stats()?.sent.saturating_sub(before?.sent))
 }
 
@@ -35,25 +35,28 @@ fn received_since(sim: &Sim, before: Option<&Stats>) -> Option<u64> {
 
 /// The samples of one side of a row.
 #[derive(Debug)]
-struct Side {
+pub(crate) struct Side {
     /// What failed, for the table: `command` (ours) or the peer's name.
     what: &'static str,
-    times: Vec<f64>,
+    pub(crate) times: Vec<f64>,
     moved: Vec<u64>,
     rss: Vec<u64>,
+    /// User + system CPU seconds of each counted run.
+    pub(crate) cpu: Vec<f64>,
     /// Why the side is `n/a`, ready for the table.
-    failure: Option<String>,
+    pub(crate) failure: Option<String>,
     /// Runs left out because the simulated handset failed under them.
-    excused: Vec<String>,
+    pub(crate) excused: Vec<String>,
 }
 
 impl Side {
-    fn new(what: &'static str) -> Side {
+    pub(crate) fn new(what: &'static str) -> Side {
         Side {
             what,
             times: Vec::new(),
             moved: Vec::new(),
             rss: Vec::new(),
+            cpu: Vec::new(),
             failure: None,
             excused: Vec::new(),
         }
@@ -61,7 +64,7 @@ impl Side {
 
     /// Records a run. A failed run after which the handset had to be started again is left
     /// out and noted: the simulated handset failed, not the command.
-    fn record_on(&mut self, sim: &mut Sim, outcome: &Outcome, moved: Option<u64>) {
+    pub(crate) fn record_on(&mut self, sim: &mut Sim, outcome: &Outcome, moved: Option<u64>) {
         if outcome.ok() {
             self.record(outcome, moved);
             return;
@@ -86,6 +89,7 @@ impl Side {
             None => {
                 self.times.push(outcome.secs);
                 self.rss.push(outcome.max_rss);
+                self.cpu.push(outcome.cpu_secs);
                 if let Some(m) = moved {
                     self.moved.push(m);
                 }
@@ -99,11 +103,11 @@ impl Side {
     }
 
     /// Stop measuring a side once it failed: the row is `n/a` anyway.
-    fn gave_up(&self) -> bool {
+    pub(crate) fn gave_up(&self) -> bool {
         self.failure.is_some()
     }
 
-    fn time(&self) -> Option<f64> {
+    pub(crate) fn time(&self) -> Option<f64> {
         if self.failure.is_some() {
             None
         } else {
@@ -130,7 +134,7 @@ impl Side {
         }
     }
 
-    fn note(&self, name: &str) -> String {
+    pub(crate) fn note(&self, name: &str) -> String {
         let times: Vec<String> = self.times.iter().map(|t| format!("{t:.3}")).collect();
         let moved: Vec<String> = self.moved.iter().map(u64::to_string).collect();
         let mut note = format!(
@@ -148,7 +152,7 @@ impl Side {
     }
 }
 
-fn order(i: usize) -> [bool; 2] {
+pub(crate) fn order(i: usize) -> [bool; 2] {
     if i.is_multiple_of(2) {
         [true, false]
     } else {
@@ -156,7 +160,12 @@ fn order(i: usize) -> [bool; 2] {
     }
 }
 
-fn phonevault(ctx: &Ctx, label: &str, args: &[OsString], env: &[(&str, &OsStr)]) -> Outcome {
+pub(crate) fn phonevault(
+    ctx: &Ctx,
+    label: &str,
+    args: &[OsString],
+    env: &[(&str, &OsStr)],
+) -> Outcome {
     ctx.runner.run(label, &ctx.phonevault, args, env)
 }
 
@@ -165,7 +174,7 @@ fn adb(runner: &Runner, ctx: &Ctx, label: &str, args: &[OsString]) -> Outcome {
 }
 
 /// `phonevault -s SERIAL backup --to DEST -q --json`, the backup every row runs.
-fn backup_args(serial: &str, dest: &Path) -> Vec<OsString> {
+pub(crate) fn backup_args(serial: &str, dest: &Path) -> Vec<OsString> {
     os(&[
         OsStr::new("-s"),
         OsStr::new(serial),
@@ -177,7 +186,7 @@ fn backup_args(serial: &str, dest: &Path) -> Vec<OsString> {
     ])
 }
 
-fn remove(path: &Path) {
+pub(crate) fn remove(path: &Path) {
     if path.is_dir() {
         let _ = fs::remove_dir_all(path);
     } else {
@@ -185,7 +194,10 @@ fn remove(path: &Path) {
     }
 }
 
-fn phone_or_fail<'p>(row: &mut Row, phone: &'p Result<Phone, String>) -> Option<&'p Phone> {
+pub(crate) fn phone_or_fail<'p>(
+    row: &mut Row,
+    phone: &'p Result<Phone, String>,
+) -> Option<&'p Phone> {
     match phone {
         Ok(p) => Some(p),
         Err(why) => {
@@ -198,7 +210,12 @@ fn phone_or_fail<'p>(row: &mut Row, phone: &'p Result<Phone, String>) -> Option<
     }
 }
 
-fn sim_or_fail<'a>(row: &mut Row, ctx: &'a Ctx, storage: &Path, link: &str) -> Option<Sim<'a>> {
+pub(crate) fn sim_or_fail<'a>(
+    row: &mut Row,
+    ctx: &'a Ctx,
+    storage: &Path,
+    link: &str,
+) -> Option<Sim<'a>> {
     match start_sim(ctx, storage, link) {
         Ok(sim) => Some(sim),
         Err(why) => {

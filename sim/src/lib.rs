@@ -8,6 +8,7 @@
 pub mod adb;
 pub mod android_env;
 pub mod faults;
+pub mod lifelog;
 pub mod link;
 pub mod populate;
 pub mod profile;

@@ -44,7 +44,8 @@ enum Command {
         /// Storage size in bytes; writes past it fail with ENOSPC.
         #[arg(long, value_name = "BYTES")]
         capacity: Option<u64>,
-        /// Link profile: usb2, usb3 or unlimited.
+        /// Link profile: usb2, usb3 (with an Android 11+ phone's FUSE media storage), usb2-sdcardfs,
+        /// usb3-sdcardfs (an Android 8-10 phone's sdcardfs), or unlimited.
         #[arg(long, default_value = "unlimited")]
         link: String,
         /// Faults: disconnect-after=BYTES, stall-after=BYTES, deny=GLOB,

@@ -78,7 +78,10 @@ fn profile(options: &ServeOptions) -> anyhow::Result<Profile> {
 pub fn run(options: &ServeOptions) -> anyhow::Result<()> {
     let profile = profile(options)?;
     let Some(link) = Link::named(&options.link) else {
-        bail!("unknown link {:?} (usb2, usb3, unlimited)", options.link);
+        bail!(
+            "unknown link {:?} (usb2, usb3, usb2-sdcardfs, usb3-sdcardfs, unlimited)",
+            options.link
+        );
     };
     let faults = Faults::parse(&options.faults)?;
     // Host paths vanish once we chroot: open the stats file's folder and the port first.
@@ -103,6 +106,8 @@ pub fn run(options: &ServeOptions) -> anyhow::Result<()> {
         faults,
         stats: Arc::clone(&stats),
     });
+    // Before the first thread (the stats timer), so every thread leaves these signals to it.
+    crate::lifelog::log_terminating_signals().context("cannot watch for SIGTERM")?;
     stats.start_timer();
     {
         let mut out = std::io::stdout().lock();
@@ -115,7 +120,10 @@ pub fn run(options: &ServeOptions) -> anyhow::Result<()> {
                 let handset = Arc::clone(&handset);
                 thread::spawn(move || connection::serve(&sock, &handset));
             }
-            Err(e) => eprintln!("phonevault-sim: accept failed: {e}"),
+            Err(e) => eprintln!(
+                "phonevault-sim: {} accept failed: {e}",
+                crate::lifelog::stamp()
+            ),
         }
     }
     Ok(())

@@ -52,6 +52,8 @@ pub struct ConnShared {
     streams: Mutex<HashMap<u32, Arc<Stream>>>,
     next_id: AtomicU32,
     dead: AtomicBool,
+    /// Why the sending side stopped, when it failed (logged when the connection ends).
+    write_error: Mutex<Option<String>>,
     /// Sent WRTE buffers, reused so big transfers do not fault in fresh pages all the time.
     pool: Mutex<Vec<Vec<u8>>>,
     pub handset: Arc<Handset>,
@@ -87,7 +89,8 @@ impl ConnShared {
                 sock.write_all(&out.header)
                     .and_then(|()| sock.write_all(&out.payload))
             };
-            if written.is_err() {
+            if let Err(e) = written {
+                self.note_write_error(&e);
                 self.dead.store(true, Ordering::Relaxed);
                 let _ = sock.shutdown(Shutdown::Both);
             }
@@ -129,6 +132,14 @@ impl ConnShared {
         }
     }
 
+    fn note_write_error(&self, e: &std::io::Error) {
+        let mut slot = self
+            .write_error
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        slot.get_or_insert_with(|| e.to_string());
+    }
+
     pub fn forget(&self, local: u32) {
         self.lock_streams().remove(&local);
     }
@@ -162,6 +173,7 @@ pub fn serve(sock: &TcpStream, handset: &Arc<Handset>) {
         streams: Mutex::new(HashMap::new()),
         next_id: AtomicU32::new(1),
         dead: AtomicBool::new(false),
+        write_error: Mutex::new(None),
         pool: Mutex::new(Vec::new()),
         handset: Arc::clone(handset),
     });
@@ -169,9 +181,8 @@ pub fn serve(sock: &TcpStream, handset: &Arc<Handset>) {
         let conn = Arc::clone(&conn);
         thread::spawn(move || write_loop(wsock, &rx, &conn))
     };
-    if let Err(e) = read_loop(sock, &conn) {
-        eprintln!("phonevault-sim: connection from {peer}: {e}; closing this connection");
-    }
+    let began = Instant::now();
+    let read = read_loop(sock, &conn);
     conn.dead.store(true, Ordering::Relaxed);
     let _ = sock.shutdown(Shutdown::Both);
     let streams: Vec<_> = conn.lock_streams().drain().map(|(_, s)| s).collect();
@@ -183,6 +194,24 @@ pub fn serve(sock: &TcpStream, handset: &Arc<Handset>) {
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner) = None;
     let _ = writer.join();
+    // Every end of a connection is logged, with its cause: a lost handset must leave evidence.
+    let mut why = match read {
+        Ok(()) => "the host closed it".to_owned(),
+        Err(e) => format!("reading from the host failed: {e}"),
+    };
+    if let Some(e) = conn
+        .write_error
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .take()
+    {
+        why = format!("{why}; writing to the host had failed: {e}");
+    }
+    eprintln!(
+        "phonevault-sim: {} connection from {peer} ended after {:.1} s: {why}",
+        crate::lifelog::stamp(),
+        began.elapsed().as_secs_f64()
+    );
 }
 
 fn read_loop(sock: &TcpStream, conn: &Arc<ConnShared>) -> std::io::Result<()> {
@@ -341,24 +370,35 @@ fn account(handset: &Handset, msg: &Outgoing) {
 }
 
 fn write_loop(sock: TcpStream, rx: &Receiver<Outgoing>, conn: &ConnShared) {
+    if let Err(e) = write_messages(sock, rx, conn) {
+        conn.note_write_error(&e);
+        // The host cannot hear us any more: end the connection so the reader stops too.
+        conn.dead.store(true, Ordering::Relaxed);
+    }
+}
+
+/// Writes queued messages until the queue closes (`Ok`) or the socket fails.
+fn write_messages(
+    sock: TcpStream,
+    rx: &Receiver<Outgoing>,
+    conn: &ConnShared,
+) -> std::io::Result<()> {
     let handset = &conn.handset;
     let mut w = BufWriter::with_capacity(256 * 1024, sock);
     loop {
         let msg = match rx.try_recv() {
             Ok(m) => m,
             Err(mpsc::TryRecvError::Empty) => {
-                if w.flush().is_err() {
-                    return;
-                }
+                w.flush()?;
                 match rx.recv_timeout(Duration::from_millis(200)) {
                     Ok(m) => m,
                     Err(RecvTimeoutError::Timeout) if !conn.dead.load(Ordering::Relaxed) => {
                         continue
                     }
-                    Err(_) => return,
+                    Err(_) => return Ok(()),
                 }
             }
-            Err(mpsc::TryRecvError::Disconnected) => return,
+            Err(mpsc::TryRecvError::Disconnected) => return Ok(()),
         };
         account(handset, &msg);
         let arrives = handset
@@ -366,15 +406,12 @@ fn write_loop(sock: TcpStream, rx: &Receiver<Outgoing>, conn: &ConnShared) {
             .schedule_outbound(msg.queued, 24 + msg.payload.len());
         if let Some(at) = arrives {
             if at > Instant::now() {
-                if w.flush().is_err() {
-                    return;
-                }
+                w.flush()?;
                 thread::sleep(at.saturating_duration_since(Instant::now()));
             }
         }
-        if w.write_all(&msg.header).is_err() || w.write_all(&msg.payload).is_err() {
-            return;
-        }
+        w.write_all(&msg.header)?;
+        w.write_all(&msg.payload)?;
         conn.recycle(msg.payload);
     }
 }

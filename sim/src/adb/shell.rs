@@ -5,12 +5,12 @@ use std::io::{self, Read, Write};
 use std::os::fd::AsFd;
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::process::{Child, ExitStatus, Stdio};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
 use nix::sys::signal::{killpg, Signal};
+use nix::sys::wait::{waitid, Id, WaitPidFlag};
 use nix::unistd::Pid;
 
 use super::stream::{Stream, StreamReader, StreamWriter};
@@ -50,9 +50,58 @@ fn packet(id: u8, data: &[u8]) -> Vec<u8> {
     p
 }
 
-/// Kills the command's whole process group (the shell and what it started).
-fn kill_group(pid: u32) {
-    let _ = killpg(Pid::from_raw(pid as i32), Signal::SIGKILL);
+/// The command's process group, killed only while the command is not reaped: a reaped pid
+/// (and its group id) may already belong to another process on a busy machine, where pids
+/// wrap in minutes (pid_max 32768), and killing it could end an unrelated process, even
+/// another simulated handset.
+#[derive(Debug)]
+struct CommandGroup {
+    pid: u32,
+    /// Set, under the lock, once the command has exited and is about to be reaped.
+    exited: Mutex<bool>,
+}
+
+impl CommandGroup {
+    fn new(pid: u32) -> CommandGroup {
+        CommandGroup {
+            pid,
+            exited: Mutex::new(false),
+        }
+    }
+
+    /// Kills the command's whole process group (the shell and what it started), unless it
+    /// has exited.
+    fn kill(&self) {
+        let exited = self
+            .exited
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if !*exited {
+            let _ = killpg(Pid::from_raw(self.pid as i32), Signal::SIGKILL);
+        }
+    }
+
+    fn has_exited(&self) -> bool {
+        *self
+            .exited
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Waits for the command to exit, marks it exited, then reaps it. The wait leaves it a
+    /// zombie (`WNOWAIT`), which keeps its pid taken until [`CommandGroup::kill`] can no
+    /// longer fire.
+    fn wait(&self, child: &mut Child) -> io::Result<ExitStatus> {
+        let pid = Pid::from_raw(self.pid as i32);
+        while let Err(nix::errno::Errno::EINTR) =
+            waitid(Id::Pid(pid), WaitPidFlag::WEXITED | WaitPidFlag::WNOWAIT)
+        {}
+        *self
+            .exited
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = true;
+        child.wait()
+    }
 }
 
 pub fn shell_v2(stream: &Arc<Stream>, handset: &Handset, cmd: &[u8]) {
@@ -75,19 +124,18 @@ pub fn shell_v2(stream: &Arc<Stream>, handset: &Handset, cmd: &[u8]) {
         }
     };
     drop(command);
-    let pid = child.id();
-    let finished = Arc::new(AtomicBool::new(false));
+    let group = Arc::new(CommandGroup::new(child.id()));
     let stdin = child.stdin.take();
     let stdout = child.stdout.take();
     let stderr = child.stderr.take();
     let stdin_thread = {
         let stream = Arc::clone(stream);
-        let finished = Arc::clone(&finished);
+        let group = Arc::clone(&group);
         thread::spawn(move || {
             pump_v2_stdin(&stream, stdin);
             // The host hung up while the command runs: nobody will read its output.
-            if stream.is_host_closed() && !finished.load(Ordering::SeqCst) {
-                kill_group(pid);
+            if stream.is_host_closed() {
+                group.kill();
             }
         })
     };
@@ -101,8 +149,7 @@ pub fn shell_v2(stream: &Arc<Stream>, handset: &Handset, cmd: &[u8]) {
     if let Some(t) = stderr_thread {
         let _ = t.join();
     }
-    let status = child.wait();
-    finished.store(true, Ordering::SeqCst);
+    let status = group.wait(&mut child);
     let code = status.map_or(255, exit_byte);
     {
         let mut w = lock(&out);
@@ -210,11 +257,10 @@ pub fn raw(stream: &Arc<Stream>, handset: &Handset, cmd: &[u8]) {
         }
     };
     let stdin = child.stdin.take();
-    let pid = child.id();
-    let finished = Arc::new(AtomicBool::new(false));
+    let group = Arc::new(CommandGroup::new(child.id()));
     let stdin_thread = {
         let stream = Arc::clone(stream);
-        let finished = Arc::clone(&finished);
+        let group = Arc::clone(&group);
         thread::spawn(move || {
             let mut stdin = stdin;
             while let Some(chunk) = stream.recv() {
@@ -229,12 +275,10 @@ pub fn raw(stream: &Arc<Stream>, handset: &Handset, cmd: &[u8]) {
             // then stop it rather than leave it running with nobody listening.
             if stream.is_host_closed() {
                 let deadline = Instant::now() + RAW_GRACE;
-                while !finished.load(Ordering::SeqCst) && Instant::now() < deadline {
+                while !group.has_exited() && Instant::now() < deadline {
                     thread::sleep(Duration::from_millis(20));
                 }
-                if !finished.load(Ordering::SeqCst) {
-                    kill_group(pid);
-                }
+                group.kill();
             }
         })
     };
@@ -252,8 +296,7 @@ pub fn raw(stream: &Arc<Stream>, handset: &Handset, cmd: &[u8]) {
         }
     }
     drop(reader);
-    let _ = child.wait();
-    finished.store(true, Ordering::SeqCst);
+    let _ = group.wait(&mut child);
     stream.close();
     let _ = stdin_thread.join();
 }
