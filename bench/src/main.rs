@@ -11,6 +11,7 @@ mod handset;
 mod measure;
 mod report;
 mod rows;
+mod ui_row;
 
 use std::collections::BTreeSet;
 use std::ffi::OsString;
@@ -42,7 +43,8 @@ struct Cli {
     /// A small run for everyday use: tiny phones, one run each, usb3 only (under two minutes).
     #[arg(long)]
     quick: bool,
-    /// Only these rows (B1..B6, P1; B2 runs B2a and B2b), e.g. `--rows B1,B3`.
+    /// Only these rows (B1..B7, P1; B2 runs B2a and B2b; B7 needs chromium and
+    /// chromium-driver), e.g. `--rows B1,B3`.
     #[arg(long, value_delimiter = ',', value_name = "IDS")]
     rows: Vec<String>,
     /// Runs per measurement (the median is reported); default 3, or 1 with --quick.
@@ -182,6 +184,9 @@ impl Plan {
         if rows.contains("B5") {
             need = need.max(self.huge + (1 << 30));
         }
+        if rows.contains("B7") {
+            need = need.max(ui_row::disk_needed(self.quick));
+        }
         need + (2 << 30)
     }
 }
@@ -198,7 +203,7 @@ pub struct Ctx {
     pub runner: Runner,
 }
 
-const ALL_ROWS: [&str; 7] = ["B1", "B2", "B3", "B4", "B5", "B6", "P1"];
+const ALL_ROWS: [&str; 8] = ["B1", "B2", "B3", "B4", "B5", "B6", "B7", "P1"];
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -474,8 +479,23 @@ fn run_rows(ctx: &Ctx, selected: &BTreeSet<&str>) -> (Vec<Row>, PhoneNotes) {
             let _ = fs::remove_dir_all(&p.dir);
         }
     }
+    if selected.contains("B7") {
+        run_b7(ctx, &mut rows, &mut phones);
+    }
     rows.sort_by(|a, b| a.id.cmp(b.id).then_with(|| a.link.cmp(&b.link)));
     (rows, phones)
+}
+
+/// B7 on a phone of its own (the desktop client's first screen).
+fn run_b7(ctx: &Ctx, rows: &mut Vec<Row>, phones: &mut PhoneNotes) {
+    progress("B7: making the phone of the desktop client's first screen");
+    let phone = ui_row::make_phone(ctx);
+    progress("B7: phonevault ui to the first screen of thumbnails in Chromium, cold and warm");
+    rows.push(ui_row::b7(ctx, &phone, ctx.plan.link));
+    phones.push(describe("U", "B7", &phone));
+    if let Ok(p) = &phone {
+        let _ = fs::remove_dir_all(&p.dir);
+    }
 }
 
 fn render(ctx: &Ctx, cli: &Cli, rows: &[Row], phones: &PhoneNotes) -> String {
