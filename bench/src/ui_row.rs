@@ -219,6 +219,9 @@ struct Sample {
     media: Option<f64>,
     /// The first tile in the grid.
     grid: f64,
+    /// How long the page's first layout of the whole grid took (forced by one geometry read
+    /// just after the grid was seen), in seconds.
+    layout: Option<f64>,
     /// The first thumbnail asked for, and the last one of the first screen received.
     first_thumb: Option<f64>,
     last_thumb: Option<f64>,
@@ -237,7 +240,7 @@ impl Sample {
         format!(
             "address printed {}, navigation started {}, page ready {}, `POST /url` returned {}, \
              phone listed {}, media list received {}, \
-             grid drawn {}, first thumbnail asked {}, last first-screen thumbnail received {}, \
+             grid drawn {} (its first layout took {}), first thumbnail asked {}, last first-screen thumbnail received {}, \
              first screen painted {}; {} tiles in view, {} photos, {} without a picture",
             at(Some(self.address)),
             at(self.navigation),
@@ -246,6 +249,7 @@ impl Sample {
             at(Some(self.listed)),
             at(self.media),
             at(Some(self.grid)),
+            at(self.layout),
             at(self.first_thumb),
             at(self.last_thumb),
             at(Some(self.painted)),
@@ -267,7 +271,7 @@ performance.setResourceTimingBufferSize(100000);
 const giveUp = performance.now() + limitMs;
 const button = `#phones button[data-serial="${CSS.escape(serial)}"]`;
 const noDecoder = /\.(heic|heif|dng)$/i;
-const marks = { listed: null, grid: null };
+const marks = { listed: null, grid: null, layout: null };
 const loaded = (t) => { const i = t.querySelector('img'); return Boolean(i && i.complete && i.naturalWidth > 0); };
 const failed = (t) => t.dataset.thumb === 'false' && t.querySelector('.kind')?.textContent === 'no preview';
 function firstScreen() {
@@ -293,7 +297,7 @@ function report(extra) {
   return Object.assign({
     navigation: performance.timeOrigin,
     page_ready: nav && nav.domContentLoadedEventEnd ? at(nav.domContentLoadedEventEnd) : null,
-    listed: marks.listed, grid: marks.grid,
+    listed: marks.listed, grid: marks.grid, layout_ms: marks.layout,
     media: media ? at(media.responseEnd) : null,
     first_thumb: thumbs.length ? at(Math.min(...thumbs.map((e) => e.startTime))) : null,
     last_thumb: onScreen.length ? at(Math.max(...onScreen.map((e) => e.responseEnd))) : null,
@@ -310,6 +314,10 @@ function step() {
       if (b) { marks.listed = clock(); b.click(); }
     } else if (!marks.grid && document.querySelector('#grid .tile')) {
       marks.grid = clock();
+      // The first geometry read lays the whole grid out: how long that takes, alone.
+      const before = clock();
+      document.querySelector('#grid .tile').getBoundingClientRect();
+      marks.layout = clock() - before;
     }
     if (marks.grid) {
       const now = report({});
@@ -486,6 +494,7 @@ fn first_screen(
         listed: mark("listed").unwrap_or(f64::NAN),
         media: mark("media"),
         grid: mark("grid").unwrap_or(f64::NAN),
+        layout: number(&result, "layout_ms").map(|ms| ms / 1000.0),
         first_thumb: mark("first_thumb"),
         last_thumb: mark("last_thumb"),
         tiles: count(&result, "tiles"),
