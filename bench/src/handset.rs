@@ -354,6 +354,9 @@ pub struct Truth {
     pub size: u64,
     pub include: bool,
     pub kind: Option<String>,
+    /// `gallery`, `whatsapp` or `whatsapp-business` for catalogued files.
+    #[serde(default)]
+    pub source: Option<String>,
     /// Whether the generator wrote an EXIF thumbnail into this JPEG (`None`: not a JPEG).
     #[serde(default)]
     pub exif_thumbnail: Option<bool>,
@@ -532,6 +535,7 @@ pub fn huge_phone(dir: &Path, size: u64) -> Result<Phone, String> {
             size,
             include: true,
             kind: Some("video".to_owned()),
+            source: Some("gallery".to_owned()),
             exif_thumbnail: None,
         }],
         spec: None,

@@ -12,6 +12,7 @@ mod load_rows;
 mod measure;
 mod report;
 mod rows;
+mod ui_row;
 
 use std::collections::BTreeSet;
 use std::ffi::OsString;
@@ -43,7 +44,8 @@ struct Cli {
     /// A small run for everyday use: tiny phones, one run each, usb3 only (under two minutes).
     #[arg(long)]
     quick: bool,
-    /// Only these rows (B1..B6, B8, B9, P1; B2 runs B2a and B2b), e.g. `--rows B1,B3`.
+    /// Only these rows (B1..B9, P1; B2 runs B2a and B2b; B7 needs chromium and
+    /// chromium-driver), e.g. `--rows B1,B3`.
     #[arg(long, value_delimiter = ',', value_name = "IDS")]
     rows: Vec<String>,
     /// Runs per measurement (the median is reported); default 3, or 1 with --quick.
@@ -220,6 +222,9 @@ impl Plan {
                 + b.whatsapp * 5 / 4 * mid(&b.whatsapp_size) * 2;
             need = need.max(one * 6);
         }
+        if rows.contains("B7") {
+            need = need.max(ui_row::disk_needed(self.quick));
+        }
         need + (2 << 30)
     }
 }
@@ -239,7 +244,7 @@ pub struct Ctx {
 /// The rows that run on phone A.
 const PHONE_A_ROWS: [&str; 4] = ["B1", "B2", "B4", "B8"];
 
-const ALL_ROWS: [&str; 9] = ["B1", "B2", "B3", "B4", "B5", "B6", "B8", "B9", "P1"];
+const ALL_ROWS: [&str; 10] = ["B1", "B2", "B3", "B4", "B5", "B6", "B7", "B8", "B9", "P1"];
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -442,10 +447,7 @@ fn run_rows(ctx: &Ctx, selected: &BTreeSet<&str>) -> (Vec<Row>, PhoneNotes) {
         .and_then(|spec| handset::populate(&ctx.sim, &ctx.work.join("phone-b6"), &spec));
         progress("B6: listing");
         rows.push(rows::b6(ctx, &phone, plan.link));
-        phones.push(describe("L", "B6", &phone));
-        if let Ok(p) = &phone {
-            let _ = fs::remove_dir_all(&p.dir);
-        }
+        retire(&mut phones, "L", "B6", &phone);
     }
     if selected.contains("B3") || selected.contains("P1") {
         progress(&format!(
@@ -471,10 +473,7 @@ fn run_rows(ctx: &Ctx, selected: &BTreeSet<&str>) -> (Vec<Row>, PhoneNotes) {
             progress("P1: small files, pipelined against one at a time");
             rows.push(rows::p1(ctx, &phone, plan.link, 1000));
         }
-        phones.push(describe("S", "B3", &phone));
-        if let Ok(p) = &phone {
-            let _ = fs::remove_dir_all(&p.dir);
-        }
+        retire(&mut phones, "S", "B3", &phone);
     }
     let needs_a = PHONE_A_ROWS.iter().any(|r| selected.contains(r));
     if needs_a {
@@ -505,21 +504,16 @@ fn run_rows(ctx: &Ctx, selected: &BTreeSet<&str>) -> (Vec<Row>, PhoneNotes) {
             rows.push(load_rows::b8(ctx, &phone, plan.link));
         }
         let _ = fs::remove_dir_all(&backup);
-        phones.push(describe("A", "B1, B2, B4, B8", &phone));
-        if let Ok(p) = &phone {
-            let _ = fs::remove_dir_all(&p.dir);
-        }
+        retire(&mut phones, "A", "B1, B2, B4, B8", &phone);
     }
     if selected.contains("B5") {
         progress(&format!("B5: backup of one {}-byte file", plan.huge));
         let phone = handset::huge_phone(&ctx.work.join("phone-b5"), plan.huge);
         rows.push(rows::b5(ctx, &phone, plan.link));
-        phones.push(describe("H", "B5", &phone));
-        if let Ok(p) = &phone {
-            let _ = fs::remove_dir_all(&p.dir);
-        }
+        retire(&mut phones, "H", "B5", &phone);
     }
     run_b9(ctx, selected, &mut rows, &mut phones);
+    run_b7(ctx, selected, &mut rows, &mut phones);
     rows.sort_by(|a, b| a.id.cmp(b.id).then_with(|| a.link.cmp(&b.link)));
     (rows, phones)
 }
@@ -547,10 +541,27 @@ fn run_b9(ctx: &Ctx, selected: &BTreeSet<&str>, rows: &mut Vec<Row>, phones: &mu
     ));
     rows.push(load_rows::b9(ctx, &three, plan.b9_link));
     for (k, phone) in three.iter().enumerate() {
-        phones.push(describe(&format!("T{}", k + 1), "B9", phone));
-        if let Ok(p) = phone {
-            let _ = fs::remove_dir_all(&p.dir);
-        }
+        retire(phones, &format!("T{}", k + 1), "B9", phone);
+    }
+}
+
+/// B7 on a phone of its own (the desktop client's first screen).
+fn run_b7(ctx: &Ctx, selected: &BTreeSet<&str>, rows: &mut Vec<Row>, phones: &mut PhoneNotes) {
+    if !selected.contains("B7") {
+        return;
+    }
+    progress("B7: making the phone of the desktop client's first screen");
+    let phone = ui_row::make_phone(ctx);
+    progress("B7: phonevault ui to the first screen of thumbnails in Chromium, cold and warm");
+    rows.push(ui_row::b7(ctx, &phone, ctx.plan.link));
+    retire(phones, "U", "B7", &phone);
+}
+
+/// Notes a phone for the report and removes its files.
+fn retire(phones: &mut PhoneNotes, name: &str, rows: &str, phone: &Result<Phone, String>) {
+    phones.push(describe(name, rows, phone));
+    if let Ok(p) = phone {
+        let _ = fs::remove_dir_all(&p.dir);
     }
 }
 
