@@ -303,6 +303,7 @@ function renderGrid() {
   withImage.clear();
   const grid = $('grid');
   grid.replaceChildren();
+  const width = grid.clientWidth;
   const items = filtered();
   state.shown = items.map((i) => i.id);
   let month = null;
@@ -333,8 +334,26 @@ function renderGrid() {
     tiles.append(tile(item));
   }
   if (!items.length) grid.append(el('p', { text: 'Nothing matches these filters.' }));
+  sizeDaysAhead(grid, width);
   for (const t of grid.querySelectorAll('.tile')) nearScreen.observe(t);
   syncSelection();
+}
+
+// Sizes of a day's parts, as style.css lays them out (.tile .pick, .tiles gap, .day > h4).
+const TILE_SIDE = 132;
+const TILE_GAP = 6;
+const DAY_HEADER = 44;
+
+// A day is laid out only when it comes near the screen (content-visibility in style.css),
+// so a phone of thousands of photos shows its first screen without laying out every tile.
+// Until then its height is worked out from its tile count, so the scroll bar is right and
+// the page does not jump when the day is laid out.
+function sizeDaysAhead(grid, width) {
+  const across = Math.max(1, Math.floor((width + TILE_GAP) / (TILE_SIDE + TILE_GAP)));
+  for (const day of grid.querySelectorAll('.day')) {
+    const rows = Math.ceil(day.querySelector('.tiles').childElementCount / across);
+    day.style.containIntrinsicSize = `auto ${DAY_HEADER + rows * (TILE_SIDE + TILE_GAP)}px`;
+  }
 }
 
 function tile(item) {
