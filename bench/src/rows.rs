@@ -160,13 +160,25 @@ pub(crate) fn order(i: usize) -> [bool; 2] {
     }
 }
 
+/// Runs `phonevault`. Unless `env` names a preview cache (`XDG_CACHE_HOME`), the run gets an
+/// empty one of its own: a backup decodes the pictures of photos without an EXIF thumbnail,
+/// and a cache left by an earlier run (or the user's own) would spare it that work.
 pub(crate) fn phonevault(
     ctx: &Ctx,
     label: &str,
     args: &[OsString],
     env: &[(&str, &OsStr)],
 ) -> Outcome {
-    ctx.runner.run(label, &ctx.phonevault, args, env)
+    if env.iter().any(|(name, _)| *name == "XDG_CACHE_HOME") {
+        return ctx.runner.run(label, &ctx.phonevault, args, env);
+    }
+    let cache = ctx.work.join(format!("cache-{label}"));
+    remove(&cache);
+    let mut with_cache = env.to_vec();
+    with_cache.push(("XDG_CACHE_HOME", cache.as_os_str()));
+    let out = ctx.runner.run(label, &ctx.phonevault, args, &with_cache);
+    remove(&cache);
+    out
 }
 
 fn adb(runner: &Runner, ctx: &Ctx, label: &str, args: &[OsString]) -> Outcome {

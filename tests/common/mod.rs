@@ -453,17 +453,23 @@ fn stop_slot(slot: &SimSlot) {
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
     if let Some(mut child) = guard.take() {
-        // Commands the sim runs live in their own process groups and would outlive it.
-        let orphans = descendants(child.id());
-        let _ = child.kill();
-        let _ = wait_timeout(&mut child, Duration::from_secs(10));
-        if !orphans.is_empty() {
-            let pids: Vec<String> = orphans.iter().map(u32::to_string).collect();
+        // Commands the sim runs live in their own process groups and would outlive it. They
+        // are killed while the sim is stopped: it cannot reap them meanwhile, so no pid
+        // listed can have been freed and given to another test's process.
+        let sim = child.id().to_string();
+        let signal = |signal: &str, pids: &[String]| {
             let _ = try_run_with_timeout(
-                Command::new("kill").arg("-9").args(&pids),
+                Command::new("kill").arg(signal).args(pids),
                 Duration::from_secs(10),
             );
+        };
+        signal("-STOP", std::slice::from_ref(&sim));
+        let orphans: Vec<String> = descendants(child.id()).iter().map(u32::to_string).collect();
+        if !orphans.is_empty() {
+            signal("-KILL", &orphans);
         }
+        let _ = child.kill();
+        let _ = wait_timeout(&mut child, Duration::from_secs(10));
     }
 }
 
