@@ -1,7 +1,7 @@
 //! `scripts/bench.sh --quick` runs end to end and prints a well-formed table (issue 8).
 //!
 //! Targets are never asserted here: a row may say `not met`, or `n/a (command failed: ...)`
-//! while a command is unfinished. What is checked is that every row B1..B7 is present with a
+//! while a command is unfinished. What is checked is that every row B1..B9 is present with a
 //! figure, a peer, a ratio, a target and a verdict, and that the Markdown file says which
 //! machine it ran on. It uses the debug binaries the suite already built. B7 drives Chromium
 //! (a small phone in `--quick`); without chromium and chromedriver its row says so as `n/a`.
@@ -45,7 +45,7 @@ fn table_rows(text: &str) -> Vec<Vec<String>> {
 
 fn check_table(text: &str, source: &str) {
     let rows = table_rows(text);
-    for id in ["B1", "B2a", "B2b", "B3", "B4", "B5", "B6", "B7"] {
+    for id in ["B1", "B2a", "B2b", "B3", "B4", "B5", "B6", "B7", "B8", "B9"] {
         let row = rows
             .iter()
             .find(|r| r.first().map(String::as_str) == Some(id))
