@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use common::{assert_success, stdout_json, HandsetSpec, Populate, TestEnv};
+use common::{assert_success, stdout_json, HandsetSpec, Populate, TestEnv, Tmpfs};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
@@ -182,31 +182,6 @@ fn a_killed_backup_leaves_only_a_partial_which_the_rerun_cleans_up_and_completes
     );
 }
 
-/// A small tmpfs, unmounted on drop (also when the test panics).
-struct SmallDisk(PathBuf);
-
-impl SmallDisk {
-    fn mount(env: &TestEnv, bytes: u64) -> SmallDisk {
-        let dir = env.new_dir("small-disk");
-        let out = env
-            .command("mount")
-            .args(["-t", "tmpfs", "-o"])
-            .arg(format!("size={bytes}"))
-            .arg("tmpfs")
-            .arg(&dir)
-            .output()
-            .unwrap();
-        assert_success(&out, "mount a small tmpfs (the tests run as root)");
-        SmallDisk(dir)
-    }
-}
-
-impl Drop for SmallDisk {
-    fn drop(&mut self) {
-        let _ = std::process::Command::new("umount").arg(&self.0).status();
-    }
-}
-
 #[test]
 fn a_full_disk_is_a_clear_error_and_leaves_nothing_that_looks_complete() {
     let env = TestEnv::new();
@@ -216,7 +191,7 @@ fn a_full_disk_is_a_clear_error_and_leaves_nothing_that_looks_complete() {
         whatsapp: 10,
         ..Populate::default()
     }));
-    let disk = SmallDisk::mount(&env, 1024 * 1024);
+    let disk = Tmpfs::mount(&env, "small-disk", 1024 * 1024);
     let out = env.phonevault(&[
         "-s",
         &phone.serial(),

@@ -14,7 +14,7 @@ use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
-use common::{stdout_json, HandsetSpec, TestEnv};
+use common::{bytes_of, stdout_json, HandsetSpec, TestEnv};
 use phonevault::adb::Identity;
 use phonevault::archive::{
     ArchiveWriter, HandsetRecord, Password, FORMAT_NAME, FORMAT_VERSION, MANIFEST_ENTRY,
@@ -46,19 +46,6 @@ fn item(source: Source, root: &str, rel_path: &str, kind: Kind, size: usize) -> 
         sent: false,
         private: false,
     }
-}
-
-/// Bytes that differ per seed and do not compress (so the writer stores them as they are).
-fn bytes_of(seed: u32, len: usize) -> Vec<u8> {
-    let mut state = seed.wrapping_mul(2_654_435_761).wrapping_add(1);
-    (0..len)
-        .map(|_| {
-            state ^= state << 13;
-            state ^= state >> 17;
-            state ^= state << 5;
-            (state >> 24) as u8
-        })
-        .collect()
 }
 
 /// Three items, one per source folder kind: what most tests archive.

@@ -21,7 +21,7 @@ use std::process::Output;
 use std::time::{Duration, Instant, UNIX_EPOCH};
 
 use base64::Engine as _;
-use common::{assert_success, stdout_json, HandsetSpec, TestEnv};
+use common::{assert_success, stdout_json, HandsetSpec, TestEnv, Tmpfs};
 use serde_json::Value;
 
 /// An mtime the files get, so a changed file shows a different one.
@@ -584,7 +584,7 @@ fn mtime_of(path: &Path) -> i64 {
 /// disk take minutes; a tmpfs makes them in seconds and drops them at once), and a handset
 /// serving it.
 fn phone_with_a_huge_folder(env: &TestEnv) -> (Tmpfs, common::Handset) {
-    let disk = Tmpfs::mount(env, "tmpfs");
+    let disk = Tmpfs::mount(env, "tmpfs", 1 << 30);
     let storage = disk.0.join("phone");
     let folder = storage.join("DCIM/Camera");
     fs::create_dir_all(&folder).unwrap();
@@ -616,33 +616,6 @@ fn a_folder_of_100000_files_is_listed_whole() {
     ids.dedup();
     assert_eq!(ids.len(), FILES, "every item has its own id");
     eprintln!("ls --json of {FILES} files: {:?}", started.elapsed());
-}
-
-/// A tmpfs, lazily unmounted on drop (also when the test panics), which frees its files at
-/// once.
-struct Tmpfs(PathBuf);
-
-impl Tmpfs {
-    fn mount(env: &TestEnv, name: &str) -> Tmpfs {
-        let dir = env.new_dir(name);
-        let out = env
-            .command("mount")
-            .args(["-t", "tmpfs", "-o", "size=1g", "tmpfs"])
-            .arg(&dir)
-            .output()
-            .unwrap();
-        assert_success(&out, "mount a tmpfs (the tests run as root)");
-        Tmpfs(dir)
-    }
-}
-
-impl Drop for Tmpfs {
-    fn drop(&mut self) {
-        let _ = std::process::Command::new("umount")
-            .arg("-l")
-            .arg(&self.0)
-            .status();
-    }
 }
 
 /// The same links, named alike on an Android 10 handset (toybox without `find -printf`, so

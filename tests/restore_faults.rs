@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{assert_success, descendant_cmdlines, stdout_json, HandsetSpec, TestEnv};
+use common::{assert_success, bytes_of, descendant_cmdlines, stdout_json, HandsetSpec, TestEnv};
 use phonevault::adb::Identity;
 use phonevault::archive::ArchiveWriter;
 use phonevault::catalog::{Kind, MediaItem, Source};
@@ -34,19 +34,6 @@ fn identity() -> Identity {
         android_version: "14".to_owned(),
         sdk: 34,
     }
-}
-
-/// Bytes that differ per seed and do not compress.
-fn bytes_of(seed: u32, len: usize) -> Vec<u8> {
-    let mut state = seed.wrapping_mul(2_654_435_761).wrapping_add(1);
-    (0..len)
-        .map(|_| {
-            state ^= state << 13;
-            state ^= state >> 17;
-            state ^= state << 5;
-            (state >> 24) as u8
-        })
-        .collect()
 }
 
 /// One archived Gallery item: its path relative to the phone's storage, bytes and mtime.

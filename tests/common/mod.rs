@@ -773,3 +773,43 @@ pub fn stdout_json(out: &Output) -> serde_json::Value {
         )
     })
 }
+
+/// A tmpfs of `bytes` on a fresh folder of the test (the tests run as root): a disk that fills
+/// up on cue, or one that frees its files at once. Lazily unmounted on drop, also when the
+/// test panics.
+pub struct Tmpfs(pub PathBuf);
+
+impl Tmpfs {
+    pub fn mount(env: &TestEnv, name: &str, bytes: u64) -> Tmpfs {
+        let dir = env.new_dir(name);
+        let out = env
+            .command("mount")
+            .args(["-t", "tmpfs", "-o"])
+            .arg(format!("size={bytes}"))
+            .arg("tmpfs")
+            .arg(&dir)
+            .output()
+            .expect("mount");
+        assert_success(&out, "mount a tmpfs (the tests run as root)");
+        Tmpfs(dir)
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg("-l").arg(&self.0).status();
+    }
+}
+
+/// Bytes that differ per seed and do not compress (so the writer stores them as they are).
+pub fn bytes_of(seed: u32, len: usize) -> Vec<u8> {
+    let mut state = seed.wrapping_mul(2_654_435_761).wrapping_add(1);
+    (0..len)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 17;
+            state ^= state << 5;
+            (state >> 24) as u8
+        })
+        .collect()
+}
