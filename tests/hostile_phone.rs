@@ -652,3 +652,45 @@ fn symlinks_are_named_alike_by_the_helper_fallback_and_the_sync_walk() {
         assert_eq!(files, ["/sdcard/DCIM/Camera/plain.jpg"], "{how}");
     }
 }
+
+/// The backup of a folder of 100,000 tiny files: every one stored (a zip of more than 65,535
+/// entries, which `unzip` lists whole).
+#[test]
+fn a_folder_of_100000_files_is_backed_up_whole() {
+    let env = TestEnv::new();
+    let disk = Tmpfs::mount(&env, "tmpfs", 1 << 30);
+    let storage = disk.0.join("phone");
+    let folder = storage.join("DCIM/Camera");
+    fs::create_dir_all(&folder).unwrap();
+    for i in 0..FILES {
+        fs::write(folder.join(format!("VID_{i:06}.mp4")), format!("{i}")).unwrap();
+    }
+    let phone = env.start_handset(HandsetSpec::android14().storage(&storage));
+    let to = disk.0.join("backups");
+    let started = Instant::now();
+    let out = env.phonevault(&[
+        "-s",
+        &phone.serial(),
+        "-q",
+        "backup",
+        "--to",
+        to.to_str().unwrap(),
+        "--json",
+    ]);
+    eprintln!("backup of {FILES} files: {:?}", started.elapsed());
+    assert_success(&out, "backup");
+    let summary = stdout_json(&out);
+    assert_eq!(summary["items"].as_u64(), Some(FILES as u64), "{summary:#}");
+    let listing = env
+        .command("unzip")
+        .arg("-Z1")
+        .arg(summary["archive"].as_str().unwrap())
+        .output()
+        .unwrap();
+    let entries = String::from_utf8_lossy(&listing.stdout);
+    let media = entries
+        .lines()
+        .filter(|l| l.starts_with("gallery/DCIM/Camera/VID_"))
+        .count();
+    assert_eq!(media, FILES, "unzip lists every entry");
+}
