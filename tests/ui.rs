@@ -628,6 +628,15 @@ fn big_phone_loads_only_what_is_seen(env: &TestEnv, browser: &Browser) {
         &[],
         Duration::from_secs(30),
     );
+    browser.wait_for(
+        "every picture of the last screen",
+        "const shown = [...document.querySelectorAll('#grid .tile')].filter((t) => {
+           const r = t.getBoundingClientRect(); return r.bottom > 0 && r.top < innerHeight; });
+         return shown.length > 0 && shown.every((t) => {
+           const img = t.querySelector('img'); return Boolean(img && img.complete && img.naturalWidth > 0); })",
+        &[],
+        Duration::from_secs(30),
+    );
     browser.screenshot("07-big-phone-bottom");
     let seen = browser.exec(
         "const fetched = performance.getEntriesByType('resource').map(e => e.name).filter(n => n.includes('/thumb/')); \

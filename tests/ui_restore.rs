@@ -480,6 +480,19 @@ fn backups_are_browsed_from_stored_previews_and_restored_from_the_page() {
             LONG,
         );
     }
+    // The picture a person sees on opening it: the top of the archive's grid.
+    browser.exec(
+        "document.getElementById('archive-view').scrollIntoView({ block: 'start' })",
+        &[],
+    );
+    browser.wait_for(
+        "the first screen of stored previews painted",
+        "const imgs = [...document.querySelectorAll('#archive-grid .tile[data-thumb=true] img')]
+           .filter((i) => { const r = i.getBoundingClientRect(); return r.bottom > 0 && r.top < innerHeight; });
+         return imgs.length > 0 && imgs.every((i) => i.complete && i.naturalWidth > 0)",
+        &[],
+        LONG,
+    );
     browser.screenshot("backups-archive-grid");
     let result = verify(&browser, &ui);
     let problems: BTreeSet<String> = result["view"]["details"]["problems"]

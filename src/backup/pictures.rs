@@ -75,7 +75,7 @@ impl LatePictures {
             NoPicture::Damaged
         };
         let mut preview = placeholder(item, info, notes, why);
-        if let Some(bytes) = bytes.filter(|_| Self::wants_bytes(item) && decodable(item)) {
+        if let Some(bytes) = bytes.filter(|_| Self::wants_bytes(item)) {
             // The decoder says why when it cannot make a picture; a backup cancelled before
             // it got to this one leaves the reason unsaid.
             preview.no_picture = None;

@@ -4,7 +4,7 @@
 
 import * as auto from './auto.js';
 import { initBackups, loadBackups, phonesChanged } from './backups.js';
-import { choose, keyOnTile, makeTile, showSelection } from './tiles.js';
+import { choose, groupTiles, keyOnTile, makeTile, selectShown, showSelection } from './tiles.js';
 
 const $ = (id) => document.getElementById(id);
 
@@ -16,6 +16,11 @@ function el(tag, { text, cls, attrs } = {}, children = []) {
   for (const [k, v] of Object.entries(attrs || {})) node.setAttribute(k, v);
   for (const child of children) node.append(child);
   return node;
+}
+
+/** `n` and the word for that many: "1 item", "3 items". */
+function count(n, word, plural = `${word}s`) {
+  return `${n} ${n === 1 ? word : plural}`;
 }
 
 function size(bytes) {
@@ -31,14 +36,6 @@ function duration(seconds) {
   const m = Math.floor(seconds / 60);
   if (m < 60) return `${m} min ${Math.round(seconds % 60)} s`;
   return `${Math.floor(m / 60)} h ${m % 60} min`;
-}
-
-const dayFormat = new Intl.DateTimeFormat(undefined, { weekday: 'short', day: 'numeric', month: 'short', year: 'numeric' });
-const monthFormat = new Intl.DateTimeFormat(undefined, { month: 'long', year: 'numeric' });
-
-function localDate(day) {
-  const [y, m, d] = day.split('-').map(Number);
-  return new Date(y, m - 1, d);
 }
 
 function itemDate(item) {
@@ -306,34 +303,7 @@ function renderGrid() {
   const width = grid.clientWidth;
   const items = filtered();
   state.shown = items.map((i) => i.id);
-  let month = null;
-  let monthBox = null;
-  let day = null;
-  let tiles = null;
-  for (const item of items) {
-    const itemMonth = item.day ? item.day.slice(0, 7) : 'undated';
-    if (itemMonth !== month) {
-      month = itemMonth;
-      const title = item.day ? monthFormat.format(localDate(item.day)) : 'No date';
-      const pick = el('button', { text: 'Select month', attrs: { type: 'button', 'aria-label': `Select all of ${title}` } });
-      const key = month;
-      pick.addEventListener('click', () => selectWhere((i) => (i.day ? i.day.slice(0, 7) : 'undated') === key));
-      monthBox = el('section', { cls: 'month' }, [el('h3', { text: title }, [pick])]);
-      grid.append(monthBox);
-      day = null;
-    }
-    if (item.day !== day) {
-      day = item.day;
-      const title = item.day ? dayFormat.format(localDate(item.day)) : 'No date';
-      const pick = el('button', { text: 'Select day', attrs: { type: 'button', 'aria-label': `Select all of ${title}` } });
-      const key = day;
-      pick.addEventListener('click', () => selectWhere((i) => i.day === key));
-      tiles = el('div', { cls: 'tiles' });
-      monthBox.append(el('section', { cls: 'day' }, [el('h4', { text: title }, [pick]), tiles]));
-    }
-    tiles.append(tile(item));
-  }
-  if (!items.length) grid.append(el('p', { text: 'Nothing matches these filters.' }));
+  groupTiles(el, grid, items, { tile, selectWhere });
   sizeDaysAhead(grid, width);
   for (const t of grid.querySelectorAll('.tile')) nearScreen.observe(t);
   syncSelection();
@@ -370,7 +340,7 @@ function tile(item) {
 // ---- selection -------------------------------------------------------------------------
 
 function selectWhere(test) {
-  for (const id of state.shown) if (test(state.byId.get(id))) state.selected.add(id);
+  selectShown(state, test);
   syncSelection();
 }
 
@@ -383,7 +353,7 @@ function updateSummary() {
   let bytes = 0;
   for (const id of state.selected) bytes += (state.byId.get(id) || { size: 0 }).size;
   const n = state.selected.size;
-  let text = n === 0 ? 'Nothing selected.' : `${n} item${n === 1 ? '' : 's'} selected, ${size(bytes)}.`;
+  let text = n === 0 ? 'Nothing selected.' : `${count(n, 'item')} selected, ${size(bytes)}.`;
   if (state.free != null) {
     text += ` ${size(state.free)} free at the destination.`;
     if (bytes > state.free) text += ' Not enough room!';
@@ -392,7 +362,7 @@ function updateSummary() {
   const phone = state.phones.find((p) => p.serial === state.serial);
   const usable = phone && phone.state === 'device';
   $('start-backup').disabled = n === 0 || !usable;
-  $('start-backup').textContent = n === 0 ? 'Back up selected' : `Back up ${n} item${n === 1 ? '' : 's'}`;
+  $('start-backup').textContent = n === 0 ? 'Back up selected' : `Back up ${count(n, 'item')}`;
 }
 
 // ---- large view ------------------------------------------------------------------------
@@ -470,7 +440,7 @@ function jobCard(job, phoneName) {
     line.textContent = words[view.state] || view.state;
     result.replaceChildren();
     if (r) {
-      if (r.archive) result.append(el('p', { cls: 'line', text: `${r.items} items (${size(r.bytes)}) written to ${r.archive}` }));
+      if (r.archive) result.append(el('p', { cls: 'line', text: `${count(r.items, 'item')} (${size(r.bytes)}) written to ${r.archive}` }));
       else if (r.items === 0 && r.failed.length === 0 && !r.stopped) result.append(el('p', { cls: 'line', text: 'Nothing new: everything selected was already backed up.' }));
       if (r.skipped) result.append(el('p', { cls: 'line', text: `${r.skipped} items were already in earlier backups.` }));
       if (r.not_attempted) result.append(el('p', { cls: 'line', text: `${r.not_attempted} items were not copied; back up again to copy them.` }));
@@ -538,12 +508,12 @@ function showView(backups) {
 
 function init() {
   auto.init({
-    api, post, el, size,
+    api, post, el, size, count,
     // An automatic backup of the phone shown: its "Backed up" badges change.
     onBackedUp: (serial) => { if (serial === state.serial) loadMedia(false); },
   });
   initBackups({
-    el, api, post, size, duration, phoneLabel, phones: () => state.phones,
+    el, api, post, size, count, duration, phoneLabel, phones: () => state.phones,
   });
   $('show-phones').addEventListener('click', () => showView(false));
   $('show-backups').addEventListener('click', () => showView(true));

@@ -32,10 +32,10 @@ function lastLine(hw) {
   if (!run) return 'Not backed up automatically yet.';
   const time = at(run.finished);
   switch (run.result) {
-    case 'complete': return `Last backed up ${time}: ${run.items} new items (${h.size(run.bytes)}).`;
+    case 'complete': return `Last backed up ${time}: ${h.count(run.items, 'new item')} (${h.size(run.bytes)}).`;
     case 'nothing-new': return `Last backed up ${time}: nothing new.`;
-    case 'partial': return `Last backed up ${time}, partly: ${run.items} items saved, ${run.missed} not copied (next time).`;
-    case 'interrupted': return `Last automatic backup ${time} was stopped: ${run.items} items saved.`;
+    case 'partial': return `Last backed up ${time}, partly: ${h.count(run.items, 'item')} saved, ${run.missed} not copied (next time).`;
+    case 'interrupted': return `Last automatic backup ${time} was stopped: ${h.count(run.items, 'item')} saved.`;
     default: return `Last automatic backup ${time} failed: ${run.error || 'unknown reason'}.`;
   }
 }

@@ -5,9 +5,9 @@
 // session; the page forgets them as soon as they are sent.
 
 import { planRestore } from './restore.js';
-import { choose, keyOnTile, makeTile, showSelection } from './tiles.js';
+import { choose, groupTiles, keyOnTile, makeTile, selectShown, showSelection } from './tiles.js';
 
-let h = null; // helpers from app.js: el, api, post, size, duration, phones, phoneLabel
+let h = null; // helpers from app.js: el, api, post, size, count, duration, phones, phoneLabel
 
 let lastList = null;   // the last BackupsView
 
@@ -104,7 +104,7 @@ async function showArchive() {
     view.byId = new Map(data.items.map((i) => [i.id, i]));
     $('unlock-form').hidden = true;
     $('archive-body').hidden = false;
-    const facts = [`${data.items.length} items`, `made ${formatCreated(data.created)}`, data.encrypted ? 'encrypted' : 'not encrypted'];
+    const facts = [h.count(data.items.length, 'item'), `made ${formatCreated(data.created)}`, data.encrypted ? 'encrypted' : 'not encrypted'];
     if (data.damaged.length) facts.push(`${data.damaged.length} entries found damaged by a verify`);
     $('archive-status').textContent = `${facts.join(', ')}.`;
     fillPhones();
@@ -197,14 +197,6 @@ function filtered() {
     && (!until || (i.day && i.day <= until)));
 }
 
-const dayFormat = new Intl.DateTimeFormat(undefined, { weekday: 'short', day: 'numeric', month: 'short', year: 'numeric' });
-const monthFormat = new Intl.DateTimeFormat(undefined, { month: 'long', year: 'numeric' });
-
-function localDate(day) {
-  const [y, m, d] = day.split('-').map(Number);
-  return new Date(y, m - 1, d);
-}
-
 // Tiles load their stored preview only when near the screen.
 const nearScreen = new IntersectionObserver((entries) => {
   for (const entry of entries) {
@@ -226,34 +218,7 @@ function renderGrid() {
   grid.replaceChildren();
   const items = filtered();
   view.shown = items.map((i) => i.id);
-  let month = null;
-  let monthBox = null;
-  let day = null;
-  let tiles = null;
-  for (const item of items) {
-    const itemMonth = item.day ? item.day.slice(0, 7) : 'undated';
-    if (itemMonth !== month) {
-      month = itemMonth;
-      const title = item.day ? monthFormat.format(localDate(item.day)) : 'No date';
-      const pick = h.el('button', { text: 'Select month', attrs: { type: 'button', 'aria-label': `Select all of ${title}` } });
-      const key = month;
-      pick.addEventListener('click', () => selectWhere((i) => (i.day ? i.day.slice(0, 7) : 'undated') === key));
-      monthBox = h.el('section', { cls: 'month' }, [h.el('h3', { text: title }, [pick])]);
-      grid.append(monthBox);
-      day = null;
-    }
-    if (item.day !== day) {
-      day = item.day;
-      const title = item.day ? dayFormat.format(localDate(item.day)) : 'No date';
-      const pick = h.el('button', { text: 'Select day', attrs: { type: 'button', 'aria-label': `Select all of ${title}` } });
-      const key = day;
-      pick.addEventListener('click', () => selectWhere((i) => i.day === key));
-      tiles = h.el('div', { cls: 'tiles' });
-      monthBox.append(h.el('section', { cls: 'day' }, [h.el('h4', { text: title }, [pick]), tiles]));
-    }
-    tiles.append(tile(item));
-  }
-  if (!items.length) grid.append(h.el('p', { text: 'Nothing matches these filters.' }));
+  groupTiles(h.el, grid, items, { tile, selectWhere });
   for (const t of grid.querySelectorAll('.tile')) nearScreen.observe(t);
   syncSelection();
 }
@@ -274,7 +239,7 @@ function openById(id) {
 }
 
 function selectWhere(test) {
-  for (const id of view.shown) if (test(view.byId.get(id))) view.selected.add(id);
+  selectShown(view, test);
   syncSelection();
 }
 
@@ -287,7 +252,7 @@ function updateSummary() {
   let bytes = 0;
   for (const id of view.selected) bytes += (view.byId.get(id) || { size: 0 }).size;
   const n = view.selected.size;
-  $('archive-summary').textContent = n === 0 ? 'Nothing selected.' : `${n} item${n === 1 ? '' : 's'} selected, ${h.size(bytes)}.`;
+  $('archive-summary').textContent = n === 0 ? 'Nothing selected.' : `${h.count(n, 'item')} selected, ${h.size(bytes)}.`;
   $('extract-selected').disabled = n === 0;
   $('plan-restore').disabled = n === 0 || !$('restore-phone').value;
 }
@@ -375,9 +340,9 @@ async function verify() {
     const answer = await h.post('/api/backups/verify', { archive: path });
     followJob(answer.job, `Verify of ${$('archive-title').textContent}`, (v, box) => {
       const d = v.details;
-      box.append(h.el('p', { cls: 'line', text: `${d.good} entries checked good (${h.size(d.bytes)}).` }));
+      box.append(h.el('p', { cls: 'line', text: `${h.count(d.good, 'entry', 'entries')} checked good (${h.size(d.bytes)}).` }));
       if (d.problems.length) {
-        box.append(h.el('p', { cls: 'line problem', text: `${d.problems.length} damaged entries:` }));
+        box.append(h.el('p', { cls: 'line problem', text: `${h.count(d.problems.length, 'damaged entry', 'damaged entries')}:` }));
         box.append(h.el('ul', { attrs: { 'aria-label': 'Damaged entries' } }, d.problems.map((p) => h.el('li', { text: `${p.entry}: ${p.detail}` }))));
         box.append(h.el('p', { cls: 'line', text: 'The next backup of this phone copies these items again.' }));
       } else {
@@ -397,7 +362,7 @@ async function extract() {
     const answer = await h.post('/api/backups/extract', { archive: view.archive, ids: [...view.selected], folder });
     followJob(answer.job, `Extract to ${folder}`, (v, box) => {
       const d = v.details;
-      box.append(h.el('p', { cls: 'line', text: `${d.written} items written (${h.size(d.bytes)}) to ${d.folder} with their original dates; ${d.already_there} were already there; ${d.kept_both} kept beside a different file of the same name.` }));
+      box.append(h.el('p', { cls: 'line', text: `${h.count(d.written, 'item')} written (${h.size(d.bytes)}) to ${d.folder} with their original dates; ${d.already_there} were already there; ${d.kept_both} kept beside a different file of the same name.` }));
       if (d.problems.length) {
         box.append(h.el('ul', {}, d.problems.map((p) => h.el('li', { text: `${p.entry}: ${p.detail}` }))));
       }

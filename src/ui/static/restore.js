@@ -48,8 +48,8 @@ function showPlan(h, ctx, plan) {
   const phoneName = phone ? h.phoneLabel(phone) : plan.serial;
   const box = h.el('section', { cls: 'plan-box', attrs: { 'aria-label': 'Restore plan', 'data-plan': String(plan.plan_id) } });
   box.append(h.el('h3', { text: `Restore plan for ${phoneName} (Android SDK ${plan.sdk})` }));
-  const facts = [`${plan.to_push} to copy`, `${plan.identical} already there and identical (skipped)`, `${plan.conflicts} ${plan.conflicts === 1 ? 'conflict' : 'conflicts'}`];
-  box.append(h.el('p', { cls: 'line', text: `${plan.items.length} items: ${facts.join(', ')}.` }));
+  const facts = [`${plan.to_push} to copy`, `${plan.identical} already there and identical (skipped)`, h.count(plan.conflicts, 'conflict')];
+  box.append(h.el('p', { cls: 'line', text: `${h.count(plan.items.length, 'item')}: ${facts.join(', ')}.` }));
   const space = h.el('p', { cls: 'line', attrs: { 'data-role': 'space' }, text: `Space needed: ${h.size(plan.needed)} (${plan.needed} bytes); free on the phone: ${h.size(plan.free)} (${plan.free} bytes).` });
   box.append(space);
   const refusal = h.el('p', { cls: 'line problem', attrs: { role: 'alert' } });
@@ -130,8 +130,8 @@ function showPlan(h, ctx, plan) {
 
 function showResult(h, v, out) {
   const d = v.details;
-  const lines = [`${d.restored.length} items restored (${h.size(d.bytes)})`, `${d.skipped} already there and skipped`];
-  if (d.left_alone) lines.push(`${d.left_alone} ${d.left_alone === 1 ? 'conflict' : 'conflicts'} left alone`);
+  const lines = [`${h.count(d.restored.length, 'item')} restored (${h.size(d.bytes)})`, `${d.skipped} already there and skipped`];
+  if (d.left_alone) lines.push(`${h.count(d.left_alone, 'conflict')} left alone`);
   out.append(h.el('p', { cls: 'line', attrs: { 'data-role': 'restore-result' }, text: `${lines.join('; ')}.` }));
   if (d.failed.length) {
     out.append(h.el('p', { cls: 'line problem', text: `${d.failed.length} items could not be restored:` }));
@@ -141,7 +141,7 @@ function showResult(h, v, out) {
     out.append(h.el('p', { cls: 'line', text: `Stopped early (${d.stopped}); ${d.not_attempted} items not restored. Nothing half-written is under a real name: restore again to finish.` }));
   }
   if (d.scanned_folders.length) {
-    out.append(h.el('p', { cls: 'line', text: `Gallery rescan requested for ${d.scanned_folders.length} folders.` }));
+    out.append(h.el('p', { cls: 'line', text: `Gallery rescan requested for ${h.count(d.scanned_folders.length, 'folder')}.` }));
   }
   if (d.chats) out.append(h.el('p', { cls: 'guidance', text: CHAT_GUIDANCE }));
 }

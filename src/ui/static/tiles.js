@@ -1,4 +1,5 @@
-// Tiles and their selection, shared by the phone grid and an archive's grid.
+// Tiles, their grouping by month and day, and their selection, shared by the phone grid and
+// an archive's grid.
 // A grid's state holds `shown` (ids in screen order), `selected` (a Set), `anchor` (the
 // last id chosen without Shift) and `focusId`. Names from a phone or an archive reach the
 // page only as textContent and attribute values (through `el`).
@@ -105,4 +106,54 @@ export function showSelection(grid, root) {
   const focusable = root.querySelector(`.pick[data-id="${CSS.escape(grid.focusId || grid.shown[0] || '')}"]`)
     || root.querySelector('.pick');
   if (focusable && !root.querySelector('.pick[tabindex="0"]')) focusable.tabIndex = 0;
+}
+
+const dayFormat = new Intl.DateTimeFormat(undefined, { weekday: 'short', day: 'numeric', month: 'short', year: 'numeric' });
+const monthFormat = new Intl.DateTimeFormat(undefined, { month: 'long', year: 'numeric' });
+
+function localDate(day) {
+  const [y, m, d] = day.split('-').map(Number);
+  return new Date(y, m - 1, d);
+}
+
+const monthOf = (item) => (item.day ? item.day.slice(0, 7) : 'undated');
+
+// A heading with a button that selects its whole group.
+function heading(el, level, title, label, select) {
+  const pick = el('button', { text: label, attrs: { type: 'button', 'aria-label': `Select all of ${title}` } });
+  pick.addEventListener('click', select);
+  return el(level, { text: title }, [pick]);
+}
+
+// Fills `root` with the tiles of `items` (in their order), grouped by month and then by
+// day; a heading's button selects its group through `selectWhere(test)`.
+export function groupTiles(el, root, items, { tile, selectWhere }) {
+  let month = null;
+  let monthBox = null;
+  let day = null;
+  let tiles = null;
+  for (const item of items) {
+    if (monthOf(item) !== month) {
+      const key = monthOf(item);
+      month = key;
+      const title = item.day ? monthFormat.format(localDate(item.day)) : 'No date';
+      monthBox = el('section', { cls: 'month' }, [heading(el, 'h3', title, 'Select month', () => selectWhere((i) => monthOf(i) === key))]);
+      root.append(monthBox);
+      day = null;
+    }
+    if (item.day !== day) {
+      const key = item.day;
+      day = key;
+      const title = item.day ? dayFormat.format(localDate(item.day)) : 'No date';
+      tiles = el('div', { cls: 'tiles' });
+      monthBox.append(el('section', { cls: 'day' }, [heading(el, 'h4', title, 'Select day', () => selectWhere((i) => i.day === key)), tiles]));
+    }
+    tiles.append(tile(item));
+  }
+  if (!items.length) root.append(el('p', { text: 'Nothing matches these filters.' }));
+}
+
+// Adds to the selection every shown item that passes `test`.
+export function selectShown(grid, test) {
+  for (const id of grid.shown) if (test(grid.byId.get(id))) grid.selected.add(id);
 }
